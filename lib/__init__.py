@@ -1,0 +1,1 @@
+"""Facial-landmark knowledge-distillation kit: data, models, losses, metrics, export, submission."""

@@ -1,0 +1,1 @@
+"""Data: the synthetic PAIR-layout generator, crops, augmentation, targets and the Dataset."""

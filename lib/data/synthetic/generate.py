@@ -1,0 +1,184 @@
+"""Write a synthetic dataset in the PAIR layout.
+
+    <out>/ivslab_facial_train/<subset>/images/<stem>.jpg   one face per image
+    <out>/ivslab_facial_train/<subset>/labels/<stem>.pts   51 points, 1-based .pts convention
+    <out>/ivslab_facial_train/conditions.csv               per-face conditions and WFLW-style flags
+    <out>/ivslab_facial_test/image_XXXX.png                1-3 faces per image
+    <out>/ivslab_facial_test_gt/image_XXXX.txt             ground truth in the submission format
+    <out>/ivslab_facial_test_gt/conditions.csv
+    <out>/manifest.json                                    written last: the dataset is complete
+
+Every image is rendered from its own seed (``seed``, split, index), so the output is the same
+whatever the number of workers. The dataset is built in ``<out>.partial`` and renamed into
+place at the end: an interrupted run leaves no half dataset behind, and the next run starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, render_background, render_face
+from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
+from lib.formats.pts import format_pts_block
+from lib.formats.table import points_box
+from lib.io import atomic_write_bytes, atomic_write_text
+from lib.schemes import load_scheme
+
+GENERATOR_VERSION = 1
+SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
+TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
+SPLIT_IDS = {"train": 0, "test": 1}
+
+
+@dataclass(frozen=True)
+class Placement:
+    centre: np.ndarray
+    scale: float
+
+
+def face_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLIT_IDS[split], index])
+
+
+def compose(rng: np.random.Generator, width: int, height: int, placements: list[Placement], difficulty: float) -> tuple[np.ndarray, list[tuple[np.ndarray, dict]]]:
+    """Render faces over a background and degrade the image.
+
+    Returns the RGB uint8 image (after JPEG compression at the sampled quality) and, per face,
+    its (51, 2) landmarks in pixels and its conditions.
+    """
+    to_51 = load_scheme("ivslab51").from_ibug68
+    degradation = sample_degradation(rng, difficulty)
+    light, light_conditions = sample_light(rng, difficulty)
+    image = render_background(rng, height, width, degradation["clutter"])
+    faces = []
+    for place in placements:
+        spec, conditions = sample_face(rng, difficulty, place.scale, place.centre)
+        landmarks, _ = render_face(image, spec, light, rng)
+        occluder = sample_occluder(rng, difficulty)
+        points = landmarks[to_51]
+        occluded = 0.0
+        if occluder != "none":
+            mask = draw_occluder(image, occluder, landmarks, place.scale, rng, spec.appearance.skin)
+            inside = np.round(points).astype(int)
+            valid = (inside[:, 0] >= 0) & (inside[:, 0] < width) & (inside[:, 1] >= 0) & (inside[:, 1] < height)
+            occluded = float(mask[inside[valid, 1], inside[valid, 0]].sum() / len(points))
+        conditions.update(light_conditions, occluder=occluder, occluded_fraction=occluded)
+        faces.append((points, conditions))
+    blur_px = degradation["blur_sigma"] * np.mean([p.scale for p in placements]) / 50
+    image = degrade(image, rng, degradation["brightness"], degradation["gamma"], blur_px, degradation["motion_blur"], degradation["noise_sigma"])
+    image_u8 = (image * 255 + 0.5).astype(np.uint8)
+    jpeg = jpeg_roundtrip(image_u8, degradation["jpeg_quality"])
+    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    for _, conditions in faces:
+        conditions.update({k: v for k, v in degradation.items() if k != "clutter"})
+        conditions.update(wflw_flags(conditions))
+    return decoded, faces
+
+
+def subset_of(index: int, count: int) -> tuple[str, float]:
+    """Deterministic subset assignment by index, in the SUBSETS proportions."""
+    edges = np.cumsum([share for share, _ in SUBSETS.values()]) * count
+    position = int(np.searchsorted(edges, index, side="right"))
+    name = list(SUBSETS)[min(position, len(SUBSETS) - 1)]
+    return name, SUBSETS[name][1]
+
+
+def render_train(seed: int, index: int, count: int) -> tuple[str, bytes, np.ndarray, dict]:
+    """One training image: (subset, JPEG bytes, (51, 2) points, conditions)."""
+    rng = face_rng(seed, "train", index)
+    subset, difficulty = subset_of(index, count)
+    width, height = (int(v) for v in rng.integers(224, 321, 2))
+    scale = rng.uniform(0.13, 0.24) * min(width, height)
+    centre = np.array([width / 2, height * 0.42]) + rng.normal(0, 0.06, 2) * [width, height]
+    image, [(points, conditions)] = compose(rng, width, height, [Placement(centre, scale)], difficulty)
+    quality = conditions["jpeg_quality"]
+    return subset, jpeg_roundtrip(image, max(quality, 90)), points, conditions
+
+
+def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) -> list[Placement]:
+    placements: list[Placement] = []
+    for _ in range(200):
+        if len(placements) == count:
+            break
+        scale = rng.uniform(0.06, 0.13) * min(width, height)
+        radius = 2.3 * scale
+        centre = rng.uniform([1.4 * scale, 1.4 * scale], [width - 1.4 * scale, height - 1.6 * scale])
+        if all(np.hypot(*(centre - p.centre)) > radius + 2.3 * p.scale for p in placements):
+            placements.append(Placement(centre, scale))
+    return placements
+
+
+def render_test(seed: int, index: int) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
+    """One test image: PNG bytes and its faces ordered right to left by face-centre x."""
+    rng = face_rng(seed, "test", index)
+    width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
+    count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+    image, faces = compose(rng, width, height, _place_faces(rng, width, height, count), 1.0)
+    faces.sort(key=lambda face: -(points_box(face[0])[[0, 2]].mean()))
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    return png.tobytes(), faces
+
+
+def _train_job(args: tuple[int, int, int]) -> tuple[int, str, bytes, np.ndarray, dict]:
+    seed, index, count = args
+    return (index, *render_train(seed, index, count))
+
+
+def _test_job(args: tuple[int, int]) -> tuple[int, bytes, list]:
+    seed, index = args
+    return (index, *render_test(seed, index))
+
+
+def _imap(function, jobs: list, workers: int, description: str):
+    if workers <= 1:
+        yield from tqdm(map(function, jobs), total=len(jobs), desc=description)
+        return
+    with Pool(workers) as pool:
+        yield from tqdm(pool.imap(function, jobs, chunksize=8), total=len(jobs), desc=description)
+
+
+def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
+    """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
+    exists, unless ``force``). Returns ``out``."""
+    out = Path(out)
+    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed}
+    manifest = out / "manifest.json"
+    if manifest.is_file() and not force and json.loads(manifest.read_text())["params"] == params:
+        return out
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    train_root, test_root, gt_root = partial / "ivslab_facial_train", partial / "ivslab_facial_test", partial / "ivslab_facial_test_gt"
+    rows = []
+    for index, subset, jpeg, points, conditions in _imap(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
+        stem = f"{subset.lower()}_{index:05d}"
+        atomic_write_bytes(train_root / subset / "images" / f"{stem}.jpg", jpeg)
+        atomic_write_text(train_root / subset / "labels" / f"{stem}.pts", format_pts_block(points))
+        rows.append({"image": f"{subset}/images/{stem}.jpg", "face_index": 0, **conditions})
+    pd.DataFrame(rows).to_csv(train_root / "conditions.csv", index=False)
+    test_root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, png, faces in _imap(_test_job, [(seed, i) for i in range(test)], workers, "test images"):
+        name = f"image_{index + 1:04d}"
+        atomic_write_bytes(test_root / f"{name}.png", png)
+        atomic_write_text(gt_root / f"{name}.txt", "".join(format_pts_block(points) for points, _ in faces))
+        rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
+    gt_root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(gt_root / "conditions.csv", index=False)
+    seconds = time.perf_counter() - started
+    atomic_write_text(partial / "manifest.json", json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + test) / max(seconds, 1e-9), 1)}, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return out

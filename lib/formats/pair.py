@@ -1,0 +1,90 @@
+"""The PAIR training tree and test image folder.
+
+``ivslab_facial_train/<subset>/images/<stem>.{png,jpg}`` with ``<subset>/labels/<stem>.pts``
+(one face per label, 51 points). An optional ``conditions.csv`` at the root (columns ``image``,
+the path relative to the root, ``face_index``, then one column per condition) is merged in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lib.formats.errors import FormatError
+from lib.formats.images import IMAGE_SUFFIXES, find_image
+from lib.formats.pts import read_pts, read_pts_blocks
+from lib.formats.table import make_table, require_nonempty, verify_images
+from lib.schemes import load_scheme
+
+CONDITIONS_FILE = "conditions.csv"
+
+
+def read_conditions(path: Path, root: Path) -> pd.DataFrame:
+    """Conditions table with ``image`` made absolute against ``root``."""
+    conditions = pd.read_csv(path)
+    missing = {"image", "face_index"} - set(conditions.columns)
+    if missing:
+        raise FormatError(path, f"missing columns {sorted(missing)}", 1)
+    conditions["image"] = [str((root / p).resolve()) for p in conditions["image"]]
+    return conditions
+
+
+def merge_conditions(table: pd.DataFrame, path: Path, image_root: Path) -> pd.DataFrame:
+    """Left-join the conditions file ``path`` (if present) whose image paths are relative to
+    ``image_root``."""
+    if not path.is_file():
+        return table
+    return table.merge(read_conditions(path, image_root), on=["image", "face_index"], how="left", validate="one_to_one")
+
+
+def read_pair_train(root: str | Path, scheme: str = "ivslab51", check_images: bool = False) -> pd.DataFrame:
+    """Read ``ivslab_facial_train`` into the annotation table (``subset`` = sub-folder).
+
+    Every label must have its image; ``check_images`` also decodes every image.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise FormatError(root, "training folder not found")
+    num_points = load_scheme(scheme).num_points
+    rows = []
+    for labels_dir in sorted(root.glob("*/labels")):
+        subset = labels_dir.parent.name
+        images_dir = labels_dir.parent / "images"
+        for label in sorted(labels_dir.glob("*.pts")):
+            image = find_image(images_dir, label.stem)
+            if image is None:
+                raise FormatError(label, f"label has no image {label.stem}{{{','.join(IMAGE_SUFFIXES)}}} in {images_dir}")
+            rows.append({"image": str(image), "points": read_pts(label, num_points), "subset": subset})
+    table = require_nonempty(make_table(rows), root)
+    if check_images:
+        verify_images(table)
+    return merge_conditions(table, root / CONDITIONS_FILE, root)
+
+
+def list_test_images(folder: str | Path) -> list[Path]:
+    """Sorted image files of a test folder (``image_XXXX.png``); an empty folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(folder, "test image folder not found")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise FormatError(folder, "no images in the test folder")
+    return images
+
+
+def read_faces_folder(images: str | Path, labels: str | Path, scheme: str = "ivslab51", subset: str = "test") -> pd.DataFrame:
+    """Read images with per-image multi-face label files (``<stem>.txt``, the submission format),
+    one table row per face. Used for local ground truth of the test set; its optional
+    ``conditions.csv`` names images relative to the image folder."""
+    labels = Path(labels).resolve()
+    num_points = load_scheme(scheme).num_points
+    rows = []
+    for image in list_test_images(images):
+        label = labels / f"{image.stem}.txt"
+        if not label.is_file():
+            raise FormatError(label, f"no ground truth for image {image.name}")
+        for face_index, points in enumerate(read_pts_blocks(label, num_points)):
+            rows.append({"image": str(image.resolve()), "face_index": face_index, "points": points, "subset": subset})
+    table = require_nonempty(make_table(rows), labels)
+    return merge_conditions(table, labels / CONDITIONS_FILE, Path(images).resolve())

@@ -1,0 +1,44 @@
+"""The 300W tree (68 points): each image beside its ``.pts``.
+
+Splits (the usual protocol): train = afw + helen/trainset + lfpw/trainset; common =
+helen/testset + lfpw/testset; challenge = ibug; full = common + challenge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lib.formats.errors import FormatError
+from lib.formats.images import find_image
+from lib.formats.pts import read_pts
+from lib.formats.table import make_table, require_nonempty, verify_images
+
+SPLITS = {
+    "train": ["afw", "helen/trainset", "lfpw/trainset"],
+    "common": ["helen/testset", "lfpw/testset"],
+    "challenge": ["ibug"],
+    "full": ["helen/testset", "lfpw/testset", "ibug"],
+}
+
+
+def read_300w(root: str | Path, split: str = "train", check_images: bool = False) -> pd.DataFrame:
+    """Read one split of 300W into the annotation table (``subset`` = folder, e.g. ``helen/trainset``)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown 300W split {split!r}; options: {sorted(SPLITS)}")
+    root = Path(root).resolve()
+    rows = []
+    for folder in SPLITS[split]:
+        directory = root / folder
+        if not directory.is_dir():
+            raise FormatError(directory, f"300W folder for split {split!r} not found")
+        for label in sorted(directory.glob("*.pts")):
+            image = find_image(directory, label.stem)
+            if image is None:
+                raise FormatError(label, "label has no image beside it")
+            rows.append({"image": str(image), "points": read_pts(label, 68), "subset": folder})
+    table = require_nonempty(make_table(rows), root)
+    if check_images:
+        verify_images(table)
+    return table
