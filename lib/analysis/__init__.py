@@ -1,0 +1,1 @@
+"""Dataset analysis: shape alignment, shape statistics and simple baselines."""

@@ -1,0 +1,1 @@
+"""Figures: landmark overlays and grids."""
