@@ -20,7 +20,7 @@ NUM_POINTS = 98
 NUM_FIELDS = 2 * NUM_POINTS + 4 + len(WFLW_FLAGS) + 1
 
 
-def parse_wflw_line(line: str, path: str | Path, line_no: int, images_root: Path) -> dict:
+def parse_wflw_line(line: str, path: str | Path, line_no: int, images_root: Path, subset: str) -> dict:
     """One face of a WFLW list file as a table row."""
     fields = line.split()
     if len(fields) != NUM_FIELDS:
@@ -38,6 +38,7 @@ def parse_wflw_line(line: str, path: str | Path, line_no: int, images_root: Path
         "image": str(images_root / fields[-1]),
         "points": np.array(numbers[: 2 * NUM_POINTS]).reshape(NUM_POINTS, 2),
         "box": np.array(numbers[2 * NUM_POINTS :]),
+        "subset": subset,
     }
     row.update(dict(zip(WFLW_FLAGS, flags, strict=True)))
     return row
@@ -54,10 +55,9 @@ def read_wflw(annotation_file: str | Path, images_root: str | Path, subset: str 
     rows = []
     for line_no, line in enumerate(annotation_file.read_text().splitlines(), start=1):
         if line.strip():
-            rows.append(parse_wflw_line(line, annotation_file, line_no, images_root))
+            rows.append(parse_wflw_line(line, annotation_file, line_no, images_root, subset or annotation_file.stem))
     table = require_nonempty(make_table(rows), annotation_file)
     table["face_index"] = table.groupby("image").cumcount()
-    table["subset"] = subset or annotation_file.stem
     if check_images:
         verify_images(table)
     return table

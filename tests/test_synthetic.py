@@ -1,0 +1,132 @@
+"""The synthetic dataset: PAIR layout, exact labels, determinism, recorded conditions."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.analysis.shapes import MeanShapeBaseline
+from lib.data.synthetic.face_model import Expression, deform, sample_identity
+from lib.data.synthetic.generate import generate
+from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
+from lib.formats.images import image_size, load_image
+from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.formats.pts import read_pts_blocks
+from lib.formats.table import WFLW_FLAGS, boxes_array, points_array
+from lib.metrics import nme
+from lib.schemes import load_scheme
+from tests.conftest import SMALL_TEST, SMALL_TRAIN
+
+SUBFOLDERS = {"300W", "afw", "helen", "ibug", "IFPW"}
+
+
+def test_layout_is_the_pair_layout(synthetic_root):
+    train = synthetic_root / "ivslab_facial_train"
+    assert {p.name for p in train.iterdir() if p.is_dir()} == SUBFOLDERS
+    for sub in SUBFOLDERS:
+        stems_images = {p.stem for p in (train / sub / "images").iterdir()}
+        stems_labels = {p.stem for p in (train / sub / "labels").glob("*.pts")}
+        assert stems_images == stems_labels
+    assert sum(1 for _ in train.glob("*/labels/*.pts")) == SMALL_TRAIN
+    tests = sorted((synthetic_root / "ivslab_facial_test").iterdir())
+    assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + 1)]
+    truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))
+    assert [p.stem for p in truths] == [p.stem for p in tests]
+    manifest = json.loads((synthetic_root / "manifest.json").read_text())
+    assert manifest["params"]["train"] == SMALL_TRAIN and manifest["images_per_second"] > 0
+
+
+def test_labels_are_51_points_inside_their_images(synthetic_root):
+    table = read_pair_train(synthetic_root / "ivslab_facial_train", check_images=True)
+    for row in table.itertuples():
+        width, height = image_size(row.image)
+        assert row.points.shape == (51, 2)
+        assert (row.points > -0.1 * width).all() and (row.points[:, 0] < 1.1 * width).all() and (row.points[:, 1] < 1.1 * height).all()
+
+
+def test_test_images_hold_one_to_three_faces_right_to_left(synthetic_root):
+    counts = []
+    for truth in sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt")):
+        faces = read_pts_blocks(truth, expected_points=51)
+        counts.append(len(faces))
+        centres = [face.min(axis=0)[0] / 2 + face.max(axis=0)[0] / 2 for face in faces]
+        assert centres == sorted(centres, reverse=True)
+    assert set(counts) <= {1, 2, 3} and max(counts) > 1
+    table = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
+    assert len(table) == sum(counts) and table["yaw"].notna().all()
+
+
+def test_conditions_are_recorded_in_range(synthetic_root):
+    conditions = pd.read_csv(synthetic_root / "ivslab_facial_train" / "conditions.csv")
+    assert len(conditions) == SMALL_TRAIN
+    assert conditions["yaw"].abs().max() <= 60 and conditions["pitch"].abs().max() <= 30 and conditions["roll"].abs().max() <= 45
+    for column in ["mouth_open", "smile", "eye_closure", "occluded_fraction", "blur_sigma", "skin_tone", "face_size", "brightness", "occluder"]:
+        assert column in conditions
+    for flag in WFLW_FLAGS:
+        assert set(conditions[flag]) <= {0, 1}
+    assert ((conditions["occluder"] == "none") | (conditions["occluded_fraction"] >= 0)).all()
+
+
+def test_generation_is_deterministic_and_independent_of_workers(tmp_path, synthetic_root):
+    again = generate(tmp_path / "again", SMALL_TRAIN, SMALL_TEST, seed=7, workers=2)
+    for path in sorted(synthetic_root.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            assert (again / path.relative_to(synthetic_root)).read_bytes() == path.read_bytes(), path
+    other = generate(tmp_path / "other", 4, 1, seed=8)
+    assert (other / "ivslab_facial_test" / "image_0001.png").read_bytes() != (synthetic_root / "ivslab_facial_test" / "image_0001.png").read_bytes()
+
+
+def test_mean_shape_baseline_is_far_from_the_truth(synthetic_root):
+    scheme = load_scheme("ivslab51")
+    train = read_pair_train(synthetic_root / "ivslab_facial_train")
+    test = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
+    baseline = MeanShapeBaseline().fit(points_array(train), boxes_array(train))
+    errors = nme(baseline.predict(boxes_array(test)), points_array(test), scheme)
+    assert errors.mean() > 0.10  # eye-centroid NME; a trained model reaches a few percent
+
+
+def flat_face(yaw: float, pitch: float, roll: float) -> tuple[np.ndarray, np.ndarray, Appearance]:
+    rng = np.random.default_rng(0)
+    identity = sample_identity(rng)
+    look = Appearance(skin=np.array([0.8, 0.7, 0.6]), hair=np.array([0.1, 0.1, 0.1]), iris=np.array([0.3, 0.2, 0.1]), lips=np.array([0.1, 0.1, 0.9]), bald=True)
+    spec = FaceSpec(identity, Expression(), yaw, pitch, roll, 60.0, np.array([160.0, 140.0]), look)
+    image = np.zeros((320, 320, 3), np.float32)
+    light = Light(np.array([0.0, 0.0, 1.0]), 1.0, np.ones(3), 0.0)
+    landmarks, _ = render_face(image, spec, light, rng)
+    return image, landmarks, look
+
+
+@pytest.mark.parametrize(("yaw", "pitch", "roll"), [(0, 0, 0), (35, 0, 0), (-20, 15, 30)])
+def test_labels_sit_on_the_rendered_features(yaw, pitch, roll):
+    """The blue lips painted on the texture appear where the projected lip landmarks say."""
+    image, landmarks, _ = flat_face(yaw, pitch, roll)
+    lips = (image[..., 2] > 0.6) & (image[..., 0] < 0.3)
+    ys, xs = np.nonzero(lips)
+    assert len(xs) > 200
+    painted = np.array([xs.mean(), ys.mean()])
+    labelled = landmarks[48:60].mean(axis=0)
+    assert np.linalg.norm(painted - labelled) < 2.0  # pixels, on a face 60 px between the eyes
+
+
+def test_frontal_projection_is_orthographic():
+    """Facing the camera, a landmark's pixel is the centre plus scale times its head-frame (x, y)."""
+    _, landmarks, _ = flat_face(0, 0, 0)
+    xy = deform(sample_identity(np.random.default_rng(0)), Expression())
+    np.testing.assert_allclose(landmarks, [160.0, 140.0] + 60.0 * xy, atol=1e-9)
+
+
+def test_cli_is_idempotent_and_interrupted_runs_leave_no_dataset(tmp_path):
+    out = tmp_path / "cli"
+    command = [sys.executable, "-m", "lib.data.synthetic", "--out", str(out), "--train", "3", "--test", "1", "--seed", "1"]
+    subprocess.run(command, check=True, capture_output=True)
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    subprocess.run(command, check=True, capture_output=True)
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp  # complete: skipped
+    (out / "manifest.json").unlink()  # as if interrupted before completion
+    (tmp_path / "cli.partial").mkdir()
+    subprocess.run(command, check=True, capture_output=True)
+    assert (out / "manifest.json").is_file() and not (tmp_path / "cli.partial").exists()
+    assert load_image(out / "ivslab_facial_test" / "image_0001.png").ndim == 3
