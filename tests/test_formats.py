@@ -100,7 +100,8 @@ def test_pair_tree_reader_builds_the_canonical_table(tmp_path):
     expected = make_pair_tree(tmp_path / "train")
     table = read_pair_train(tmp_path / "train", check_images=True)
     assert list(table.columns[:5]) == ["image", "face_index", "points", "box", "subset"]
-    assert len(table) == 4 and set(table["subset"]) == {"afw", "helen"}
+    assert len(table) == 4
+    assert set(table["subset"]) == {"afw", "helen"}
     for row in table.itertuples():
         stem = row.image.rsplit("/", 1)[1].split(".")[0]
         np.testing.assert_allclose(row.points, expected[(row.subset, stem)], rtol=0, atol=1e-12)
@@ -127,7 +128,8 @@ def test_wrong_point_count_in_tree_names_the_label(tmp_path):
     write_pts(root / "helen" / "labels" / "f1.pts", np.zeros((50, 2)) + 3)
     with pytest.raises(FormatError, match="n_points is 50, expected 51") as caught:
         read_pair_train(root)
-    assert caught.value.path.name == "f1.pts" and caught.value.line == 2
+    assert caught.value.path.name == "f1.pts"
+    assert caught.value.line == 2
 
 
 def test_truncated_and_unreadable_images_are_named(tmp_path):
@@ -225,4 +227,5 @@ def test_copy_of_tree_with_conditions_merges(tmp_path, synthetic_root):
     root = tmp_path / "copy"
     shutil.copytree(synthetic_root / "ivslab_facial_train", root)
     table = read_pair_train(root)
-    assert table["yaw"].notna().all() and set(WFLW_FLAGS) <= set(table.columns)
+    assert table["yaw"].notna().all()
+    assert set(WFLW_FLAGS) <= set(table.columns)

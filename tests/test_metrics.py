@@ -51,7 +51,8 @@ def test_failure_rate_auc_and_ced_by_hand():
     levels, shares = ced_curve(errors, 0.10, steps=11)
     np.testing.assert_allclose(levels, np.linspace(0, 0.1, 11))
     np.testing.assert_allclose(shares, [0, 0, 0.25, 0.25, 0.5, 0.5, 0.5, 0.5, 0.75, 0.75, 0.75])
-    assert auc(np.zeros(3), 0.1, "exact") == pytest.approx(1.0) and auc(np.ones(3), 0.1) == 0.0
+    assert auc(np.zeros(3), 0.1, "exact") == pytest.approx(1.0)
+    assert auc(np.ones(3), 0.1) == 0.0
     with pytest.raises(ValueError, match="unknown AUC method"):
         auc(errors, 0.1, "nope")
 
@@ -61,12 +62,16 @@ def test_by_condition_and_summary():
     conditions = pd.DataFrame({"pose": [0, 0, 1, 1], "blur": [1, 0, 0, 0]})
     table = nme_by_condition(errors, conditions, ["pose", "blur"])
     pose1 = table[(table.condition == "pose") & (table.value == 1)].iloc[0]
-    assert pose1.faces == 2 and pose1.nme == pytest.approx(0.10) and pose1.fr == 0.5
+    assert pose1.faces == 2
+    assert pose1.nme == pytest.approx(0.10)
+    assert pose1.fr == 0.5
     blur1 = table[(table.condition == "blur") & (table.value == 1)].iloc[0]
     assert blur1.nme == pytest.approx(0.02)
     gt = np.stack([face_with_eyes([0, 0], [100, 0])] * 2)
     report = summarise(gt + [1.0, 0.0], gt, SCHEME)
-    assert report["nme"] == pytest.approx(0.01) and report["fr"] == 0 and report["faces"] == 2
+    assert report["nme"] == pytest.approx(0.01)
+    assert report["fr"] == 0
+    assert report["faces"] == 2
     assert report["auc"] == pytest.approx(0.9, abs=1e-3)
 
 

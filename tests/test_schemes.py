@@ -61,7 +61,8 @@ def test_left_eye_lands_on_right_eye_positions(name):
     right, left = scheme.part("right_eye"), scheme.part("left_eye")
     assert set(scheme.flip_permutation[right.indices]) == set(left.indices)
     # Right eye is on the image's left (x < 0) before and after the flip.
-    assert (shape[right.indices, 0] < 0).all() and (flipped[right.indices, 0] < 0).all()
+    assert (shape[right.indices, 0] < 0).all()
+    assert (flipped[right.indices, 0] < 0).all()
     np.testing.assert_allclose(flipped[right.indices], shape[right.indices], atol=1e-9)
 
 

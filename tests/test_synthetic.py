@@ -36,7 +36,8 @@ def test_layout_is_the_pair_layout(synthetic_root):
     truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))
     assert [p.stem for p in truths] == [p.stem for p in tests]
     manifest = json.loads((synthetic_root / "manifest.json").read_text())
-    assert manifest["params"]["train"] == SMALL_TRAIN and manifest["images_per_second"] > 0
+    assert manifest["params"]["train"] == SMALL_TRAIN
+    assert manifest["images_per_second"] > 0
 
 
 def test_labels_are_51_points_inside_their_images(synthetic_root):
@@ -44,7 +45,9 @@ def test_labels_are_51_points_inside_their_images(synthetic_root):
     for row in table.itertuples():
         width, height = image_size(row.image)
         assert row.points.shape == (51, 2)
-        assert (row.points > -0.1 * width).all() and (row.points[:, 0] < 1.1 * width).all() and (row.points[:, 1] < 1.1 * height).all()
+        assert (row.points > -0.1 * width).all()
+        assert (row.points[:, 0] < 1.1 * width).all()
+        assert (row.points[:, 1] < 1.1 * height).all()
 
 
 def test_test_images_hold_one_to_three_faces_right_to_left(synthetic_root):
@@ -54,15 +57,19 @@ def test_test_images_hold_one_to_three_faces_right_to_left(synthetic_root):
         counts.append(len(faces))
         centres = [face.min(axis=0)[0] / 2 + face.max(axis=0)[0] / 2 for face in faces]
         assert centres == sorted(centres, reverse=True)
-    assert set(counts) <= {1, 2, 3} and max(counts) > 1
+    assert set(counts) <= {1, 2, 3}
+    assert max(counts) > 1
     table = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
-    assert len(table) == sum(counts) and table["yaw"].notna().all()
+    assert len(table) == sum(counts)
+    assert table["yaw"].notna().all()
 
 
 def test_conditions_are_recorded_in_range(synthetic_root):
     conditions = pd.read_csv(synthetic_root / "ivslab_facial_train" / "conditions.csv")
     assert len(conditions) == SMALL_TRAIN
-    assert conditions["yaw"].abs().max() <= 60 and conditions["pitch"].abs().max() <= 30 and conditions["roll"].abs().max() <= 45
+    assert conditions["yaw"].abs().max() <= 60
+    assert conditions["pitch"].abs().max() <= 30
+    assert conditions["roll"].abs().max() <= 45
     for column in ["mouth_open", "smile", "eye_closure", "occluded_fraction", "blur_sigma", "skin_tone", "face_size", "brightness", "occluder"]:
         assert column in conditions
     for flag in WFLW_FLAGS:
@@ -128,5 +135,6 @@ def test_cli_is_idempotent_and_interrupted_runs_leave_no_dataset(tmp_path):
     (out / "manifest.json").unlink()  # as if interrupted before completion
     (tmp_path / "cli.partial").mkdir()
     subprocess.run(command, check=True, capture_output=True)
-    assert (out / "manifest.json").is_file() and not (tmp_path / "cli.partial").exists()
+    assert (out / "manifest.json").is_file()
+    assert not (tmp_path / "cli.partial").exists()
     assert load_image(out / "ivslab_facial_test" / "image_0001.png").ndim == 3

@@ -17,7 +17,8 @@ SCHEME = load_scheme("ivslab51")
 def test_gaussian_peak_and_centroid_at_subpixel_points():
     points = np.array([[10.3, 20.7], [31.0, 0.0]])
     maps = gaussian_maps(points, 32, 1.5)
-    assert maps.shape == (2, 32, 32) and maps.dtype == np.float32
+    assert maps.shape == (2, 32, 32)
+    assert maps.dtype == np.float32
     ys, xs = np.mgrid[0:32, 0:32]
     expected = np.exp(-((xs - 10.3) ** 2 + (ys - 20.7) ** 2) / (2 * 1.5**2))
     np.testing.assert_allclose(maps[0], expected, atol=1e-6)
@@ -38,16 +39,19 @@ def test_edge_maps_follow_parts_and_close_closed_ones():
     eye_map, brow_map = maps[scheme.parts.index(eye)], maps[scheme.parts.index(brow)]
     assert eye_map.max() == pytest.approx(1.0)
     assert eye_map[20, 10] > 0.5  # the closing segment from (10, 30) back to (10, 10)
-    assert eye_map[20, 30] > 0.5 and eye_map[10, 25] > 0.5
+    assert eye_map[20, 30] > 0.5
+    assert eye_map[10, 25] > 0.5
     assert eye_map[20, 20] == 0  # inside is empty
-    assert brow_map[50, 22] > 0.5 and brow_map[50, 45] == 0  # open polyline ends at x = 40
+    assert brow_map[50, 22] > 0.5
+    assert brow_map[50, 45] == 0
     others = [i for i, p in enumerate(scheme.parts) if p.name not in ("right_eye", "right_eyebrow")]
     assert maps[others].max() == 0
 
 
 def test_make_targets_shapes():
     targets = make_targets(np.random.default_rng(0).uniform(0, 47, (51, 2)), SCHEME, 48)
-    assert targets["heatmap"].shape == (51, 48, 48) and targets["pointmap"].shape == (51, 48, 48)
+    assert targets["heatmap"].shape == (51, 48, 48)
+    assert targets["pointmap"].shape == (51, 48, 48)
     assert targets["edgemap"].shape == (8, 48, 48)
 
 
@@ -61,9 +65,12 @@ def test_item_shapes_and_normalisation(table, size):
     item = LandmarkDataset(table, SCHEME, size)[0]
     grid = size // 4
     assert item["image"].shape == (3, size, size)
-    assert item["image"].min() >= -1.0 and item["image"].max() <= 1.0
-    assert item["heatmap"].shape == (51, grid, grid) and item["edgemap"].shape == (8, grid, grid)
-    assert item["points"].shape == (51, 2) and item["crop_to_image"].shape == (2, 3)
+    assert item["image"].min() >= -1.0
+    assert item["image"].max() <= 1.0
+    assert item["heatmap"].shape == (51, grid, grid)
+    assert item["edgemap"].shape == (8, grid, grid)
+    assert item["points"].shape == (51, 2)
+    assert item["crop_to_image"].shape == (2, 3)
     # points_norm is points mapped to the grid and then to [-1, 1].
     expected = grid_to_normalised((item["points"].numpy() + 0.5) / 4 - 0.5, grid)
     np.testing.assert_allclose(item["points_norm"].numpy(), expected, atol=1e-5)
