@@ -1,0 +1,44 @@
+"""``python -m lib.pipeline [--profile P] [--only STEP ...] [--from STEP] [-p key=value ...]``
+
+Runs the notebooks of pipeline.yaml with papermill into ``runs/<id>/``: each executed notebook
+is saved there as it runs, and each step writes its products under ``runs/<id>/<step>/``.
+A failing step stops the run and is named with its notebook and cell; ``--run-dir`` with
+``--from`` continues an earlier run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lib.pipeline.config import load_pipeline, parse_overrides
+from lib.pipeline.runner import StepFailed, run_pipeline
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.pipeline", description="Run the notebook pipeline.")
+    parser.add_argument("--config", default="pipeline.yaml")
+    parser.add_argument("--profile", default="default", help="smoke | default | paper (see pipeline.yaml)")
+    parser.add_argument("--only", nargs="+", metavar="STEP", help="run just these steps")
+    parser.add_argument("--from", dest="start", metavar="STEP", help="run this step and the ones after it")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a notebook parameter")
+    parser.add_argument("--run-dir", help="run folder (default: runs/<timestamp>-<profile>)")
+    parser.add_argument("--list", action="store_true", help="list the steps and profiles, then exit")
+    args = parser.parse_args(argv)
+    pipeline = load_pipeline(args.config)
+    if args.list:
+        for step in pipeline.steps:
+            print(f"{step.name:12s} {step.notebook}")
+        print("profiles:", ", ".join(pipeline.profiles))
+        return 0
+    try:
+        run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.param), args.run_dir)
+    except StepFailed as failure:
+        print(f"pipeline failed: {failure}", file=sys.stderr)
+        return 1
+    print(f"run complete: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

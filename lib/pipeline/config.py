@@ -1,0 +1,121 @@
+"""pipeline.yaml: the steps in run order and the profiles that parameterise them.
+
+A step's parameters are resolved in this order, later winning:
+  1. the step's own ``parameters`` in pipeline.yaml,
+  2. the profile's ``params`` (shared by all steps; only passed to notebooks that declare them),
+  3. the profile's ``steps: {<step name>: {...}}``,
+  4. command-line overrides ``-p key=value`` (YAML-typed values).
+``data_root`` comes from the profile's ``dataset.root``; ``run_dir`` is the run's step folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lib.paths import resolve
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    notebook: str
+    parameters: dict = field(default_factory=dict)
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where a profile's data lives; ``generate`` makes the synthetic set there if absent."""
+
+    root: str
+    generate: bool = True
+    train: int = 0
+    test: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: Dataset
+    params: dict
+    steps: dict
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    steps: list[Step]
+    profiles: dict[str, Profile]
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise KeyError(f"unknown profile {name!r}; options: {sorted(self.profiles)}")
+        return self.profiles[name]
+
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+    def select(self, only: list[str] | None = None, start: str | None = None) -> list[Step]:
+        """Steps to run: ``only`` those named, or all from ``start`` on, in pipeline order."""
+        names = self.step_names()
+        for name in [*(only or []), *([start] if start else [])]:
+            if name not in names:
+                raise KeyError(f"unknown step {name!r}; steps: {names}")
+        if only:
+            return [step for step in self.steps if step.name in only]
+        first = names.index(start) if start else 0
+        return self.steps[first:]
+
+
+def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
+    path = resolve(path)
+    spec = yaml.safe_load(path.read_text())
+    steps = [Step(s["name"], s["notebook"], dict(s.get("parameters") or {}), tuple(s.get("reads", ())), tuple(s.get("writes", ()))) for s in spec["steps"]]
+    if len({s.name for s in steps}) != len(steps):
+        raise ValueError(f"{path}: step names must be unique")
+    profiles = {}
+    for name, body in spec["profiles"].items():
+        unknown = set(body.get("steps") or {}) - {s.name for s in steps}
+        if unknown:
+            raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
+        profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}))
+    return Pipeline(steps, profiles)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["epochs=3", "lr=1e-3"]`` -> ``{"epochs": 3, "lr": 0.001}`` (values typed as YAML)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not key=value")
+        overrides[key.strip()] = _typed(value)
+    return overrides
+
+
+def _typed(text: str):
+    """YAML scalar typing, plus floats YAML 1.1 reads as strings (``1e-3``)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def step_parameters(step: Step, profile: Profile, declared: set[str], overrides: dict, run_dir: Path) -> dict:
+    """The parameters passed to ``step``'s notebook, restricted to those it ``declared``."""
+    merged = {
+        "data_root": str(resolve(profile.dataset.root)),
+        **step.parameters,
+        **profile.params,
+        **profile.steps.get(step.name, {}),
+        **overrides,
+        "run_dir": str(run_dir),
+    }
+    return {key: value for key, value in merged.items() if key in declared}

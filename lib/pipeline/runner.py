@@ -1,0 +1,113 @@
+"""Execute the pipeline's notebooks with papermill, step by step, into a run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from lib.data.synthetic.generate import generate
+from lib.io import atomic_write_text
+from lib.paths import PROJECT_ROOT, resolve
+from lib.pipeline.config import Dataset, Pipeline, Step, step_parameters
+
+
+class StepFailed(RuntimeError):
+    """A step's notebook raised; the message names the step, notebook, cell and error."""
+
+
+def ensure_dataset(dataset: Dataset) -> Path:
+    """The dataset root, generated first if the profile asks for synthetic data and it is absent."""
+    root = resolve(dataset.root)
+    if dataset.generate:
+        generate(root, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1)
+    elif not root.exists():
+        raise FileNotFoundError(f"dataset root {root} does not exist (profile sets generate: false)")
+    return root
+
+
+def new_run_dir(profile: str) -> Path:
+    return resolve("runs") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{profile}"
+
+
+def _log(run_dir: Path, record: dict) -> None:
+    with open(run_dir / "steps.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def write_summary(run_dir: Path, profile: str) -> Path:
+    """``summary.md``: every step logged in this run folder, its time, notebook and products."""
+    records = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()]
+    lines = [f"# Run {run_dir.name} (profile `{profile}`)", "", "| step | status | seconds | notebook | products |", "| --- | --- | --- | --- | --- |"]
+    for record in records:
+        products = sorted(p.relative_to(run_dir).as_posix() for p in (run_dir / record["step"]).rglob("*") if p.is_file())
+        links = ", ".join(f"[{p}]({p})" for p in products)
+        lines.append(f"| {record['step']} | {record['status']} | {record['seconds']} | [{record['notebook']}]({record['notebook']}) | {links} |")
+    path = run_dir / "summary.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def run_step(step: Step, parameters: dict, run_dir: Path) -> Path:
+    """Execute one notebook; returns the executed copy's path."""
+    output = run_dir / f"{Path(step.notebook).stem}.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(resolve(step.notebook)), str(output), parameters=parameters, cwd=str(PROJECT_ROOT), progress_bar=False, kernel_name="python3"
+        )
+    except PapermillExecutionError as error:
+        raise StepFailed(
+            f"step {step.name!r} ({step.notebook}) failed in cell {error.cell_index} (execution count {error.exec_count}): {error.ename}: {error.evalue}; executed notebook: {output}"
+        ) from None
+    return output
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    profile_name: str,
+    only: list[str] | None = None,
+    start: str | None = None,
+    overrides: dict | None = None,
+    run_dir: str | Path | None = None,
+) -> Path:
+    """Run the selected steps of ``pipeline`` under a profile; returns the run folder."""
+    profile = pipeline.profile(profile_name)
+    steps = pipeline.select(only, start)
+    overrides = overrides or {}
+    declared = {step.name: set(papermill.inspect_notebook(str(resolve(step.notebook)))) for step in steps}
+    unused = set(overrides) - set().union(*declared.values())
+    if unused:
+        raise KeyError(f"no selected step declares parameters {sorted(unused)}")
+    ensure_dataset(profile.dataset)
+    run_dir = resolve(run_dir) if run_dir else new_run_dir(profile_name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "run.json", json.dumps({"profile": profile_name, "steps": [s.name for s in steps], "overrides": overrides}, indent=2))
+    for index, step in enumerate(steps):
+        step_dir = run_dir / step.name
+        step_dir.mkdir(exist_ok=True)
+        parameters = step_parameters(step, profile, declared[step.name], overrides, step_dir)
+        started = time.perf_counter()
+        print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
+        try:
+            run_step(step, parameters, run_dir)
+        except StepFailed:
+            _log(run_dir, {"step": step.name, "status": "failed", "seconds": round(time.perf_counter() - started, 1), "notebook": Path(step.notebook).name})
+            write_summary(run_dir, profile_name)
+            raise
+        _log(
+            run_dir,
+            {
+                "step": step.name,
+                "status": "ok",
+                "seconds": round(time.perf_counter() - started, 1),
+                "notebook": Path(step.notebook).name,
+                "parameters": parameters,
+            },
+        )
+    write_summary(run_dir, profile_name)
+    return run_dir

@@ -1,0 +1,120 @@
+"""pipeline.yaml, parameter resolution, and runs of real notebooks through papermill."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lib.paths import PROJECT_ROOT
+from lib.pipeline.config import load_pipeline, parse_overrides, step_parameters
+from lib.pipeline.runner import StepFailed, run_pipeline
+
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_are_stored_without_outputs():
+    dirty = []
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        if any(cell.get("outputs") or cell.get("execution_count") for cell in notebook.cells if cell.cell_type == "code"):
+            dirty.append(path.name)
+    assert not dirty, f"notebooks stored with outputs (run `make strip`): {dirty}"
+
+
+def test_every_notebook_has_a_tagged_parameters_cell_first():
+    for path in NOTEBOOKS:
+        code = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), path.name
+        assert "run_dir" in code[0].source, path.name
+        assert "data_root" in code[0].source, path.name
+
+
+def test_pipeline_lists_existing_notebooks_in_order():
+    pipeline = load_pipeline()
+    assert pipeline.step_names()[0] == "eda"
+    assert {"smoke", "default", "paper"} <= set(pipeline.profiles)
+    notebooks = [step.notebook for step in pipeline.steps]
+    assert notebooks == sorted(notebooks)
+    assert all((PROJECT_ROOT / n).is_file() for n in notebooks)
+
+
+def write_config(tmp_path: Path, notebooks: dict[str, str]) -> Path:
+    """A pipeline of tiny notebooks (name -> code after the parameters cell)."""
+    steps = []
+    for name, body in notebooks.items():
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        params = nbformat.v4.new_code_cell('data_root = ""\nrun_dir = ""\nvalue = 1\nshared = "a"', metadata={"tags": ["parameters"]})
+        notebook.cells = [params, nbformat.v4.new_code_cell(body)]
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(notebook, path)
+        steps.append({"name": name, "notebook": str(path), "parameters": {"value": 2}})
+    config = {
+        "steps": steps,
+        "profiles": {
+            "tiny": {
+                "dataset": {"root": str(tmp_path / "data"), "generate": True, "train": 2, "test": 1, "seed": 0},
+                "params": {"shared": "b", "ignored": 5},
+                "steps": {steps[0]["name"]: {"value": 3}},
+            }
+        },
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_parameter_precedence_and_selection(tmp_path):
+    pipeline = load_pipeline(write_config(tmp_path, {"first": "", "second": ""}))
+    profile = pipeline.profile("tiny")
+    first, second = pipeline.steps
+    declared = {"data_root", "run_dir", "value", "shared"}
+    assert step_parameters(first, profile, declared, {}, tmp_path) == {"data_root": str(tmp_path / "data"), "run_dir": str(tmp_path), "value": 3, "shared": "b"}
+    assert step_parameters(second, profile, declared, {"value": 9}, tmp_path)["value"] == 9
+    assert [s.name for s in pipeline.select(start="second")] == ["second"]
+    assert [s.name for s in pipeline.select(only=["first"])] == ["first"]
+    with pytest.raises(KeyError, match="unknown step"):
+        pipeline.select(only=["nope"])
+    with pytest.raises(KeyError, match="unknown profile"):
+        pipeline.profile("nope")
+    assert parse_overrides(["a=3", "b=1e-3", "c=x y", "d=[1, 2]"]) == {"a": 3, "b": 0.001, "c": "x y", "d": [1, 2]}
+    with pytest.raises(ValueError, match="not key=value"):
+        parse_overrides(["novalue"])
+
+
+@pytest.mark.slow
+def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
+    body_ok = "import pathlib\npathlib.Path(run_dir, 'out.txt').write_text(f'{value} {shared}')"
+    config = write_config(tmp_path, {"first": body_ok, "second": "x = 1\nraise ValueError('boom')"})
+    pipeline = load_pipeline(config)
+    run_dir = run_pipeline(pipeline, "tiny", only=["first"], overrides={"value": 7}, run_dir=tmp_path / "run")
+    assert (run_dir / "first" / "out.txt").read_text() == "7 b"
+    assert (run_dir / "first.ipynb").is_file()
+    assert (tmp_path / "data" / "manifest.json").is_file()  # the dataset was generated
+    with pytest.raises(StepFailed, match=r"step 'second' \(.*second.ipynb\) failed in cell 2 .*ValueError: boom"):
+        run_pipeline(pipeline, "tiny", start="second", run_dir=run_dir)
+    log = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["status"]) for r in log] == [("first", "ok"), ("second", "failed")]
+    assert "second" in (run_dir / "summary.md").read_text()
+    with pytest.raises(KeyError, match="no selected step declares"):
+        run_pipeline(pipeline, "tiny", overrides={"unknown": 1}, run_dir=run_dir)
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_the_eda_notebook(tmp_path):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "lib.pipeline", "--profile", "smoke", "--run-dir", str(run_dir)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "eda" / "eda_summary.json").read_text())
+    profile = load_pipeline().profile("smoke")
+    assert summary["faces"] == profile.dataset.train
+    assert summary["mean_shape_baseline"]["nme"] > 0.10
+    for figure in ["overlay_grid.png", "shape_pca.png", "outliers.png", "sizes.png", "mean_shape.png"]:
+        assert (run_dir / "eda" / figure).stat().st_size > 1000
+    executed = nbformat.read(run_dir / "00_eda.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
