@@ -3,7 +3,8 @@ crop pixels <-> heatmap grid <-> normalised [-1, 1] coordinates.
 
 Conventions: pixel coordinates are 0-based with the centre of the top-left pixel at (0, 0)
 (OpenCV's). ``scale`` follows the field's habit of measuring the crop side in units of 200 px.
-An affine is a (2, 3) float64 matrix M with ``p' = M[:, :2] @ p + M[:, 2]``.
+An affine is a (2, 3) float64 matrix M with ``p' = M[:, :2] @ p + M[:, 2]``. The point
+mappings are plain arithmetic and work on numpy arrays and torch tensors alike.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map (..., 2) points through a (2, 3) affine (or (..., 2, 3) batched affines)."""
-    points = np.asarray(points, dtype=np.float64)
-    return np.einsum("...ij,...nj->...ni", matrix[..., :2], points) + matrix[..., None, :, 2]
+def apply_affine(matrix, points):
+    """Map (..., N, 2) points through a (2, 3) affine, or (..., 2, 3) batched affines.
+    Works on numpy arrays and torch tensors alike."""
+    return points @ matrix[..., :2].swapaxes(-1, -2) + matrix[..., None, :, 2]
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -70,23 +71,23 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def crop_to_grid(points: np.ndarray, input_size: int, grid_size: int) -> np.ndarray:
+def crop_to_grid(points, input_size: int, grid_size: int):
     """Crop pixels -> heatmap-grid cells (pixel-centre aligned: cell i covers input pixels
     ``[i * stride - 0.5, (i + 1) * stride - 0.5)``)."""
-    return (np.asarray(points) + 0.5) * (grid_size / input_size) - 0.5
+    return (points + 0.5) * (grid_size / input_size) - 0.5
 
 
-def grid_to_crop(points: np.ndarray, input_size: int, grid_size: int) -> np.ndarray:
+def grid_to_crop(points, input_size: int, grid_size: int):
     """Inverse of :func:`crop_to_grid`."""
-    return (np.asarray(points) + 0.5) * (input_size / grid_size) - 0.5
+    return (points + 0.5) * (input_size / grid_size) - 0.5
 
 
-def grid_to_normalised(points: np.ndarray, grid_size: int) -> np.ndarray:
+def grid_to_normalised(points, grid_size: int):
     """Heatmap-grid cells -> [-1, 1] (the outer edges of the grid are -1 and 1; cell centres
     sit at ``(2 i + 1) / grid_size - 1``, as in ``align_corners=False``)."""
-    return (2.0 * np.asarray(points) + 1.0) / grid_size - 1.0
+    return (2.0 * points + 1.0) / grid_size - 1.0
 
 
-def normalised_to_grid(points: np.ndarray, grid_size: int) -> np.ndarray:
+def normalised_to_grid(points, grid_size: int):
     """Inverse of :func:`grid_to_normalised`."""
-    return ((np.asarray(points) + 1.0) * grid_size - 1.0) / 2.0
+    return ((points + 1.0) * grid_size - 1.0) / 2.0

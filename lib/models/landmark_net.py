@@ -1,0 +1,46 @@
+"""The landmark network: backbone -> head -> AAM fusion -> soft-argmax."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lib.models.aam import AAMFusion
+from lib.models.decode import soft_argmax
+from lib.schemes import Scheme
+
+
+class LandmarkNet(nn.Module):
+    """(B, 3, S, S) normalised images -> dict of
+    features   (B, C, S/32, S/32) backbone output (for feature distillation)
+    heatmap, pointmap (B, N, S/4, S/4) and edgemap (B, E, S/4, S/4): head logits
+    fused      (B, N, S/4, S/4) AAM-fused heatmaps (>= 0)
+    landmarks  (B, N, 2) soft-argmax of ``fused``, ``x, y`` in [-1, 1] on the grid
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, scheme: Scheme, input_size: int, kind: str):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.aam = AAMFusion(scheme)
+        self.scheme_name = scheme.name
+        self.input_size = input_size
+        self.grid_size = input_size // 4
+        self.kind = kind
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(image)
+        maps = self.head(features)
+        fused = self.aam(maps["heatmap"], maps["pointmap"], maps["edgemap"])
+        return {"features": features, **maps, "fused": fused, "landmarks": soft_argmax(fused)}
+
+
+class LandmarkOutput(nn.Module):
+    """The deployable graph: image -> (B, N, 2) landmarks in [-1, 1] only (for export)."""
+
+    def __init__(self, model: LandmarkNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image)["landmarks"]

@@ -1,0 +1,135 @@
+"""Models: shapes, the AAM's fixed E2H map, decoding accuracy, gradients, export safety."""
+
+import numpy as np
+import pytest
+import torch
+from timm.models.mobilevit import LinearSelfAttention
+
+from lib.data.geometry import apply_affine, crop_matrix, crop_to_grid, invert_affine
+from lib.data.targets import gaussian_maps
+from lib.models import build_model
+from lib.models.aam import AAMFusion, edge_to_landmark_matrix
+from lib.models.decode import argmax_quarter, soft_argmax, to_image_pixels
+from lib.models.export_safe import ExportSafeLinearSelfAttention
+from lib.models.landmark_net import LandmarkOutput
+from lib.models.registry import init_outputs_from, model_config
+from lib.schemes import load_scheme
+
+torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("scheme_name", ["ivslab51", "ibug68", "wflw98"])
+@pytest.mark.parametrize("size", [128, 192])
+def test_student_output_shapes(scheme_name, size):
+    scheme = load_scheme(scheme_name)
+    model = build_model({"kind": "student", "input_size": size, "scheme": scheme_name}).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, size, size))
+    grid = size // 4
+    assert out["heatmap"].shape == (2, scheme.num_points, grid, grid)
+    assert out["pointmap"].shape == (2, scheme.num_points, grid, grid)
+    assert out["edgemap"].shape == (2, scheme.num_parts, grid, grid)
+    assert out["fused"].shape == (2, scheme.num_points, grid, grid)
+    assert out["landmarks"].shape == (2, scheme.num_points, 2)
+    assert (out["fused"] >= 0).all()
+    assert out["landmarks"].abs().max() <= 1
+
+
+@pytest.mark.parametrize(("scheme_name", "size"), [("ivslab51", 128), ("wflw98", 256)])
+def test_teacher_output_shapes(scheme_name, size):
+    scheme = load_scheme(scheme_name)
+    model = build_model({"kind": "teacher", "input_size": size, "scheme": scheme_name}).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, size, size))
+    assert out["fused"].shape == (1, scheme.num_points, size // 4, size // 4)
+    assert out["edgemap"].shape[1] == scheme.num_parts
+
+
+def test_config_errors():
+    with pytest.raises(KeyError, match="model kind"):
+        model_config({"kind": "nope"})
+    with pytest.raises(KeyError, match="unknown student config keys"):
+        model_config({"kind": "student", "lr": 1})
+    with pytest.raises(ValueError, match="multiple of 32"):
+        model_config({"kind": "student", "input_size": 100})
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        build_model({"kind": "student", "input_size": 128, "checkpoint": "/nonexistent.pth"})
+
+
+def test_e2h_sends_each_landmark_to_its_own_part():
+    for name in ("ivslab51", "ibug68", "wflw98"):
+        scheme = load_scheme(name)
+        matrix = edge_to_landmark_matrix(scheme)
+        assert matrix.sum(dim=1).eq(1).all()
+        for part_index, part in enumerate(scheme.parts):
+            assert matrix[part.start : part.stop, part_index].eq(1).all()
+    # Fusion by hand: with edge map e_j for part j, landmark k's mask is sigmoid(e_{part(k)}).
+    scheme = load_scheme("ivslab51")
+    heat, point, edge = torch.randn(1, 51, 4, 4), torch.randn(1, 51, 4, 4), torch.randn(1, 8, 4, 4)
+    fused = AAMFusion(scheme)(heat, point, edge)
+    k = 20  # right eye
+    normed = (heat[0, k] - heat[0, k].mean()) / torch.sqrt(heat[0, k].var(unbiased=False) + 1e-5)
+    expected = torch.sigmoid(edge[0, scheme.part_of_point[k]]) * torch.sigmoid(point[0, k]) * torch.relu(normed)
+    torch.testing.assert_close(fused[0, k], expected, atol=1e-5, rtol=1e-5)
+    assert not any(p.requires_grad for p in AAMFusion(scheme).parameters())
+
+
+def test_soft_argmax_recovers_a_subpixel_gaussian_within_005_cells():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(8, 56, (51, 2))
+    maps = torch.from_numpy(gaussian_maps(points, 64, 1.5))[None]
+    decoded = soft_argmax(maps)[0].numpy()
+    cells = ((decoded + 1) * 64 - 1) / 2
+    assert np.abs(cells - points).max() < 0.05
+    coarse = argmax_quarter(maps)[0].numpy()
+    assert np.abs(((coarse + 1) * 64 - 1) / 2 - points).max() <= 0.5 + 1e-6
+
+
+def test_decoding_through_the_inverse_crop_within_025_pixels():
+    rng = np.random.default_rng(1)
+    image_points = rng.uniform(100, 300, (51, 2))
+    size, grid = 256, 64
+    matrix = crop_matrix(np.array([200.0, 200.0]), 1.3, size, rotation=20.0, flip=False)
+    crop_points = apply_affine(matrix, image_points)
+    maps = torch.from_numpy(gaussian_maps(crop_to_grid(crop_points, size, grid), grid, 1.5))[None]
+    back = to_image_pixels(soft_argmax(maps), grid, size, torch.from_numpy(invert_affine(matrix))[None])[0].numpy()
+    assert np.abs(back - image_points).max() < 0.25
+
+
+@pytest.mark.parametrize("kind", ["student", "teacher"])
+def test_gradients_reach_every_trainable_parameter(kind):
+    model = build_model({"kind": kind, "input_size": 128}).train()
+    out = model(torch.randn(2, 3, 128, 128))
+    (out["fused"].mean() + out["landmarks"].sum() + out["pointmap"].mean() + out["edgemap"].mean()).backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    assert not missing, missing
+
+
+def test_export_safe_attention_equals_timms():
+    torch.manual_seed(3)
+    original = LinearSelfAttention(embed_dim=32).eval()
+    safe = ExportSafeLinearSelfAttention(original).eval()
+    x = torch.randn(2, 32, 4, 16)
+    torch.testing.assert_close(safe(x), original(x), atol=1e-6, rtol=1e-5)
+
+
+def test_student_is_export_safe_and_passes_torch_export():
+    model = build_model({"kind": "student", "input_size": 128}).eval()
+    modules = list(model.modules())
+    assert not any(isinstance(m, LinearSelfAttention) for m in modules)
+    assert any(isinstance(m, ExportSafeLinearSelfAttention) for m in modules)
+    assert not any(getattr(m, "coreml_exportable", False) for m in modules)  # timm's unfold/fold path is off
+    image = torch.randn(1, 3, 128, 128)
+    program = torch.export.export(LandmarkOutput(model), (image,))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not any("unfold" in t or "col2im" in t or "im2col" in t or "expand" in t for t in targets), sorted(targets)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(image), model(image)["landmarks"])
+
+
+def test_student_outputs_start_from_the_teachers():
+    teacher = build_model({"kind": "teacher", "input_size": 128})
+    student = build_model({"kind": "student", "input_size": 128})
+    init_outputs_from(student, teacher)
+    for name, value in teacher.head.outputs.state_dict().items():
+        torch.testing.assert_close(student.head.outputs.state_dict()[name], value)
