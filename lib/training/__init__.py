@@ -1,0 +1,1 @@
+"""Two-stage training: the engine shared by the teacher and the distilled student."""

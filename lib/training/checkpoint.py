@@ -1,0 +1,49 @@
+"""Checkpoints written atomically (an interrupted write leaves the previous file intact), with
+everything a resumed run needs: weights, EMA, optimiser, scheduler, epoch, RNG states, config."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from lib.io import atomic_path
+from lib.models import build_model
+from lib.models.landmark_net import LandmarkNet
+
+
+def rng_state() -> dict:
+    """Global RNG states (the project's own randomness uses seeded numpy Generators)."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then one atomic rename."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model(path: str | Path, ema: bool = True) -> LandmarkNet:
+    """Rebuild a trained model from a checkpoint (the EMA weights by default), in eval mode."""
+    state = load_checkpoint(path)
+    model = build_model(state["model_config"])
+    model.load_state_dict(state["ema"]["module"] if ema else state["model"])
+    return model.eval()

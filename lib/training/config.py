@@ -1,0 +1,90 @@
+"""Training configuration of one stage, read from pipeline.yaml's profile ``train`` section:
+
+    train:
+      common:  {...}   # shared by both stages
+      teacher: {...}   # stage-specific; ``model`` is a registry config (lib.models.registry)
+      student: {...}   # plus ``teacher_checkpoint`` and distillation weights in ``loss``
+
+Later sources win: defaults < common < stage < overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lib.paths import resolve
+
+STAGES = ("teacher", "student")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs. Learning rates are per optimiser step, epochs count
+    passes over the training split; ``head_lr`` applies to the three output convs."""
+
+    stage: str
+    data_root: str = "data/synthetic"
+    out_dir: str = "runs/manual/teacher"
+    scheme: str = "ivslab51"
+    model: dict = field(default_factory=dict)
+    input_size: int = 256
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 2e-4
+    head_lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.5
+    ema_decay: float = 0.999
+    grad_clip: float = 5.0
+    amp: str = "auto"  # auto: bf16/fp16 autocast on a GPU, fp32 on the CPU; or off
+    seed: int = 0
+    workers: int = 0
+    val_fraction: float = 0.1
+    max_train_faces: int | None = None
+    loss: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
+    teacher_checkpoint: str | None = None
+    init_outputs_from_teacher: bool = True
+    stop_after_epochs: int | None = None  # end this invocation early (the run stays resumable)
+    resume: bool = True
+    threads: int | None = None
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.distils and not self.teacher_checkpoint:
+            raise ValueError("student distillation needs teacher_checkpoint")
+
+    @property
+    def distils(self) -> bool:
+        """A student with a distillation term: it loads the frozen teacher."""
+        return self.stage == "student" and (self.loss.get("kd", 0) > 0 or self.loss.get("feature_kd", 0) > 0)
+
+    @property
+    def model_config(self) -> dict:
+        return {"kind": self.stage, "input_size": self.input_size, "scheme": self.scheme, **self.model}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train_config(stage: str, pipeline: str | Path = "pipeline.yaml", profile: str = "default", overrides: dict | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of ``stage`` under ``profile``; unknown keys are an error."""
+    spec = yaml.safe_load(resolve(pipeline).read_text())
+    if profile not in spec["profiles"]:
+        raise KeyError(f"unknown profile {profile!r}; options: {sorted(spec['profiles'])}")
+    body = spec["profiles"][profile]
+    section = body.get("train") or {}
+    defaults = {"data_root": body["dataset"]["root"], "out_dir": f"runs/train-{profile}/{stage}"}
+    if stage == "student":
+        defaults["teacher_checkpoint"] = f"runs/train-{profile}/teacher/best.pt"
+    merged = {**defaults, **(section.get("common") or {}), **(section.get(stage) or {}), **(overrides or {})}
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"stage"}
+    unknown = set(merged) - known
+    if unknown:
+        raise KeyError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
+    return TrainConfig(stage=stage, **merged)

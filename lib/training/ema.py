@@ -1,0 +1,39 @@
+"""Exponential moving average of a model's weights, evaluated instead of the raw weights."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+
+class ModelEMA:
+    """``ema = decay_t * ema + (1 - decay_t) * weights`` after every optimiser step, with the
+    decay ramped up as ``decay * (1 - exp(-updates / warmup))`` so early averages are not
+    dominated by the random initialisation. Buffers (BN statistics) are copied."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: int = 200):
+        self.module = copy.deepcopy(model).eval()
+        for parameter in self.module.parameters():
+            parameter.requires_grad_(False)
+        self.decay, self.warmup, self.updates = decay, warmup, 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = self.decay * (1 - math.exp(-self.updates / self.warmup))
+        source = model.state_dict()
+        for name, value in self.module.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(decay).add_(source[name].detach(), alpha=1 - decay)
+            else:
+                value.copy_(source[name])
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = state["updates"]

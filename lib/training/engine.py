@@ -1,0 +1,255 @@
+"""The training engine shared by both stages: ``train(TrainConfig) -> results``.
+
+Teacher: the model's own losses. Student: the same losses plus distillation from a frozen
+teacher (eval mode, no gradients) that sees the same augmented batch; the student's output
+convs start from the teacher's. AdamW with a higher learning rate for the head, linear warm-up
+then cosine decay per step, EMA weights (validated and kept), gradient clipping, autocast on a
+GPU. Every epoch: validation NME/FR/AUC/per part on the EMA weights, one JSON line in
+``metrics.jsonl``, ``last.pt`` (atomic) and ``best.pt`` when validation NME improves. An
+interrupted run resumes from ``last.pt`` where it stopped. Under torchrun, DDP with a
+DistributedSampler; rank 0 validates, logs and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from lib.data.augment import AugmentConfig
+from lib.data.dataset import LandmarkDataset
+from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.io import atomic_write_text
+from lib.losses.criterion import LandmarkCriterion, LossWeights
+from lib.models import build_model
+from lib.models.registry import init_outputs_from
+from lib.paths import resolve
+from lib.schemes import load_scheme
+from lib.training.checkpoint import load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
+from lib.training.config import TrainConfig
+from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distributed, setup_distributed
+from lib.training.ema import ModelEMA
+from lib.training.evaluate import evaluate
+
+
+def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split into (train, validation) faces; at least one validation face."""
+    order = np.random.default_rng(seed).permutation(len(table))
+    count = max(1, int(round(len(table) * val_fraction)))
+    return table.iloc[np.sort(order[count:])].reset_index(drop=True), table.iloc[np.sort(order[:count])].reset_index(drop=True)
+
+
+def param_groups(model: nn.Module, extra: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict]:
+    """Backbone at ``lr``, head and ``extra`` (trainable loss parts) at ``head_lr``; no weight
+    decay on biases and normalisation weights (1-d tensors)."""
+    groups = []
+    for modules, rate in (([model.backbone], lr), ([model.head, extra], head_lr)):
+        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        groups.append({"params": [p for p in params if p.ndim > 1], "lr": rate, "weight_decay": weight_decay})
+        groups.append({"params": [p for p in params if p.ndim <= 1], "lr": rate, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """Multiplier of the base learning rate at each step: linear warm-up, then cosine to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.amp == "off" or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs (torch: initialisation, feature noise, DataLoader workers)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, LandmarkDataset | None]:
+    scheme = load_scheme(cfg.scheme)
+    root = resolve(cfg.data_root)
+    table = read_pair_train(root / "ivslab_facial_train", cfg.scheme)
+    train_table, val_table = split_table(table, cfg.val_fraction, cfg.seed)
+    if cfg.max_train_faces:
+        train_table = train_table.iloc[: cfg.max_train_faces]
+    train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)
+    val_set = LandmarkDataset(val_table, scheme, cfg.input_size)
+    test_set = None
+    if (root / "ivslab_facial_test_gt").is_dir():
+        test_set = LandmarkDataset(read_faces_folder(root / "ivslab_facial_test", root / "ivslab_facial_test_gt", cfg.scheme), scheme, cfg.input_size)
+    return train_set, val_set, test_set
+
+
+def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The frozen teacher, when the student distils (a KD weight above 0); else None."""
+    if cfg.stage != "student" or not cfg.distils:
+        return None
+    teacher = load_model(resolve(cfg.teacher_checkpoint)).to(device)
+    if teacher.input_size != cfg.input_size or teacher.scheme_name != cfg.scheme:
+        raise ValueError(f"teacher ({teacher.input_size} px, {teacher.scheme_name}) must match the student ({cfg.input_size} px, {cfg.scheme})")
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+def _log(out_dir: Path, record: dict) -> None:
+    with open(out_dir / "metrics.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Train one stage; returns the results (also written to ``out_dir/results.json``)."""
+    dist = setup_distributed()
+    try:
+        return _train(cfg, dist, progress)
+    finally:
+        cleanup_distributed(dist)
+
+
+def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
+    out_dir = resolve(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed + dist.rank)
+    scheme = load_scheme(cfg.scheme)
+    train_set, val_set, test_set = _datasets(cfg)
+    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    per_rank_batch = max(1, cfg.batch_size // dist.world_size)
+    loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
+    if len(loader) == 0:
+        raise ValueError(f"{len(train_set)} training faces are fewer than one batch of {cfg.batch_size}")
+    model = build_model(cfg.model_config).to(device)
+    teacher = _teacher(cfg, device)
+    if teacher is not None and cfg.init_outputs_from_teacher:
+        init_outputs_from(model, teacher)
+    weights = LossWeights(**cfg.loss)
+    criterion = LandmarkCriterion(weights, model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
+    optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay))
+    total_steps = cfg.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * len(loader)), total_steps))
+    ema = ModelEMA(model, cfg.ema_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
+    start_epoch, best_nme = 0, math.inf
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if cfg.resume and last_path.is_file():
+        state = load_checkpoint(last_path)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        criterion.load_state_dict(state["criterion"])
+        start_epoch, best_nme = state["epoch"], state["best_nme"]
+        set_rng_state(state["rng"])
+    elif dist.is_main:
+        (out_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if dist.is_main:
+        atomic_write_text(out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
+    network = DistributedDataParallel(model) if dist.enabled else model
+    stop = cfg.epochs if cfg.stop_after_epochs is None else min(cfg.epochs, start_epoch + cfg.stop_after_epochs)
+    for epoch in range(start_epoch, stop):
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        network.train()
+        started, sums, seen = time.perf_counter(), {}, 0
+        bar = tqdm(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
+        for batch in bar:
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            with autocast(cfg, device):
+                outputs = network(batch["image"])
+                teacher_outputs = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_outputs = teacher(batch["image"])
+                loss, terms = criterion(
+                    {k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()}
+                )
+            optimiser.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], cfg.grad_clip)
+            scaler.step(optimiser)
+            scaler.update()
+            scheduler.step()
+            ema.update(model)
+            seen += batch["image"].shape[0]
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value
+            bar.set_postfix(loss=f"{terms['total']:.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
+        train_terms = {k: float(all_reduce_mean(torch.tensor(v / len(loader)), dist)) for k, v in sums.items()}
+        seconds = time.perf_counter() - started
+        if dist.is_main:
+            report, _, _ = evaluate(ema.module, val_set, scheme, batch_size=cfg.batch_size, device=device)
+            improved = report["nme"] < best_nme
+            best_nme = min(best_nme, report["nme"])
+            record = {
+                "epoch": epoch + 1,
+                "lr": optimiser.param_groups[0]["lr"],
+                "train": train_terms,
+                "val": report,
+                "seconds": round(seconds, 2),
+                "images_per_second": round(seen * dist.world_size / seconds, 2),
+                "best": improved,
+            }
+            _log(out_dir, record)
+            state = {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "criterion": criterion.state_dict(),
+                "epoch": epoch + 1,
+                "best_nme": best_nme,
+                "rng": rng_state(),
+                "config": cfg.to_dict(),
+                "model_config": cfg.model_config,
+            }
+            save_checkpoint(last_path, state)
+            if improved:
+                save_checkpoint(best_path, state)
+            if progress:
+                tqdm.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
+        dist.barrier()
+    if stop < cfg.epochs:
+        return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}
+    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme}
+    if dist.is_main:
+        results.update(_final_evaluation(cfg, best_path, val_set, test_set, scheme, device, out_dir))
+        atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2))
+    return results
+
+
+def _final_evaluation(cfg: TrainConfig, best_path: Path, val_set, test_set, scheme, device, out_dir: Path) -> dict:
+    """Metrics of the best checkpoint's EMA weights on validation and (if present) test faces,
+    with the test NME broken down by condition."""
+    best = load_model(best_path).to(device)
+    results = {"val": evaluate(best, val_set, scheme, batch_size=cfg.batch_size, device=device)[0]}
+    if test_set is not None:
+        report, predicted, by_condition = evaluate(best, test_set, scheme, by_condition=True, batch_size=cfg.batch_size, device=device)
+        results["test"] = report
+        by_condition.to_csv(out_dir / "test_by_condition.csv", index=False)
+        np.save(out_dir / "test_predictions.npy", predicted)
+    return results

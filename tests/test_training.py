@@ -1,0 +1,155 @@
+"""The training engine: schedule, atomic checkpoints, exact resume, distillation, 2-process DDP."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from lib.paths import PROJECT_ROOT
+from lib.training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from lib.training.config import train_config
+from lib.training.engine import split_table, train, warmup_cosine
+
+
+def test_warmup_cosine_by_hand():
+    factor = warmup_cosine(4, 14)
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor(9) == pytest.approx(0.5)  # half way through the 10 cosine steps
+    assert factor(14) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_split_is_seeded_and_disjoint(synthetic_root):
+    from lib.formats.pair import read_pair_train
+
+    table = read_pair_train(synthetic_root / "ivslab_facial_train")
+    train_a, val_a = split_table(table, 0.25, 3)
+    train_b, val_b = split_table(table, 0.25, 3)
+    assert list(val_a["image"]) == list(val_b["image"])
+    assert len(val_a) == 6
+    assert not set(train_a["image"]) & set(val_a["image"])
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"epoch": 1})
+
+    def broken_save(obj, file):
+        with open(file, "wb") as handle:
+            handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"epoch": 2})
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def tiny_config(tmp_path, root, **stage_settings) -> str:
+    common = {
+        "input_size": 64,
+        "batch_size": 4,
+        "epochs": 2,
+        "val_fraction": 0.25,
+        "warmup_epochs": 0.5,
+        "ema_decay": 0.9,
+        "workers": 0,
+        "threads": 1,
+        "max_train_faces": 8,
+    }
+    spec = {
+        "steps": [],
+        "profiles": {
+            "tiny": {
+                "dataset": {"root": str(root), "generate": False},
+                "train": {"common": common, "teacher": {"lr": 3e-4, "head_lr": 1e-3}, "student": {"lr": 2e-3, "head_lr": 2e-3, **stage_settings}},
+            }
+        },
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def test_config_layers_and_errors(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+    cfg = train_config("student", path, "tiny", {"epochs": 5})
+    assert (cfg.epochs, cfg.lr, cfg.input_size, cfg.data_root) == (5, 2e-3, 64, str(synthetic_root))
+    assert cfg.teacher_checkpoint == "runs/train-tiny/teacher/best.pt"
+    with pytest.raises(KeyError, match="unknown training settings"):
+        train_config("student", path, "tiny", {"epochz": 5})
+    with pytest.raises(ValueError, match="stage must be"):
+        train_config("pupil", path, "tiny")
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+    straight = train(train_config("student", path, "tiny", {"out_dir": str(tmp_path / "a"), "loss": {}}), progress=False)
+    first = train(train_config("student", path, "tiny", {"out_dir": str(tmp_path / "b"), "loss": {}, "stop_after_epochs": 1}), progress=False)
+    assert first == {"stage": "student", "completed_epochs": 1, "finished": False}
+    resumed = train(train_config("student", path, "tiny", {"out_dir": str(tmp_path / "b"), "loss": {}}), progress=False)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, atol=1e-5, rtol=1e-4)
+    assert resumed["val"]["nme"] == pytest.approx(straight["val"]["nme"], rel=1e-4)
+    log = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert "test" in straight  # the synthetic test ground truth is evaluated at the end
+    assert (tmp_path / "a" / "test_by_condition.csv").is_file()
+
+
+@pytest.mark.slow
+def test_student_distils_from_a_trained_teacher(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0, "feature_kd": 0.5})
+    teacher = train(train_config("teacher", path, "tiny", {"out_dir": str(tmp_path / "t"), "epochs": 1}), progress=False)
+    assert teacher["finished"]
+    student = train(
+        train_config("student", path, "tiny", {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt")}),
+        progress=False,
+    )
+    log = json.loads((tmp_path / "s" / "metrics.jsonl").read_text().splitlines()[0])
+    assert log["train"]["kd"] > 0
+    assert log["train"]["feature_kd"] > 0
+    assert student["finished"]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_run_and_its_checkpoint(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "lib.train",
+        "--stage",
+        "student",
+        "--config",
+        path,
+        "--profile",
+        "tiny",
+        "--no-progress",
+        "--set",
+        f"out_dir={out}",
+        "--set",
+        "epochs=1",
+        "--set",
+        "loss={}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = load_model(out / "last.pt")
+    assert model.kind == "student"
+    log = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(log) == 1  # rank 0 alone logs
