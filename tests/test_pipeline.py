@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from lib.paths import PROJECT_ROOT
@@ -71,8 +72,14 @@ def test_parameter_precedence_and_selection(tmp_path):
     pipeline = load_pipeline(write_config(tmp_path, {"first": "", "second": ""}))
     profile = pipeline.profile("tiny")
     first, second = pipeline.steps
-    declared = {"data_root", "run_dir", "value", "shared"}
-    assert step_parameters(first, profile, declared, {}, tmp_path) == {"data_root": str(tmp_path / "data"), "run_dir": str(tmp_path), "value": 3, "shared": "b"}
+    declared = {"data_root", "run_dir", "value", "shared", "profile"}
+    assert step_parameters(first, profile, declared, {}, tmp_path) == {
+        "data_root": str(tmp_path / "data"),
+        "profile": "tiny",
+        "run_dir": str(tmp_path),
+        "value": 3,
+        "shared": "b",
+    }
     assert step_parameters(second, profile, declared, {"value": 9}, tmp_path)["value"] == 9
     assert [s.name for s in pipeline.select(start="second")] == ["second"]
     assert [s.name for s in pipeline.select(only=["first"])] == ["first"]
@@ -104,7 +111,7 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_profile_runs_the_eda_notebook(tmp_path):
+def test_smoke_profile_runs_every_notebook(tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "lib.pipeline", "--profile", "smoke", "--run-dir", str(run_dir)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
@@ -118,3 +125,16 @@ def test_smoke_profile_runs_the_eda_notebook(tmp_path):
         assert (run_dir / "eda" / figure).stat().st_size > 1000
     executed = nbformat.read(run_dir / "00_eda.ipynb", as_version=4)
     assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+    teacher = json.loads((run_dir / "teacher" / "results.json").read_text())
+    assert teacher["completed_epochs"] == 2
+    assert 0 < teacher["test"]["nme"] < 1
+    assert (run_dir / "teacher" / "best.pt").is_file()
+    assert (run_dir / "teacher" / "curves.png").is_file()
+    ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
+    assert list(ablation["model"]) == ["teacher", "student alone", "student + KD"]
+    assert ablation["params_m"].iloc[0] > 10 * ablation["params_m"].iloc[2]
+    kd_log = (run_dir / "student" / "metrics.jsonl").read_text()
+    assert '"kd"' in kd_log
+    assert '"kd"' not in (run_dir / "student" / "student_alone" / "metrics.jsonl").read_text()
+    summary = (run_dir / "summary.md").read_text()
+    assert all(step in summary for step in ("eda", "teacher", "student"))

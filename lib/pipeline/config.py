@@ -5,7 +5,8 @@ A step's parameters are resolved in this order, later winning:
   2. the profile's ``params`` (shared by all steps; only passed to notebooks that declare them),
   3. the profile's ``steps: {<step name>: {...}}``,
   4. command-line overrides ``-p key=value`` (YAML-typed values).
-``data_root`` comes from the profile's ``dataset.root``; ``run_dir`` is the run's step folder.
+``data_root`` comes from the profile's ``dataset.root``, ``profile`` is its name and ``run_dir``
+is the run's step folder.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def step_parameters(step: Step, profile: Profile, declared: set[str], overrides:
     """The parameters passed to ``step``'s notebook, restricted to those it ``declared``."""
     merged = {
         "data_root": str(resolve(profile.dataset.root)),
+        "profile": profile.name,
         **step.parameters,
         **profile.params,
         **profile.steps.get(step.name, {}),

@@ -1,0 +1,67 @@
+"""Reading a run's logs back for notebooks: metric curves and the distillation ablation table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lib.models.report import count_flops, count_parameters
+from lib.training.checkpoint import load_model
+
+
+def read_metrics(out_dir: str | Path) -> pd.DataFrame:
+    """``metrics.jsonl`` as one row per epoch: ``epoch``, ``lr``, ``train_<term>``, ``val_nme``,
+    ``val_fr``, ``val_auc``, ``seconds``, ``images_per_second``."""
+    rows = []
+    for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        row = {"epoch": record["epoch"], "lr": record["lr"], "seconds": record["seconds"], "images_per_second": record["images_per_second"]}
+        row.update({f"train_{k}": v for k, v in record["train"].items()})
+        row.update({f"val_{k}": record["val"][k] for k in ("nme", "fr", "auc")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_curves(runs: dict[str, pd.DataFrame]) -> Figure:
+    """Training loss terms (one panel per term) and validation NME per epoch for labelled runs."""
+    terms = sorted({c for frame in runs.values() for c in frame.columns if c.startswith("train_")})
+    figure, axes = plt.subplots(1, len(terms) + 1, figsize=(3.2 * (len(terms) + 1), 3), squeeze=False)
+    for label, frame in runs.items():
+        for ax, term in zip(axes[0], terms, strict=False):
+            if term in frame:
+                ax.plot(frame["epoch"], frame[term], marker="o", label=label)
+            ax.set_title(term.removeprefix("train_"))
+        axes[0, -1].plot(frame["epoch"], frame["val_nme"], marker="o", label=label)
+    axes[0, -1].set_title("validation NME")
+    axes[0, -1].legend(fontsize=7)
+    for ax in axes[0]:
+        ax.set_xlabel("epoch")
+    figure.tight_layout()
+    return figure
+
+
+def ablation_table(runs: dict[str, str | Path]) -> pd.DataFrame:
+    """One row per labelled training folder: test (else validation) NME, FR@0.10, AUC@0.10 of
+    its best checkpoint, with params (M) and GFLOPs at its input size."""
+    rows = []
+    for label, out_dir in runs.items():
+        results = json.loads((Path(out_dir) / "results.json").read_text())
+        split = "test" if "test" in results else "val"
+        model = load_model(Path(out_dir) / "best.pt")
+        rows.append(
+            {
+                "model": label,
+                "split": split,
+                "nme": results[split]["nme"],
+                "fr@0.10": results[split]["fr"],
+                "auc@0.10": results[split]["auc"],
+                "params_m": count_parameters(model) / 1e6,
+                "gflops": count_flops(model, model.input_size) / 1e9,
+                "input_size": model.input_size,
+            }
+        )
+    return pd.DataFrame(rows)
