@@ -102,7 +102,7 @@ def flat_face(yaw: float, pitch: float, roll: float) -> tuple[np.ndarray, np.nda
     spec = FaceSpec(identity, Expression(), yaw, pitch, roll, 60.0, np.array([160.0, 140.0]), look)
     image = np.zeros((320, 320, 3), np.float32)
     light = Light(np.array([0.0, 0.0, 1.0]), 1.0, np.ones(3), 0.0)
-    landmarks, _ = render_face(image, spec, light, rng)
+    landmarks = render_face(image, spec, light, rng)
     return image, landmarks, look
 
 

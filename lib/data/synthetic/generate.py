@@ -63,7 +63,7 @@ def compose(rng: np.random.Generator, width: int, height: int, placements: list[
     faces = []
     for place in placements:
         spec, conditions = sample_face(rng, difficulty, place.scale, place.centre)
-        landmarks, _ = render_face(image, spec, light, rng)
+        landmarks = render_face(image, spec, light, rng)
         occluder = sample_occluder(rng, difficulty)
         points = landmarks[to_51]
         occluded = 0.0

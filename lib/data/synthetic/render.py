@@ -90,7 +90,6 @@ def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_s
         stubble = np.clip(0.6 + 0.4 * rng.standard_normal((height, width), dtype=np.float32), 0, 1)
         tex *= 1 - look.beard * 0.55 * (region * stubble)[..., None]
     tex = np.clip(tex, 0, 255).astype(np.uint8)
-    tex = np.ascontiguousarray(tex)
     aa = dict(lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
     brow_colour = tuple(float(c) for c in np.clip(look.hair * 255 * 0.8, 0, 255))
     thickness = 0.075 * tex_scale
@@ -109,7 +108,7 @@ def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_s
         cv2.fillPoly(eye_mask, [_tex(eye, tex_scale)], 255, **aa)
         iris_layer = np.full_like(tex, 235)
         centre = eye.mean(axis=0) + look.gaze * 0.08
-        radius = 0.105 * (eye[3, 0] - eye[0, 0]) / 0.44 * abs(1.0) * tex_scale
+        radius = 0.105 * (eye[3, 0] - eye[0, 0]) / 0.44 * tex_scale
         centre_px = tuple(int(v) for v in _tex(centre[None], tex_scale)[0])
         cv2.circle(iris_layer, centre_px, int(radius * (1 << SUBPIXEL_BITS)), tuple(float(c) for c in look.iris * 255), -1, **aa)
         cv2.circle(iris_layer, centre_px, int(radius * 0.45 * (1 << SUBPIXEL_BITS)), (15, 12, 12), -1, **aa)
@@ -153,8 +152,8 @@ def _cast_surface(quadrics: list, spec: FaceSpec, rot: np.ndarray, box: tuple[in
     """Ray-cast the head on every ``stride``-th pixel of ``box`` and interpolate to full resolution.
 
     Returns, for the (h, w) pixels of the box: coverage (h, w) float32 in [0, 1], head-frame
-    surface points (h, w, 3), camera-frame unit normals (h, w, 3) and quadric index (h, w)
-    (-1 where missed).
+    surface points (h, w, 3), camera-frame normals (h, w, 3; unit length at ray-cast pixels,
+    interpolated between them) and quadric index (h, w) (-1 where missed).
     """
     x0, y0, x1, y1 = box
     vs, us = np.mgrid[y0:y1:stride, x0:x1:stride]
@@ -180,35 +179,40 @@ def _cast_surface(quadrics: list, spec: FaceSpec, rot: np.ndarray, box: tuple[in
         filled = cv2.GaussianBlur(fields[..., 1:], (3, 3), 0) / np.maximum(weight, 1e-6)[..., None]
         fields[..., 1:] = np.where(hit.reshape(us.shape)[..., None], fields[..., 1:], filled)
     full_v, full_u = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32) / stride
-    dense = np.dstack([cv2.remap(fields[..., i : i + 4], full_u, full_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for i in (0, 4)])[..., :7]
+    first = cv2.remap(fields[..., 0:4], full_u, full_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    second = cv2.remap(fields[..., 4:7], full_u, full_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     index = cv2.remap(part_index.reshape(us.shape).astype(np.float32), full_u, full_v, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    normal = dense[..., 4:7] / np.maximum(np.linalg.norm(dense[..., 4:7], axis=-1, keepdims=True), 1e-6)
-    return dense[..., 0], dense[..., 1:4], normal, index.astype(int)
+    return first[..., 0], first[..., 1:4], second, index.astype(int)
 
 
-def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.Generator) -> np.ndarray:
     """Draw one face into ``image`` (H, W, 3) float32 in place.
 
     The head geometry is ray-cast at every second pixel for faces wider than 40 pixels per eye
     distance (interpolated; the texture stays at full resolution). Returns the (68, 2) projected
-    landmarks in pixels and the face's coverage (H, W) float32 in [0, 1].
+    landmarks in pixels.
     """
     look = spec.appearance
     points_xy = deform(spec.identity, spec.expression)
     quadrics = head_quadrics(spec.identity, spec.expression)
     rot = rotation(spec.yaw, spec.pitch, spec.roll)
     landmarks = spec.centre + spec.scale * (landmarks_3d(points_xy, quadrics) @ rot.T)[:, :2]
-    coverage = np.zeros(image.shape[:2], np.float32)
     box = _screen_box(np.vstack([quadric_corners(q) for q in quadrics]), spec, rot, image.shape[:2])
     if box is None:
-        return landmarks, coverage
+        return landmarks
     x0, y0, x1, y1 = box
     mask, surface, normals, part_index = _cast_surface(quadrics, spec, rot, box, 2 if spec.scale > 40 else 1)
     hit = mask > 0.01
     if not hit.any():
-        return landmarks, coverage
+        return landmarks
     surface, normals = surface[hit], normals[hit]
-    parts = np.array([q.part for q in quadrics] + ["none"])[part_index[hit]]
+    normals /= np.maximum(np.sqrt(np.einsum("ij,ij->i", normals, normals)), 1e-6)[:, None]
+    part_codes = part_index[hit]
+    names = [q.part for q in quadrics]
+
+    def is_part(name: str) -> np.ndarray:
+        return np.isin(part_codes, [i for i, n in enumerate(names) if n == name])
+
     tex_scale = float(np.clip(spec.scale * 1.2, 24, 120))
     texture = _texture(points_xy, spec.expression, look, tex_scale, rng)
     map_x = ((surface[:, 0] - TEX_X[0]) * tex_scale).astype(np.float32)
@@ -217,17 +221,18 @@ def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.
     pad = rows * 1024 - len(map_x)
     albedo = cv2.remap(texture, np.pad(map_x, (0, pad)).reshape(rows, 1024), np.pad(map_y, (0, pad)).reshape(rows, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     albedo = albedo.reshape(-1, 3)[: len(map_x)]
-    albedo[parts == "ear"] = look.skin * 0.92
-    albedo[parts == "neck"] = look.skin * 0.85
+    neck = is_part("neck")
+    albedo[is_part("ear")] = look.skin * 0.92
+    albedo[neck] = look.skin * 0.85
     if not look.bald:
         x, y, z = surface.T
         hairline = look.hairline[0] + look.hairline[1] * x**2
-        hair = (parts == "head") & ((y < hairline) | ((z < -0.55) & (y < look.hair_side)))
+        hair = is_part("head") & ((y < hairline) | ((z < -0.55) & (y < look.hair_side)))
         streaks = 0.85 + 0.3 * rng.random(hair.sum(), dtype=np.float32)
         albedo[hair] = look.hair * streaks[:, None]
     cosine = normals @ light.direction.astype(np.float32)
     reflect_z = 2 * cosine * normals[:, 2] - light.direction[2]
-    specular = light.specular * np.clip(reflect_z, 0, None) ** 12 * (parts != "neck")
+    specular = light.specular * np.clip(reflect_z, 0, None) ** 12 * ~neck
     shade = light.ambient + (1 - light.ambient) * np.clip(cosine, 0, None)
     colour = albedo * shade[:, None] * light.tint.astype(np.float32) + specular[:, None]
     region = image[y0:y1, x0:x1]
@@ -235,8 +240,7 @@ def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.
     patch[hit] = colour
     alpha = cv2.GaussianBlur(mask, (0, 0), 0.5)[..., None]
     region[:] = region * (1 - alpha) + patch * alpha
-    coverage[y0:y1, x0:x1] = mask
-    return landmarks, coverage
+    return landmarks
 
 
 def render_background(rng: np.random.Generator, height: int, width: int, clutter: int) -> np.ndarray:
