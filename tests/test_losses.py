@@ -147,6 +147,6 @@ def test_criterion_terms_and_kd_weight_zero():
     assert not torch.allclose(grad_plain, grad_kd)
     zero_total, zero_terms = LandmarkCriterion(LossWeights(kd=0.0))(outputs, batch, teacher)
     assert "kd" not in zero_terms
-    assert float(zero_total) == pytest.approx(float(total))
+    assert float(zero_total.detach()) == pytest.approx(float(total.detach()))
     with pytest.raises(ValueError, match="need teacher_outputs"):
         LandmarkCriterion(LossWeights(kd=1.0))(outputs, batch)

@@ -34,7 +34,7 @@ from lib.formats.table import points_box
 from lib.io import atomic_write_bytes, atomic_write_text
 from lib.schemes import load_scheme
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 SPLIT_IDS = {"train": 0, "test": 1}
@@ -50,11 +50,11 @@ def face_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLIT_IDS[split], index])
 
 
-def compose(rng: np.random.Generator, width: int, height: int, placements: list[Placement], difficulty: float) -> tuple[np.ndarray, list[tuple[np.ndarray, dict]]]:
+def compose(rng: np.random.Generator, width: int, height: int, placements: list[Placement], difficulty: float) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
     """Render faces over a background and degrade the image.
 
-    Returns the RGB uint8 image (after JPEG compression at the sampled quality) and, per face,
-    its (51, 2) landmarks in pixels and its conditions.
+    Returns the image JPEG-compressed at the sampled quality (``jpeg_quality`` in the
+    conditions) and, per face, its (51, 2) landmarks in pixels and its conditions.
     """
     to_51 = load_scheme("ivslab51").from_ibug68
     degradation = sample_degradation(rng, difficulty)
@@ -76,13 +76,11 @@ def compose(rng: np.random.Generator, width: int, height: int, placements: list[
         faces.append((points, conditions))
     blur_px = degradation["blur_sigma"] * np.mean([p.scale for p in placements]) / 50
     image = degrade(image, rng, degradation["brightness"], degradation["gamma"], blur_px, degradation["motion_blur"], degradation["noise_sigma"])
-    image_u8 = (image * 255 + 0.5).astype(np.uint8)
-    jpeg = jpeg_roundtrip(image_u8, degradation["jpeg_quality"])
-    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    jpeg = jpeg_roundtrip((image * 255 + 0.5).astype(np.uint8), degradation["jpeg_quality"])
     for _, conditions in faces:
         conditions.update({k: v for k, v in degradation.items() if k != "clutter"})
         conditions.update(wflw_flags(conditions))
-    return decoded, faces
+    return jpeg, faces
 
 
 def subset_of(index: int, count: int) -> tuple[str, float]:
@@ -100,9 +98,8 @@ def render_train(seed: int, index: int, count: int) -> tuple[str, bytes, np.ndar
     width, height = (int(v) for v in rng.integers(224, 321, 2))
     scale = rng.uniform(0.13, 0.24) * min(width, height)
     centre = np.array([width / 2, height * 0.42]) + rng.normal(0, 0.06, 2) * [width, height]
-    image, [(points, conditions)] = compose(rng, width, height, [Placement(centre, scale)], difficulty)
-    quality = conditions["jpeg_quality"]
-    return subset, jpeg_roundtrip(image, max(quality, 90)), points, conditions
+    jpeg, [(points, conditions)] = compose(rng, width, height, [Placement(centre, scale)], difficulty)
+    return subset, jpeg, points, conditions
 
 
 def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) -> list[Placement]:
@@ -123,10 +120,11 @@ def render_test(seed: int, index: int) -> tuple[bytes, list[tuple[np.ndarray, di
     rng = face_rng(seed, "test", index)
     width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
     count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
-    image, faces = compose(rng, width, height, _place_faces(rng, width, height, count), 1.0)
+    jpeg, faces = compose(rng, width, height, _place_faces(rng, width, height, count), 1.0)
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     faces.sort(key=lambda face: -(points_box(face[0])[[0, 2]].mean()))
     # Huffman-only deflate: noisy renders barely compress further, and this encodes fastest.
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
+    ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return png.tobytes(), faces

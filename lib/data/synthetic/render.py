@@ -213,7 +213,7 @@ def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.
     def is_part(name: str) -> np.ndarray:
         return np.isin(part_codes, [i for i, n in enumerate(names) if n == name])
 
-    tex_scale = float(np.clip(spec.scale * 1.2, 24, 120))
+    tex_scale = float(np.clip(spec.scale, 24, 100))
     texture = _texture(points_xy, spec.expression, look, tex_scale, rng)
     map_x = ((surface[:, 0] - TEX_X[0]) * tex_scale).astype(np.float32)
     map_y = ((surface[:, 1] - TEX_Y[0]) * tex_scale).astype(np.float32)
