@@ -130,6 +130,8 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     assert 0 < teacher["test"]["nme"] < 1
     assert (run_dir / "teacher" / "best.pt").is_file()
     assert (run_dir / "teacher" / "curves.png").is_file()
+    assert (run_dir / "teacher" / "val_overlays.png").stat().st_size > 1000
+    assert (run_dir / "student" / "val_overlays.png").stat().st_size > 1000
     ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
     assert list(ablation["model"]) == ["teacher", "student alone", "student + KD"]
     assert ablation["params_m"].iloc[0] > 10 * ablation["params_m"].iloc[2]

@@ -6,11 +6,22 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lib.data.dataset import LandmarkDataset
+from lib.formats.pair import read_pair_train
+from lib.formats.table import points_array
+from lib.metrics import nme
 from lib.models.report import count_flops, count_parameters
+from lib.paths import resolve
+from lib.schemes import load_scheme
 from lib.training.checkpoint import load_model
+from lib.training.config import TrainConfig
+from lib.training.engine import split_table
+from lib.training.evaluate import predict
+from lib.viz.overlay import overlay_grid
 
 
 def read_metrics(out_dir: str | Path) -> pd.DataFrame:
@@ -65,3 +76,17 @@ def ablation_table(runs: dict[str, str | Path]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -> Figure:
+    """The ``faces`` worst validation faces of ``out_dir/best.pt`` (first row) and its ``faces``
+    best (second row): predictions in part colours, ground truth as crosses."""
+    scheme = load_scheme(cfg.scheme)
+    model = load_model(Path(out_dir) / "best.pt")
+    table = read_pair_train(resolve(cfg.data_root) / "ivslab_facial_train", cfg.scheme)
+    dataset = LandmarkDataset(split_table(table, cfg.val_fraction, cfg.seed)[1], scheme, model.input_size)
+    predicted = predict(model, dataset, batch_size=cfg.batch_size)
+    errors = nme(predicted, points_array(dataset.table), scheme)
+    order = np.argsort(errors)[::-1]
+    rows = [int(r) for r in (*order[:faces], *order[::-1][:faces])]
+    return overlay_grid(dataset.table, scheme, rows, columns=faces, titles=[f"NME {errors[r]:.3f}" for r in rows], predictions=predicted[rows])
