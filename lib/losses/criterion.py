@@ -26,7 +26,8 @@ class LossWeights:
 
 
 class LandmarkCriterion(nn.Module):
-    """``criterion(outputs, batch, teacher_outputs=None) -> (total, {term: value})``.
+    """``criterion(outputs, batch, teacher_outputs=None) -> (total, {term: value})``; the logged
+    values are detached 0-d tensors on the loss's device (no host sync in the training step).
 
     ``outputs``/``teacher_outputs``: :class:`lib.models.landmark_net.LandmarkNet` dicts;
     ``batch``: a :class:`lib.data.dataset.LandmarkDataset` batch. Feature KD needs the two
@@ -43,7 +44,7 @@ class LandmarkCriterion(nn.Module):
         if weights.feature_kd > 0 and (student_channels is None or teacher_channels is None):
             raise ValueError("feature KD needs student_channels and teacher_channels")
 
-    def forward(self, outputs: dict, batch: dict, teacher_outputs: dict | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, outputs: dict, batch: dict, teacher_outputs: dict | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         w = self.weights
         terms = {
             "star": (w.star, lambda: self.star(outputs["fused"], batch["points_norm"])),
@@ -62,6 +63,6 @@ class LandmarkCriterion(nn.Module):
             if weight > 0:
                 value = compute()
                 total = total + weight * value
-                logged[name] = float(value.detach())
-        logged["total"] = float(total.detach())
+                logged[name] = value.detach()
+        logged["total"] = total.detach()
         return total, logged

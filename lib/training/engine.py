@@ -42,6 +42,8 @@ from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distr
 from lib.training.ema import ModelEMA
 from lib.training.evaluate import evaluate
 
+POSTFIX_EVERY = 10
+
 
 def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A seeded random split into (train, validation) faces; at least one validation face."""
@@ -175,7 +177,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         network.train()
         started, sums, seen = time.perf_counter(), {}, 0
         bar = tqdm(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
-        for batch in bar:
+        for step, batch in enumerate(bar):
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             with autocast(cfg, device):
                 outputs = network(batch["image"])
@@ -198,8 +200,9 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
             seen += batch["image"].shape[0]
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value
-            bar.set_postfix(loss=f"{terms['total']:.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
-        train_terms = {k: float(all_reduce_mean(torch.tensor(v / len(loader)), dist)) for k, v in sums.items()}
+            if not bar.disable and step % POSTFIX_EVERY == 0:  # reading the loss syncs a GPU: only now and then
+                bar.set_postfix(loss=f"{float(terms['total']):.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
+        train_terms = {k: float(all_reduce_mean(v / len(loader), dist)) for k, v in sums.items()}
         seconds = time.perf_counter() - started
         if dist.is_main:
             report, _, _ = evaluate(ema.module, val_set, scheme, batch_size=cfg.batch_size, device=device)
