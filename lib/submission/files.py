@@ -1,0 +1,106 @@
+"""Writing PAIR submissions: one ``.txt`` per test image, their zip, and the leaderboard CSV.
+
+A prediction set is a mapping ``{image stem: (F, N, 2) array}`` of F faces in original-image
+pixels (0-based in memory, 1-based in files as in :mod:`lib.formats.pts`). Faces are written
+right to left by the x of their centre (the challenge's order); :func:`order_right_to_left`
+does that ordering once for every writer.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lib.formats.pts import PTS_ORIGIN, format_pts_block
+from lib.io import atomic_path, atomic_write_bytes, atomic_write_text
+
+SUBMISSION_DECIMALS = 3
+
+
+def face_centre_x(faces: np.ndarray) -> np.ndarray:
+    """(F,) x of each face's centre: the middle of its landmarks' horizontal extent."""
+    faces = np.asarray(faces, dtype=np.float64)
+    return (faces[..., 0].min(axis=-1) + faces[..., 0].max(axis=-1)) / 2.0
+
+
+def order_right_to_left(faces: np.ndarray) -> np.ndarray:
+    """Indices that order (F, N, 2) faces right to left by centre x (stable for ties)."""
+    return np.argsort(-face_centre_x(faces), kind="stable")
+
+
+def as_faces(faces) -> np.ndarray:
+    """(F, N, 2) float64 from a (F, N, 2) array or a list of (N, 2) arrays (F may be 0)."""
+    faces = np.asarray(faces, dtype=np.float64)
+    if faces.size == 0:
+        return faces.reshape(0, 0, 2)
+    if faces.ndim != 3 or faces.shape[-1] != 2:
+        raise ValueError(f"faces must have shape (F, N, 2), got {faces.shape}")
+    if not np.isfinite(faces).all():
+        raise ValueError("faces contain NaN or infinite coordinates")
+    return faces
+
+
+def submission_text(faces, decimals: int | None = SUBMISSION_DECIMALS) -> str:
+    """The ``.txt`` of one image: one ``.pts`` block per face, right to left."""
+    faces = as_faces(faces)
+    return "".join(format_pts_block(faces[k], PTS_ORIGIN, decimals) for k in order_right_to_left(faces)) if len(faces) else ""
+
+
+def write_submission_folder(predictions: Mapping[str, np.ndarray], folder: str | Path, decimals: int | None = SUBMISSION_DECIMALS) -> list[Path]:
+    """Write ``<folder>/<stem>.txt`` for every image (atomically); returns the paths in stem order."""
+    folder = Path(folder)
+    paths = []
+    for stem in sorted(predictions):
+        path = folder / f"{stem}.txt"
+        atomic_write_text(path, submission_text(predictions[stem], decimals))
+        paths.append(path)
+    return paths
+
+
+def write_submission_zip(folder: str | Path, zip_path: str | Path) -> Path:
+    """Zip the ``.txt`` files of ``folder`` (flat, sorted, fixed timestamps: the same files give
+    the same bytes)."""
+    texts = sorted(Path(folder).glob("*.txt"))
+    if not texts:
+        raise ValueError(f"no .txt files in {folder}")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for text in texts:
+            info = zipfile.ZipInfo(text.name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text.read_bytes())
+    atomic_write_bytes(zip_path, buffer.getvalue())
+    return Path(zip_path)
+
+
+def leaderboard_frame(predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """One row per face: ``image_id, face_index, x0, y0, ..., x{N-1}, y{N-1}`` (0-based pixels,
+    faces right to left, the same order as the ``.txt`` files)."""
+    rows = []
+    num_points = None
+    for stem in sorted(predictions):
+        faces = as_faces(predictions[stem])
+        for face_index, k in enumerate(order_right_to_left(faces) if len(faces) else []):
+            num_points = faces.shape[1]
+            rows.append([stem, face_index, *faces[k].reshape(-1)])
+    coordinates = [f"{axis}{i}" for i in range(num_points or 0) for axis in ("x", "y")]
+    return pd.DataFrame(rows, columns=["image_id", "face_index", *coordinates])
+
+
+def write_leaderboard_csv(predictions: Mapping[str, np.ndarray], path: str | Path, decimals: int = SUBMISSION_DECIMALS) -> Path:
+    """Write :func:`leaderboard_frame` as CSV atomically."""
+    with atomic_path(path) as tmp:
+        leaderboard_frame(predictions).to_csv(tmp, index=False, float_format=f"%.{decimals}f")
+    return Path(path)
+
+
+def read_leaderboard_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Inverse of :func:`write_leaderboard_csv`: ``{image stem: (F, N, 2)}`` in file order."""
+    frame = pd.read_csv(path, dtype={"image_id": str})
+    coordinates = frame.columns[2:]
+    return {stem: group[coordinates].to_numpy(np.float64).reshape(len(group), -1, 2) for stem, group in frame.groupby("image_id", sort=True)}

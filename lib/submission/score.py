@@ -1,0 +1,74 @@
+"""Scoring a submission against ground truth written in the same format.
+
+Faces are matched per image by minimum total NME (Hungarian assignment on the NME of every
+predicted face against every ground-truth face); a pair whose NME exceeds ``match_nme`` is no
+match. A ground-truth face with no match is *missed* (it counts as a failure, with error
+``inf``, in FR and AUC); a predicted face with no match is *extra*. NME is the mean over
+matched faces; ``nme_all`` is not defined when a face is missed, so it is not reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from lib.metrics import auc, failure_rate, nme
+from lib.schemes import Scheme
+
+
+def match_faces(pred: np.ndarray, gt: np.ndarray, scheme: Scheme, normaliser: str | None = None, match_nme: float = 0.5) -> list[tuple[int, int, float]]:
+    """Matched ``(pred index, gt index, nme)`` of one image's (P, N, 2) and (G, N, 2) faces."""
+    if len(pred) == 0 or len(gt) == 0:
+        return []
+    cost = np.stack([nme(np.broadcast_to(face, gt.shape), gt, scheme, normaliser) for face in pred])  # (P, G)
+    rows, cols = linear_sum_assignment(np.minimum(cost, 1e6))
+    return [(int(p), int(g), float(cost[p, g])) for p, g in zip(rows, cols, strict=True) if cost[p, g] <= match_nme]
+
+
+def score_submission(
+    predictions: Mapping[str, np.ndarray],
+    ground_truth: Mapping[str, np.ndarray],
+    scheme: Scheme,
+    normaliser: str | None = None,
+    threshold: float = 0.10,
+    match_nme: float = 0.5,
+) -> tuple[dict, pd.DataFrame]:
+    """Summary (``faces, matched, missed, extra, nme, fr, auc``) and a per-face table (one row
+    per ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``).
+
+    ``predictions`` and ``ground_truth`` map image stems to (F, N, 2) pixel arrays; an image
+    missing from ``predictions`` has all its faces missed.
+    """
+    rows = []
+    for stem in sorted(ground_truth):
+        gt = np.asarray(ground_truth[stem], dtype=np.float64)
+        pred = np.asarray(predictions.get(stem, np.zeros((0, *gt.shape[1:]))), dtype=np.float64)
+        matches = match_faces(pred, gt, scheme, normaliser, match_nme)
+        by_gt = {g: (p, value) for p, g, value in matches}
+        for g in range(len(gt)):
+            p, value = by_gt.get(g, (None, np.inf))
+            rows.append({"image_id": stem, "gt_index": g, "pred_index": p, "nme": value})
+        for p in sorted(set(range(len(pred))) - {p for p, _, _ in matches}):
+            rows.append({"image_id": stem, "gt_index": None, "pred_index": p, "nme": np.nan})
+    faces = pd.DataFrame(rows, columns=["image_id", "gt_index", "pred_index", "nme"]).astype({"gt_index": "Int64", "pred_index": "Int64"})
+    gt_faces = faces[faces["gt_index"].notna()]
+    errors = gt_faces["nme"].to_numpy(np.float64)
+    matched = np.isfinite(errors)
+    if not len(errors):
+        raise ValueError("the ground truth holds no faces")
+    summary = {
+        "faces": len(errors),
+        "matched": int(matched.sum()),
+        "missed": int((~matched).sum()),
+        "extra": int(faces["gt_index"].isna().sum()),
+        "unknown_images": sorted(set(predictions) - set(ground_truth)),
+        "nme": float(errors[matched].mean()) if matched.any() else float("nan"),
+        "fr": failure_rate(errors, threshold),
+        "auc": auc(errors, threshold, method="exact"),
+        "threshold": threshold,
+        "normaliser": normaliser or scheme.default_normaliser,
+    }
+    return summary, faces

@@ -1,0 +1,137 @@
+"""Submission files: writers, the validator's every kind of problem, scoring and face matching."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from lib.formats.pair import read_faces_folder
+from lib.formats.pts import read_pts_blocks
+from lib.formats.table import points_array
+from lib.schemes import load_scheme
+from lib.submission.files import leaderboard_frame, read_leaderboard_csv, submission_text, write_leaderboard_csv, write_submission_folder, write_submission_zip
+from lib.submission.score import score_submission
+from lib.submission.validate import read_submission, validate_submission
+
+SCHEME = load_scheme("ivslab51")
+
+
+def face_at(x: float, y: float = 100.0, size: float = 40.0, seed: int = 0) -> np.ndarray:
+    """A (51, 2) face-like shape: random points in a box of ``size`` centred on (x, y), with the
+    eye points placed so that the eye-centroid distance is ``size / 2``."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-size / 2, size / 2, (51, 2))
+    points[19:25] = rng.normal(0, 1, (6, 2)) + [-size / 4, -size / 6]
+    points[25:31] = rng.normal(0, 1, (6, 2)) + [size / 4, -size / 6]
+    return points + [x, y]
+
+
+@pytest.fixture
+def predictions() -> dict[str, np.ndarray]:
+    return {"image_0001": np.stack([face_at(50, seed=1), face_at(200, seed=2)]), "image_0002": face_at(120, seed=3)[None]}
+
+
+def test_files_order_faces_right_to_left_and_round_trip(tmp_path, predictions):
+    paths = write_submission_folder(predictions, tmp_path / "txt")
+    assert [p.name for p in paths] == ["image_0001.txt", "image_0002.txt"]
+    blocks = read_pts_blocks(paths[0], 51)
+    # The face at x=200 is written first; values survive to the written 3 decimals.
+    np.testing.assert_allclose(blocks[0], predictions["image_0001"][1], atol=5e-4)
+    np.testing.assert_allclose(blocks[1], predictions["image_0001"][0], atol=5e-4)
+    read_back = read_submission(tmp_path / "txt")
+    np.testing.assert_allclose(read_back["image_0002"], predictions["image_0002"], atol=5e-4)
+
+
+def test_zip_is_flat_and_deterministic(tmp_path, predictions):
+    write_submission_folder(predictions, tmp_path / "txt")
+    first = write_submission_zip(tmp_path / "txt", tmp_path / "a.zip").read_bytes()
+    second = write_submission_zip(tmp_path / "txt", tmp_path / "b.zip").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert archive.namelist() == ["image_0001.txt", "image_0002.txt"]
+    assert validate_submission(tmp_path / "a.zip", ["image_0001", "image_0002"]) == []
+
+
+def test_leaderboard_csv_matches_the_txt_order(tmp_path, predictions):
+    frame = leaderboard_frame(predictions)
+    assert list(frame.columns[:4]) == ["image_id", "face_index", "x0", "y0"]
+    assert frame.shape == (3, 2 + 102)
+    assert frame.loc[0, "x0"] == pytest.approx(predictions["image_0001"][1, 0, 0])  # right-most face first
+    read_back = read_leaderboard_csv(write_leaderboard_csv(predictions, tmp_path / "lb.csv"))
+    np.testing.assert_allclose(read_back["image_0001"][0], predictions["image_0001"][1], atol=5e-4)
+
+
+def broken_texts(good: str) -> dict[str, tuple[str, int | None, str]]:
+    """name -> (file text, expected line, expected message fragment) of each kind of problem."""
+    lines = good.splitlines()
+    fifty = "\n".join(lines[:3] + lines[3:53] + ["}"]) + "\n"  # header says 51, 50 points follow
+    nan = "\n".join(lines[:10] + ["nan 3.0"] + lines[11:]) + "\n"
+    header = "\n".join(["version 1"] + lines[1:]) + "\n"
+    return {
+        "fifty": (fifty, 54, "block ends after 50 of 51 points"),
+        "nan": (nan, 11, "non-finite"),
+        "header": (header, 1, "expected 'version: 1'"),
+    }
+
+
+def test_validator_reports_every_kind_of_problem_with_file_and_line(tmp_path):
+    folder = tmp_path / "sub"
+    good = submission_text(face_at(100)[None])
+    for name, (text, _, _) in broken_texts(good).items():
+        (folder / f"{name}.txt").parent.mkdir(exist_ok=True)
+        (folder / f"{name}.txt").write_text(text)
+    # Two faces, left one first: wrong order (the block of the second face starts at line 56: 55 lines a block).
+    (folder / "order.txt").write_text(submission_text(face_at(50)[None]) + submission_text(face_at(300)[None]))
+    (folder / "empty.txt").write_text("")
+    (folder / "stray.txt").write_text(good)
+    stems = ["fifty", "nan", "header", "order", "empty", "missing"]
+    problems = {p.file: p for p in validate_submission(folder, stems)}
+    for name, (_, line, fragment) in broken_texts(good).items():
+        assert problems[f"{name}.txt"].line == line
+        assert fragment in problems[f"{name}.txt"].message
+    assert problems["order.txt"].line == 56
+    assert "right to left" in problems["order.txt"].message
+    assert "no face block" in problems["empty.txt"].message
+    assert "missing" in problems["missing.txt"].message
+    assert "no test image" in problems["stray.txt"].message
+    assert str(problems["nan.txt"]).startswith("nan.txt:11: ")
+    assert len(problems) == 7
+
+
+def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_root, tmp_path):
+    table = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
+    truth = {}
+    for image, group in table.groupby("image"):
+        truth[image.rsplit("/", 1)[1].rsplit(".", 1)[0]] = points_array(group)
+    write_submission_folder(truth, tmp_path / "gt_as_submission", decimals=None)
+    submitted = read_submission(tmp_path / "gt_as_submission")
+    summary, faces = score_submission(submitted, truth, SCHEME)
+    assert summary["nme"] == pytest.approx(0.0, abs=1e-12)
+    assert (summary["faces"], summary["matched"], summary["missed"], summary["extra"]) == (len(table), len(table), 0, 0)
+    assert summary["fr"] == 0.0
+    assert summary["auc"] == pytest.approx(1.0)
+
+    # Drop one image's faces, add a far-away face to another, shift a third by a known amount.
+    stems = sorted(truth)
+    altered = dict(submitted)
+    del altered[stems[0]]
+    altered[stems[1]] = np.concatenate([submitted[stems[1]], submitted[stems[1]][:1] + 5000.0])
+    gt = truth[stems[2]]
+    distance = np.linalg.norm(gt[:, 19:25].mean(1) - gt[:, 25:31].mean(1), axis=1)
+    altered[stems[2]] = gt + np.stack([0.05 * distance, np.zeros_like(distance)], axis=1)[:, None, :]
+    summary, faces = score_submission(altered, truth, SCHEME)
+    assert summary["missed"] == len(truth[stems[0]])
+    assert summary["extra"] == 1
+    shifted = faces[faces["image_id"] == stems[2]]["nme"].to_numpy()
+    np.testing.assert_allclose(shifted, 0.05)
+    assert summary["fr"] == pytest.approx(len(truth[stems[0]]) / len(table))
+
+
+def test_faces_are_matched_regardless_of_order():
+    truth = {"a": np.stack([face_at(300, seed=1), face_at(100, seed=2)])}
+    swapped = {"a": truth["a"][::-1].copy()}
+    summary, faces = score_submission(swapped, truth, SCHEME)
+    assert summary["nme"] == 0.0
+    assert faces["pred_index"].tolist() == [1, 0]
