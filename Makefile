@@ -4,10 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
+EXPORT_VENV := .venv-export
+EXPORT_REQUIREMENTS := lib/export/requirements.txt
+EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell sha1sum $(EXPORT_REQUIREMENTS) | cut -c1-12)
+DETECTOR := data/models/face_detection_full_range_sparse.tflite
 PROFILE ?= default
 ARGS ?=
 
-.PHONY: venv lint test test-fast pipeline data lab strip
+.PHONY: venv export-venv detector lint test test-fast pipeline data lab strip
 
 venv: $(STAMP)
 
@@ -20,18 +24,34 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.requirements-*
 	@touch $@
 
+# The TFLite converter's own environment (its dependencies conflict with the notebook kernel's).
+export-venv: $(EXPORT_STAMP)
+
+$(EXPORT_STAMP): $(EXPORT_REQUIREMENTS)
+	@test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(EXPORT_REQUIREMENTS)
+	$(EXPORT_VENV)/bin/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'facial_kd_project.pth').write_text('$(CURDIR)\n')"
+	@rm -f $(EXPORT_VENV)/.requirements-*
+	@touch $@
+
+# BlazeFace detector files, taken out of the mediapipe wheel at set-up (never at run time).
+detector: $(DETECTOR)
+
+$(DETECTOR): | $(STAMP)
+	$(PY) -m lib.deploy.detector_files --out data/models
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # Everything, slow end-to-end tests included (as CI runs it).
-test: lint
+test: lint export-venv detector
 	$(PY) -m pytest
 
-test-fast: lint
+test-fast: lint detector
 	$(PY) -m pytest -m "not slow"
 
-pipeline: venv
+pipeline: venv export-venv detector
 	$(PY) -m lib.pipeline --profile $(PROFILE) $(ARGS)
 
 data: venv

@@ -41,9 +41,10 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def load_model(path: str | Path, ema: bool = True) -> LandmarkNet:
-    """Rebuild a trained model from a checkpoint (the EMA weights by default), in eval mode."""
+def load_model(path: str | Path, ema: bool = True, input_size: int | None = None) -> LandmarkNet:
+    """Rebuild a trained model from a checkpoint (the EMA weights by default), in eval mode;
+    ``input_size`` rebuilds it for another input side (the networks are size-agnostic)."""
     state = load_checkpoint(path)
-    model = build_model(state["model_config"])
+    model = build_model({**state["model_config"], **({"input_size": input_size} if input_size else {})})
     model.load_state_dict(state["ema"]["module"] if ema else state["model"])
     return model.eval()

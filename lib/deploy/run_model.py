@@ -1,0 +1,292 @@
+"""Standalone landmark runtime: face detection + 51-point landmarks from ``.tflite`` files.
+
+This one file is the final-round package's ``run_model.py`` (copied verbatim) and the project's
+TFLite inference path, so both write byte-identical files. It needs only numpy, OpenCV and a
+TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project::
+
+    python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
+
+``image_list.txt`` holds one image path per line (relative paths are read against the list's
+folder); ``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left
+by the x of their centre, coordinates 1-based pixels of the original image.
+
+Conventions shared with the project (tested against it): pixels are 0-based in memory with the
+centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
+scale`` around ``centre`` onto ``S x S`` pixels with the centre on ``(S - 1) / 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # the old runtime of the challenge's phones
+    from tflite_runtime.interpreter import Interpreter
+
+PTS_ORIGIN = 1.0
+DECIMALS = 3
+
+
+class TFLiteNet:
+    """A ``.tflite`` file behind a float interface: quantised inputs/outputs are (de)quantised
+    with the file's own scale and zero point. Inputs and outputs keep the file's order."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2):
+        self.path = Path(path)
+        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.inputs = self.interpreter.get_input_details()
+        self.outputs = self.interpreter.get_output_details()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.inputs[0]["shape"])
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run once on float arrays of the input shapes; float32 outputs."""
+        for detail, array in zip(self.inputs, arrays, strict=True):
+            scale, zero_point = detail["quantization"]
+            if detail["dtype"] != np.float32 and scale:
+                info = np.iinfo(detail["dtype"])
+                array = np.clip(np.round(array / scale + zero_point), info.min, info.max)
+            self.interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
+        self.interpreter.invoke()
+        results = []
+        for detail in self.outputs:
+            value = self.interpreter.get_tensor(detail["index"])
+            scale, zero_point = detail["quantization"]
+            if value.dtype != np.float32 and scale:
+                value = (value.astype(np.float32) - zero_point) * scale
+            results.append(value.astype(np.float32))
+        return results
+
+
+# ---------------------------------------------------------------- face detection (BlazeFace)
+
+
+@dataclass(frozen=True)
+class BlazeFaceSpec:
+    """Anchor layout of a BlazeFace file: input side, one stride per anchor layer, anchors per
+    cell of each layer, and the score threshold MediaPipe uses with it."""
+
+    input_size: int
+    strides: tuple[int, ...]
+    anchors_per_cell: tuple[int, ...]
+    min_score: float
+
+
+BLAZEFACE_SPECS = {
+    128: BlazeFaceSpec(128, (8, 16, 16, 16), (2, 2, 2, 2), 0.5),  # short range: 896 anchors
+    192: BlazeFaceSpec(192, (4,), (1,), 0.6),  # full range: 2304 anchors
+}
+
+
+def blazeface_anchors(spec: BlazeFaceSpec) -> np.ndarray:
+    """(A, 2) anchor centres in [0, 1] (fixed-size SSD anchors, cell centres), layers of equal
+    stride sharing their cells as in MediaPipe's SsdAnchorsCalculator."""
+    centres = []
+    layer = 0
+    while layer < len(spec.strides):
+        stride = spec.strides[layer]
+        repeats = 0
+        while layer < len(spec.strides) and spec.strides[layer] == stride:
+            repeats += spec.anchors_per_cell[layer]
+            layer += 1
+        cells = int(np.ceil(spec.input_size / stride))
+        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+        grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(grid, repeats, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's weighted non-maximum suppression: each kept box is the score-weighted mean of
+    the boxes overlapping it by more than ``iou_threshold``. (K, 4) boxes, (K,) scores."""
+    order = np.argsort(-scores)
+    kept_boxes, kept_scores = [], []
+    remaining = order
+    while len(remaining):
+        best = boxes[remaining[0]]
+        overlap = box_iou(best[None], boxes[remaining])[0]
+        group = remaining[overlap > iou_threshold]
+        weights = scores[group]
+        kept_boxes.append((boxes[group] * weights[:, None]).sum(0) / weights.sum())
+        kept_scores.append(scores[remaining[0]])
+        remaining = remaining[overlap <= iou_threshold]
+    return np.array(kept_boxes, dtype=np.float64).reshape(-1, 4), np.array(kept_scores, dtype=np.float64)
+
+
+def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(P, Q) intersection over union of (P, 4) and (Q, 4) ``x0, y0, x1, y1`` boxes."""
+    top_left = np.maximum(first[:, None, :2], second[None, :, :2])
+    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
+    area = lambda b: np.prod(b[:, 2:] - b[:, :2], axis=-1)  # noqa: E731
+    return intersection / (area(first)[:, None] + area(second)[None, :] - intersection + 1e-12)
+
+
+class BlazeFaceDetector:
+    """Faces of an RGB image with a BlazeFace ``.tflite`` file (MediaPipe's short- or full-range
+    model). The image is letterboxed to the model's square input; boxes come back in image pixels."""
+
+    def __init__(self, path: str | Path, min_score: float | None = None, iou_threshold: float = 0.3, num_threads: int = 2):
+        self.net = TFLiteNet(path, num_threads)
+        size = self.net.input_shape[1]
+        if size not in BLAZEFACE_SPECS:
+            raise ValueError(f"{path}: input side {size} is not a known BlazeFace layout ({sorted(BLAZEFACE_SPECS)})")
+        self.spec = BLAZEFACE_SPECS[size]
+        self.anchors = blazeface_anchors(self.spec)
+        self.min_score = self.spec.min_score if min_score is None else min_score
+        self.iou_threshold = iou_threshold
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        size = self.spec.input_size
+        side = max(image.shape[:2])
+        zoom = size / side
+        # Letterbox: the image, scaled to fit, centred in a square; pixel centres map exactly.
+        pad = (np.array([side - image.shape[1], side - image.shape[0]]) / 2.0) * zoom
+        matrix = np.array([[zoom, 0, pad[0] + 0.5 * zoom - 0.5], [0, zoom, pad[1] + 0.5 * zoom - 0.5]])
+        square = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
+        regressors, logits = sorted(self.net(square[None].astype(np.float32) / 127.5 - 1.0), key=lambda a: -a.shape[-1])
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100, 100)))
+        keep = scores >= self.min_score
+        raw, anchors = regressors[0, keep, :4] / size, self.anchors[keep]
+        centre, extent = anchors + raw[:, :2], raw[:, 2:]
+        boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)
+        boxes, kept = weighted_nms(boxes, scores[keep], self.iou_threshold)
+        # [0, 1] of the square -> square edge coordinates -> image pixel coordinates.
+        return (boxes * size - np.tile(pad, 2)) / zoom - 0.5, kept
+
+
+# ---------------------------------------------------------------- landmarks
+
+
+def crop_matrix(centre: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """(2, 3) affine from image pixels to the ``size`` crop of side ``200 * scale`` at ``centre``."""
+    zoom = size / (200.0 * scale)
+    middle = (size - 1) / 2.0
+    return np.array([[zoom, 0.0, middle - zoom * centre[0]], [0.0, zoom, middle - zoom * centre[1]]])
+
+
+class LandmarkCalibration:
+    """Detector box -> landmark crop: the centre moves by ``offset`` box sides and the crop side
+    is ``side_factor`` box sides (fitted on training faces, see ``lib.inference.calibrate``)."""
+
+    def __init__(self, offset=(0.0, 0.0), side_factor: float = 1.4):
+        self.offset = np.asarray(offset, dtype=np.float64)
+        self.side_factor = float(side_factor)
+
+    def crop(self, box: np.ndarray) -> tuple[np.ndarray, float]:
+        """Centre (2,) and scale (side / 200 px) of the landmark crop for a (4,) box."""
+        side = max(box[2] - box[0], box[3] - box[1])
+        centre = (box[:2] + box[2:]) / 2.0 + self.offset * side
+        return centre, side * self.side_factor / 200.0
+
+
+class LandmarkModel:
+    """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, 51 landmarks out."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2):
+        self.net = TFLiteNet(path, num_threads)
+        self.input_size = self.net.input_shape[1]
+
+    def crop_landmarks(self, crop: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 RGB crop -> (N, 2) landmarks in crop pixels."""
+        outputs = self.net(crop[None].astype(np.float32))
+        landmarks = next(o for o in outputs if o.ndim == 3)[0].astype(np.float64)
+        grid = self.input_size // 4
+        cells = ((landmarks + 1.0) * grid - 1.0) / 2.0  # [-1, 1] -> grid cells
+        return (cells + 0.5) * (self.input_size / grid) - 0.5  # grid cells -> crop pixels
+
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image."""
+        matrix = crop_matrix(centre, scale, self.input_size)
+        crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        points = self.crop_landmarks(crop)
+        inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+        return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+def order_right_to_left(faces: np.ndarray) -> np.ndarray:
+    """(F, N, 2) faces sorted right to left by the x of their centre (middle of their x extent)."""
+    centres = (faces[..., 0].min(axis=-1) + faces[..., 0].max(axis=-1)) / 2.0
+    return faces[np.argsort(-centres, kind="stable")]
+
+
+def pts_text(faces: np.ndarray) -> str:
+    """The submission text of one image: a ``.pts`` block per face, 1-based pixels."""
+    blocks = []
+    for face in faces:
+        body = "\n".join(f"{x + PTS_ORIGIN:.{DECIMALS}f} {y + PTS_ORIGIN:.{DECIMALS}f}" for x, y in face)
+        blocks.append(f"version: 1\nn_points: {len(face)}\n{{\n{body}\n}}\n")
+    return "".join(blocks)
+
+
+class Pipeline:
+    """Detector + calibration + landmark model: RGB image -> (F, N, 2) faces right to left."""
+
+    def __init__(self, model: LandmarkModel, detector: BlazeFaceDetector, calibration: LandmarkCalibration, max_faces: int = 3):
+        self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        boxes, scores = self.detector(image)
+        boxes = boxes[np.argsort(-scores)][: self.max_faces]
+        faces = [self.model.face_landmarks(image, *self.calibration.crop(box)) for box in boxes]
+        return order_right_to_left(np.array(faces).reshape(len(faces), -1, 2)) if faces else np.zeros((0, 0, 2))
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; a clear error naming the file if it cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def main(argv: list[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("image_list", type=Path)
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--model", type=Path, default=here / "best.tflite")
+    parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite")
+    parser.add_argument(
+        "--calibration",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("DX", "DY", "SIDE"),
+        help="box-to-crop calibration (default: calibration.txt beside this file)",
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    calibration_values = args.calibration or [float(v) for v in (here / "calibration.txt").read_text().split()]
+    pipeline = Pipeline(
+        LandmarkModel(args.model, args.threads),
+        BlazeFaceDetector(args.detector, num_threads=args.threads),
+        LandmarkCalibration(calibration_values[:2], calibration_values[2]),
+    )
+    lines = [line.strip() for line in args.image_list.read_text().splitlines() if line.strip()]
+    if not lines:
+        raise SystemExit(f"{args.image_list}: the image list is empty")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for line in lines:
+        path = Path(line) if Path(line).is_absolute() else args.image_list.parent / line
+        target = args.output_dir / f"{path.stem}.txt"
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(pts_text(pipeline(read_rgb(path))))
+        temporary.replace(target)
+    print(f"wrote {len(lines)} files to {args.output_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

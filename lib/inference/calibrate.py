@@ -1,0 +1,57 @@
+"""Detector box -> landmark crop: fitting :class:`lib.deploy.run_model.LandmarkCalibration`.
+
+The models are trained on crops around the landmarks (rule ``landmark_box``: the centre of the
+landmarks' box, side ``1.4 x`` its longer side). A detector box sits elsewhere (BlazeFace's
+box includes the forehead and ends at the chin), so on training faces with known landmarks the
+crop's centre offset and side are measured in units of the detector box's longer side and
+their medians become the rule. Faces the detector misses, or boxes that overlap the landmark
+box by less than ``min_iou``, are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lib.data.geometry import CROP_RULES
+from lib.deploy.run_model import BlazeFaceDetector, LandmarkCalibration, box_iou
+from lib.formats.images import load_image
+
+
+def landmark_boxes(points: np.ndarray) -> np.ndarray:
+    """(F, 4) ``x0, y0, x1, y1`` boxes of (F, N, 2) landmarks."""
+    return np.concatenate([points.min(axis=1), points.max(axis=1)], axis=1)
+
+
+def fit_calibration(detector: BlazeFaceDetector, table: pd.DataFrame, faces: int = 200, min_iou: float = 0.2, seed: int = 0) -> tuple[LandmarkCalibration, dict]:
+    """Fit the rule on up to ``faces`` rows of an annotation table (one face per image);
+    returns it and a summary (faces used, detection recall, spread of the fitted values)."""
+    rows = table.sample(n=min(faces, len(table)), random_state=seed)
+    _, factor = CROP_RULES["landmark_box"]
+    offsets, sides = [], []
+    for image_path, points in zip(rows["image"], rows["points"], strict=True):
+        boxes, _ = detector(load_image(image_path))
+        truth = landmark_boxes(points[None])
+        if not len(boxes):
+            continue
+        overlap = box_iou(truth, boxes)[0]
+        if overlap.max() < min_iou:
+            continue
+        box = boxes[int(overlap.argmax())]
+        side = max(box[2] - box[0], box[3] - box[1])
+        offsets.append(((truth[0, :2] + truth[0, 2:]) / 2 - (box[:2] + box[2:]) / 2) / side)
+        sides.append(factor * max(truth[0, 2] - truth[0, 0], truth[0, 3] - truth[0, 1]) / side)
+    if not offsets:
+        raise RuntimeError("the detector found none of the calibration faces")
+    offsets, sides = np.array(offsets), np.array(sides)
+    calibration = LandmarkCalibration(np.median(offsets, axis=0), float(np.median(sides)))
+    summary = {
+        "faces": len(rows),
+        "detected": len(offsets),
+        "recall": len(offsets) / len(rows),
+        "offset": calibration.offset.tolist(),
+        "side_factor": calibration.side_factor,
+        "offset_iqr": (np.percentile(offsets, 75, axis=0) - np.percentile(offsets, 25, axis=0)).tolist(),
+        "side_iqr": float(np.percentile(sides, 75) - np.percentile(sides, 25)),
+    }
+    return calibration, summary
