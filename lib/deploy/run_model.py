@@ -134,9 +134,10 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 class BlazeFaceDetector:
     """Faces of an RGB image with a BlazeFace ``.tflite`` file (MediaPipe's short- or full-range
-    model). The image is letterboxed to the model's square input; boxes come back in image pixels."""
+    model). The image is letterboxed to the model's square input; boxes come back in image pixels.
+    ``at_least_one``: when no anchor reaches ``min_score``, return the likeliest face anyway."""
 
-    def __init__(self, path: str | Path, min_score: float | None = None, iou_threshold: float = 0.3, num_threads: int = 2):
+    def __init__(self, path: str | Path, min_score: float | None = None, iou_threshold: float = 0.3, num_threads: int = 2, at_least_one: bool = True):
         self.net = TFLiteNet(path, num_threads)
         size = self.net.input_shape[1]
         if size not in BLAZEFACE_SPECS:
@@ -145,6 +146,7 @@ class BlazeFaceDetector:
         self.anchors = blazeface_anchors(self.spec)
         self.min_score = self.spec.min_score if min_score is None else min_score
         self.iou_threshold = iou_threshold
+        self.at_least_one = at_least_one
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
@@ -158,6 +160,8 @@ class BlazeFaceDetector:
         regressors, logits = sorted(self.net(square[None].astype(np.float32) / 127.5 - 1.0), key=lambda a: -a.shape[-1])
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100, 100)))
         keep = scores >= self.min_score
+        if self.at_least_one and not keep.any():  # every test image holds a face: take the likeliest
+            keep = scores >= 0.8 * scores.max()
         raw, anchors = regressors[0, keep, :4] / size, self.anchors[keep]
         centre, extent = anchors + raw[:, :2], raw[:, 2:]
         boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)
@@ -259,21 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=here / "best.tflite")
     parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite")
     parser.add_argument(
-        "--calibration",
-        type=float,
-        nargs=3,
-        default=None,
-        metavar=("DX", "DY", "SIDE"),
-        help="box-to-crop calibration (default: calibration.txt beside this file)",
+        "--settings", type=Path, default=here / "calibration.txt", help="'dx dy side_factor min_score': box-to-crop rule and detector threshold"
     )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    calibration_values = args.calibration or [float(v) for v in (here / "calibration.txt").read_text().split()]
-    pipeline = Pipeline(
-        LandmarkModel(args.model, args.threads),
-        BlazeFaceDetector(args.detector, num_threads=args.threads),
-        LandmarkCalibration(calibration_values[:2], calibration_values[2]),
-    )
+    dx, dy, side_factor, min_score = (float(v) for v in args.settings.read_text().split())
+    detector = BlazeFaceDetector(args.detector, min_score=min_score, num_threads=args.threads)
+    pipeline = Pipeline(LandmarkModel(args.model, args.threads), detector, LandmarkCalibration((dx, dy), side_factor))
+    if not args.image_list.is_file():
+        raise SystemExit(f"{args.image_list}: image list not found")
     lines = [line.strip() for line in args.image_list.read_text().splitlines() if line.strip()]
     if not lines:
         raise SystemExit(f"{args.image_list}: the image list is empty")

@@ -123,7 +123,9 @@ def check_parity(
             reason = f"max |heatmap difference| {heatmap_error:.2e} {'<=' if passed else '>'} {fp32_tolerance:.0e}"
         else:
             passed = delta <= nme_budget
-            reason = f"NME {100 * nme_file:.3f} vs PyTorch {100 * nme_torch:.3f}: +{100 * delta:.3f} points {'<=' if passed else '>'} budget {100 * nme_budget:.2f}"
+            reason = (
+                f"NME {100 * nme_file:.3f} vs PyTorch {100 * nme_torch:.3f}: +{100 * delta:.3f} points {'<=' if passed else '>'} budget {100 * nme_budget:.2f}"
+            )
         reports.append(
             ParityReport(
                 file=str(path),

@@ -23,7 +23,9 @@ def landmark_boxes(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=1), points.max(axis=1)], axis=1)
 
 
-def fit_calibration(detector: BlazeFaceDetector, table: pd.DataFrame, faces: int = 200, min_iou: float = 0.2, seed: int = 0) -> tuple[LandmarkCalibration, dict]:
+def fit_calibration(
+    detector: BlazeFaceDetector, table: pd.DataFrame, faces: int = 200, min_iou: float = 0.2, seed: int = 0
+) -> tuple[LandmarkCalibration, dict]:
     """Fit the rule on up to ``faces`` rows of an annotation table (one face per image);
     returns it and a summary (faces used, detection recall, spread of the fitted values)."""
     rows = table.sample(n=min(faces, len(table)), random_state=seed)

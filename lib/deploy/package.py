@@ -1,0 +1,43 @@
+"""The final-round package: ``final_package.zip`` = ``best.tflite``, ``run_model.py``,
+``requirements.txt``, the face detector, and ``calibration.txt`` (its box-to-crop rule and score threshold).
+
+``python run_model.py <image_list.txt> <output_dir>`` inside the unpacked folder writes the
+same files as the project's own writer (it *is* the project's TFLite inference code,
+:mod:`lib.deploy.run_model`, copied verbatim), in a fresh environment that installs only the
+package's ``requirements.txt``.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from lib.deploy import run_model
+from lib.deploy.run_model import LandmarkCalibration
+from lib.io import atomic_write_bytes
+
+# The runtime's whole dependency set (the versions the project itself runs with).
+PACKAGE_REQUIREMENTS = "ai-edge-litert==2.3.0\nnumpy==2.4.6\nopencv-python-headless==5.0.0.93\n"
+
+
+def settings_text(calibration: LandmarkCalibration, min_score: float) -> str:
+    """``dx dy side_factor min_score`` as ``run_model.py`` reads it (exact float text)."""
+    return " ".join(repr(float(v)) for v in (*calibration.offset, calibration.side_factor, min_score)) + "\n"
+
+
+def build_package(model: str | Path, detector: str | Path, calibration: LandmarkCalibration, min_score: float, zip_path: str | Path) -> Path:
+    """Write the package zip atomically; returns its path."""
+    members = {
+        "best.tflite": Path(model).read_bytes(),
+        "run_model.py": Path(run_model.__file__).read_bytes(),
+        "requirements.txt": PACKAGE_REQUIREMENTS.encode(),
+        "face_detector.tflite": Path(detector).read_bytes(),
+        "calibration.txt": settings_text(calibration, min_score).encode(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
+    atomic_write_bytes(zip_path, buffer.getvalue())
+    return Path(zip_path)

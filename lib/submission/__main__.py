@@ -1,0 +1,70 @@
+"""``python -m lib.submission {write,validate,score}``
+
+write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip]
+validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
+score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.formats.pair import list_test_images
+from lib.formats.pts import read_pts_blocks
+from lib.schemes import load_scheme
+from lib.submission.make import make_submission
+from lib.submission.score import score_submission
+from lib.submission.validate import read_submission, validate_submission
+
+
+def read_ground_truth(folder: Path, num_points: int) -> dict[str, np.ndarray]:
+    """``{stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
+    return {path.stem: np.stack(read_pts_blocks(path, num_points)) for path in sorted(folder.glob("*.txt"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="PAIR submission files: write, validate, score.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    write = commands.add_parser("write", help="predict the test images and write a submission folder")
+    write.add_argument("--model", required=True, help="a .tflite file or a PyTorch checkpoint (.pt)")
+    write.add_argument("--images", required=True, help="folder of test images")
+    write.add_argument("--train-root", required=True, help="ivslab_facial_train folder (fits the detector-box rule)")
+    write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
+    write.add_argument("--detector", default=DEFAULT_DETECTOR)
+    write.add_argument("--min-score", type=float, default=0.4)
+    write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation (PyTorch models)")
+    write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
+    validate = commands.add_parser("validate", help="check a submission zip or folder against the test images")
+    validate.add_argument("submission", type=Path)
+    validate.add_argument("--images", required=True, type=Path)
+    score = commands.add_parser("score", help="score a submission against ground truth in the same format")
+    score.add_argument("submission", type=Path)
+    score.add_argument("--gt", required=True, type=Path)
+    for command in (validate, score):
+        command.add_argument("--scheme", default="ivslab51")
+    args = parser.parse_args(argv)
+
+    if args.command == "write":
+        summary = make_submission(args.model, args.images, args.out, args.train_root, args.detector, args.min_score, args.flip, args.gt)
+        print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
+        return 1 if summary["problems"] else 0
+    num_points = load_scheme(args.scheme).num_points
+    if args.command == "validate":
+        problems = validate_submission(args.submission, [p.stem for p in list_test_images(args.images)], num_points)
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in {args.submission}")
+        return 1 if problems else 0
+    summary, _ = score_submission(read_submission(args.submission, num_points), read_ground_truth(args.gt, num_points), load_scheme(args.scheme))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""One call from a model to a finished submission folder ``submissions/<run-id>/``:
+
+    txt/<stem>.txt        one .pts block per face (the PAIR files)
+    submission.zip        the zip of them
+    leaderboard.csv       one row per face
+    calibration.json      the detector-box -> crop rule and how it was fitted
+    final_package.zip     for a ``.tflite`` model: the final-round package
+    score.json, faces.csv when ground truth is given
+
+Images already written to ``txt/`` are skipped, so an interrupted run resumes (files are
+written atomically: one that exists is complete).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.package import build_package
+from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, pts_text, read_rgb
+from lib.formats.pair import list_test_images, read_pair_train
+from lib.formats.pts import read_pts_blocks
+from lib.inference.calibrate import fit_calibration
+from lib.inference.torch_model import TorchLandmarkModel
+from lib.io import atomic_write_text
+from lib.paths import resolve
+from lib.schemes import load_scheme
+from lib.submission.files import write_leaderboard_csv, write_submission_zip
+from lib.submission.score import score_submission
+from lib.submission.validate import read_submission, validate_submission
+from lib.training.checkpoint import load_model
+
+
+def landmark_model(path: str | Path, flip: bool = False, threads: int = 2):
+    """A ``.tflite`` file or a PyTorch checkpoint behind the runtime's landmark interface."""
+    path = resolve(path)
+    if path.suffix == ".tflite":
+        if flip:
+            raise ValueError("flip test-time augmentation is for PyTorch checkpoints; a .tflite file runs as exported")
+        return LandmarkModel(path, threads)
+    return TorchLandmarkModel(load_model(path), flip)
+
+
+def make_submission(
+    model: str | Path,
+    images: str | Path,
+    out_dir: str | Path,
+    train_root: str | Path,
+    detector: str | Path = DEFAULT_DETECTOR,
+    min_score: float = 0.4,
+    flip: bool = False,
+    ground_truth: str | Path | None = None,
+    calibration_faces: int = 200,
+    threads: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Predict every test image, write and validate the files; returns a summary dict."""
+    out_dir = resolve(out_dir)
+    face_detector = BlazeFaceDetector(resolve(detector), min_score=min_score, num_threads=threads)
+    calibration, calibration_summary = fit_calibration(face_detector, read_pair_train(resolve(train_root)), calibration_faces)
+    atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
+    pipeline = Pipeline(landmark_model(model, flip, threads), face_detector, calibration)
+    paths = list_test_images(resolve(images))
+    txt_dir = out_dir / "txt"
+    for path in tqdm(paths, desc="submission", disable=not progress):
+        target = txt_dir / f"{path.stem}.txt"
+        if not target.is_file():
+            atomic_write_text(target, pts_text(pipeline(read_rgb(path))))
+    problems = validate_submission(txt_dir, [p.stem for p in paths])
+    predictions = read_submission(txt_dir)
+    write_submission_zip(txt_dir, out_dir / "submission.zip")
+    write_leaderboard_csv(predictions, out_dir / "leaderboard.csv")
+    summary = {
+        "model": str(model),
+        "images": len(paths),
+        "faces_predicted": int(sum(len(f) for f in predictions.values())),
+        "problems": [str(p) for p in problems],
+        "calibration": calibration_summary,
+    }
+    if Path(model).suffix == ".tflite":
+        summary["package"] = str(build_package(resolve(model), resolve(detector), calibration, min_score, out_dir / "final_package.zip"))
+    if ground_truth is not None:
+        truth = {p.stem: np.stack(read_pts_blocks(resolve(ground_truth) / f"{p.stem}.txt", load_scheme("ivslab51").num_points)) for p in paths}
+        score, faces = score_submission(predictions, truth, load_scheme("ivslab51"))
+        faces.to_csv(out_dir / "faces.csv", index=False)
+        atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
+        summary["score"] = score
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,119 @@
+"""The standalone runtime (detector, crop, text) against the project's own functions, the box
+calibration, and PyTorch inference with flip test-time augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lib.data.geometry import crop_matrix
+from lib.deploy import run_model
+from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES
+from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
+from lib.formats.images import load_image
+from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.inference.calibrate import fit_calibration, landmark_boxes
+from lib.inference.torch_model import TorchLandmarkModel
+from lib.models.registry import build_model
+from lib.paths import resolve
+from lib.submission.files import submission_text
+
+
+@pytest.fixture(scope="module")
+def detector() -> BlazeFaceDetector:
+    path = resolve(DEFAULT_DETECTOR)
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: `make detector` extracts it (make test does)")
+    return BlazeFaceDetector(path, min_score=0.4)
+
+
+def test_anchor_layouts_match_the_model_outputs():
+    assert len(blazeface_anchors(BLAZEFACE_SPECS[128])) == 896
+    assert len(blazeface_anchors(BLAZEFACE_SPECS[192])) == 2304
+    short = blazeface_anchors(BLAZEFACE_SPECS[128])
+    np.testing.assert_allclose(short[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(short[1], short[0])  # two anchors per stride-8 cell
+    np.testing.assert_allclose(short[512], [0.5 / 8, 0.5 / 8])  # then the stride-16 grid
+
+
+def test_iou_and_weighted_nms_by_hand():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], dtype=float)
+    assert box_iou(boxes[:1], boxes[1:2])[0, 0] == pytest.approx(90 / 110)
+    kept, scores = weighted_nms(boxes, np.array([0.9, 0.6, 0.8]), 0.3)
+    np.testing.assert_allclose(kept[0], [0.6 / 1.5, 0, 10 + 0.6 / 1.5, 10])  # score-weighted mean
+    np.testing.assert_allclose(kept[1], boxes[2])
+    np.testing.assert_allclose(scores, [0.9, 0.8])
+
+
+def test_runtime_helpers_equal_the_projects():
+    centre, scale = np.array([123.4, 56.7]), 0.83
+    np.testing.assert_allclose(run_model.crop_matrix(centre, scale, 192), crop_matrix(centre, scale, 192))
+    faces = np.stack([np.random.default_rng(k).uniform(0, 300, (51, 2)) for k in range(3)])
+    assert run_model.pts_text(run_model.order_right_to_left(faces)) == submission_text(faces)
+
+
+def test_detector_finds_the_synthetic_test_faces(detector, synthetic_root):
+    table = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
+    found = 0
+    for image, group in table.groupby("image"):
+        boxes, scores = detector(load_image(image))
+        assert np.all(np.diff(scores) <= 0)  # likeliest first
+        truth = landmark_boxes(np.stack(group["points"].to_list()))
+        found += int((box_iou(truth, boxes).max(axis=1) > 0.2).sum()) if len(boxes) else 0
+    assert found >= 0.6 * len(table)
+
+
+def test_detector_boxes_follow_the_image_when_it_is_padded(detector, synthetic_root):
+    image = load_image(sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[0])
+    boxes, _ = detector(image)
+    padded = np.zeros((image.shape[0] + 40, image.shape[1] + 100, 3), np.uint8)
+    padded[40:, 100:] = image
+    moved, _ = detector(padded)
+    assert len(boxes) >= 1
+    matches = box_iou(boxes + [100, 40, 100, 40], moved).max(axis=1)
+    assert matches.min() > 0.7
+
+
+def test_calibration_maps_detector_boxes_onto_landmark_crops(detector, synthetic_root):
+    table = read_pair_train(synthetic_root / "ivslab_facial_train")
+    calibration, summary = fit_calibration(detector, table, faces=len(table))
+    assert summary["recall"] > 0.7
+    # Applied to the same faces, the rule's crop centre is within a tenth of the crop side of the
+    # landmark-box centre for most of them.
+    errors = []
+    for image, points in zip(table["image"], table["points"], strict=True):
+        boxes, _ = detector(load_image(image))
+        if len(boxes):
+            centre, scale = calibration.crop(boxes[0])
+            truth = landmark_boxes(points[None])[0]
+            errors.append(np.linalg.norm(centre - (truth[:2] + truth[2:]) / 2) / (200 * scale))
+    assert np.median(errors) < 0.1
+
+
+def test_flip_tta_is_the_mean_of_the_crop_and_its_mirror(synthetic_root):
+    torch.manual_seed(0)
+    model = build_model({"kind": "student", "input_size": 64}).eval()
+    image = load_image(sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[0])
+    centre, scale = np.array([150.0, 140.0]), 0.6
+    plain = TorchLandmarkModel(model).face_landmarks(image, centre, scale)
+    both = TorchLandmarkModel(model, flip=True).face_landmarks(image, centre, scale)
+    # Independently: run the mirrored image at the mirrored centre, mirror the points back and
+    # undo the landmark permutation.
+    width = image.shape[1]
+    mirrored = TorchLandmarkModel(model).face_landmarks(np.ascontiguousarray(image[:, ::-1]), np.array([width - 1 - centre[0], centre[1]]), scale)
+    mirrored[:, 0] = width - 1 - mirrored[:, 0]
+    permutation = TorchLandmarkModel(model).flip_permutation
+    np.testing.assert_allclose(both, (plain + mirrored[permutation]) / 2, atol=1e-3)
+
+
+def test_calibration_crop_rule():
+    rule = LandmarkCalibration((0.1, -0.05), 1.5)
+    centre, scale = rule.crop(np.array([10.0, 20.0, 110.0, 100.0]))
+    np.testing.assert_allclose(centre, [60 + 10, 60 - 5])
+    assert scale == pytest.approx(150 / 200)
+
+
+def test_detector_file_checksums_are_recorded():
+    for name in FILES:
+        assert (resolve(DEFAULT_DETECTOR).parent / name).is_file()

@@ -1,0 +1,115 @@
+"""TFLite export in its own environment, the parity gate, and the final package in a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import venv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lib.export.graph import DeployableLandmarks
+from lib.export.parity import ParityError, check_parity, enforce
+from lib.export.splits import export_datasets
+from lib.models.registry import build_model
+from lib.paths import PROJECT_ROOT
+from lib.submission.make import make_submission
+from lib.training.checkpoint import save_checkpoint
+from lib.training.config import TrainConfig
+
+EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"
+SIZE = 64
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def test_shared_packages_have_the_same_pins_in_both_environments():
+    main, export = pins(PROJECT_ROOT / "requirements.txt"), pins(PROJECT_ROOT / "lib/export/requirements.txt")
+    shared = set(main) & set(export)
+    assert {"torch", "numpy", "timm", "ai-edge-litert"} <= shared
+    assert {name: main[name] for name in shared} == {name: export[name] for name in shared}
+
+
+def student_checkpoint(path: Path, data_root: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    cfg = TrainConfig(stage="student", data_root=str(data_root), input_size=SIZE, val_fraction=0.25)
+    model = build_model(cfg.model_config)
+    save_checkpoint(path, {"model_config": cfg.model_config, "ema": {"module": model.state_dict(), "updates": 0}, "config": cfg.to_dict()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
+    if not EXPORT_PYTHON.is_file():
+        pytest.fail(f"{EXPORT_PYTHON} is missing: `make export-venv` builds it (make test does)")
+    folder = tmp_path_factory.mktemp("export")
+    checkpoint = student_checkpoint(folder / "student.pt", synthetic_root, seed=0)
+    command = [str(EXPORT_PYTHON), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(folder / "tflite")]
+    command += ["--precision", "fp32,fp16,int8w,int8", "--require", "fp32", "--calibration-crops", "8", "--parity-faces", "6"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return checkpoint, folder / "tflite"
+
+
+@pytest.mark.slow
+def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):
+    _, folder = exported
+    rows = {row["precision"]: row for row in json.loads((folder / f"export_report_{SIZE}.json").read_text())}
+    assert set(rows) == {"fp32", "fp16", "int8w", "int8"}
+    assert rows["fp32"]["passed"]
+    assert rows["fp32"]["max_abs_heatmap"] < 1e-4
+    for precision in ("fp16", "int8w", "int8"):
+        assert (folder / f"student_{SIZE}_{precision}.tflite").is_file()
+        assert np.isfinite(rows[precision]["nme_delta"])
+    assert rows["fp16"]["size_mb"] < 0.6 * rows["fp32"]["size_mb"]
+    assert rows["int8"]["size_mb"] < 0.45 * rows["fp32"]["size_mb"]
+    assert "CONV_2D" in rows["fp32"]["ops"]
+    assert "DELEGATE" not in rows["fp32"]["ops"]
+
+
+@pytest.mark.slow
+def test_gate_fails_on_a_model_that_is_not_the_exported_one(exported, synthetic_root, tmp_path):
+    checkpoint, folder = exported
+    other = build_model({"kind": "student", "input_size": SIZE})  # different random weights
+    config = torch.load(checkpoint, weights_only=False)["config"]
+    _, validation = export_datasets(config, SIZE)
+    reports = check_parity(DeployableLandmarks(other), {"fp32": folder / f"student_{SIZE}_fp32.tflite"}, validation, limit=4)
+    assert not reports[0].passed
+    with pytest.raises(ParityError, match=f"student_{SIZE}_fp32.tflite"):
+        enforce(reports)
+
+
+@pytest.mark.slow
+def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, synthetic_root, tmp_path):
+    _, folder = exported
+    images = synthetic_root / "ivslab_facial_test"
+    summary = make_submission(
+        folder / f"student_{SIZE}_fp32.tflite",
+        images,
+        tmp_path / "submission",
+        synthetic_root / "ivslab_facial_train",
+        ground_truth=synthetic_root / "ivslab_facial_test_gt",
+        progress=False,
+    )
+    assert summary["problems"] == []
+    assert summary["score"]["faces"] > 0
+    package = tmp_path / "package"
+    with zipfile.ZipFile(summary["package"]) as archive:
+        assert sorted(archive.namelist()) == ["best.tflite", "calibration.txt", "face_detector.tflite", "requirements.txt", "run_model.py"]
+        archive.extractall(package)
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(package / "requirements.txt")], check=True, timeout=600)
+    (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))) + "\n")
+    subprocess.run([str(python), "run_model.py", str(tmp_path / "list.txt"), str(tmp_path / "out")], cwd=package, check=True, timeout=300)
+    produced = sorted((tmp_path / "out").glob("*.txt"))
+    assert [p.name for p in produced] == sorted(p.name for p in (tmp_path / "submission" / "txt").glob("*.txt"))
+    for path in produced:
+        assert path.read_bytes() == (tmp_path / "submission" / "txt" / path.name).read_bytes()
