@@ -114,7 +114,11 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
 def test_smoke_profile_runs_every_notebook(tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "lib.pipeline", "--profile", "smoke", "--run-dir", str(run_dir)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "lib.pipeline", "--profile", "smoke", "--run-dir", str(run_dir), "-p", f"submission_dir={tmp_path / 'submission'}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "eda" / "eda_summary.json").read_text())
@@ -138,5 +142,16 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     kd_log = (run_dir / "student" / "metrics.jsonl").read_text()
     assert '"kd"' in kd_log
     assert '"kd"' not in (run_dir / "student" / "student_alone" / "metrics.jsonl").read_text()
+    export = pd.read_csv(run_dir / "export" / "export_report.csv")
+    assert set(export["precision"]) == {"fp32", "fp16", "int8"}
+    assert export.set_index("precision").loc["fp32", "passed"]
+    assert (run_dir / "export" / "best.tflite").is_file()
+    submitted = tmp_path / "submission"
+    for product in ("submission.zip", "leaderboard.csv", "final_package.zip", "score.json"):
+        assert (submitted / product).stat().st_size > 0, product
+    test_images = sorted((PROJECT_ROOT / profile.dataset.root / "ivslab_facial_test").glob("*.png"))
+    assert sorted(p.stem for p in (submitted / "txt").glob("*.txt")) == [p.stem for p in test_images]
+    assert json.loads((submitted / "score.json").read_text())["faces"] > 0
+    assert (run_dir / "submission" / "ced.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
-    assert all(step in summary for step in ("eda", "teacher", "student"))
+    assert all(step in summary for step in ("eda", "teacher", "student", "export", "submission"))

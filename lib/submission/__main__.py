@@ -12,20 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.formats.pair import list_test_images
-from lib.formats.pts import read_pts_blocks
 from lib.schemes import load_scheme
 from lib.submission.make import make_submission
-from lib.submission.score import score_submission
+from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
-
-
-def read_ground_truth(folder: Path, num_points: int) -> dict[str, np.ndarray]:
-    """``{stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
-    return {path.stem: np.stack(read_pts_blocks(path, num_points)) for path in sorted(folder.glob("*.txt"))}
 
 
 def main(argv: list[str] | None = None) -> int:

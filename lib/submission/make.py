@@ -16,21 +16,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.package import build_package
 from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, pts_text, read_rgb
 from lib.formats.pair import list_test_images, read_pair_train
-from lib.formats.pts import read_pts_blocks
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.io import atomic_write_text
 from lib.paths import resolve
 from lib.schemes import load_scheme
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
-from lib.submission.score import score_submission
+from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 from lib.training.checkpoint import load_model
 
@@ -84,8 +82,8 @@ def make_submission(
     if Path(model).suffix == ".tflite":
         summary["package"] = str(build_package(resolve(model), resolve(detector), calibration, min_score, out_dir / "final_package.zip"))
     if ground_truth is not None:
-        truth = {p.stem: np.stack(read_pts_blocks(resolve(ground_truth) / f"{p.stem}.txt", load_scheme("ivslab51").num_points)) for p in paths}
-        score, faces = score_submission(predictions, truth, load_scheme("ivslab51"))
+        scheme = load_scheme("ivslab51")
+        score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), scheme.num_points), scheme)
         faces.to_csv(out_dir / "faces.csv", index=False)
         atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
         summary["score"] = score

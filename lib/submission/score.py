@@ -10,13 +10,20 @@ matched faces; ``nme_all`` is not defined when a face is missed, so it is not re
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from lib.formats.pts import read_pts_blocks
 from lib.metrics import auc, failure_rate, nme
 from lib.schemes import Scheme
+
+
+def read_ground_truth(folder: str | Path, num_points: int = 51) -> dict[str, np.ndarray]:
+    """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
+    return {path.stem: np.stack(read_pts_blocks(path, num_points)) for path in sorted(Path(folder).glob("*.txt"))}
 
 
 def match_faces(pred: np.ndarray, gt: np.ndarray, scheme: Scheme, normaliser: str | None = None, match_nme: float = 0.5) -> list[tuple[int, int, float]]:
