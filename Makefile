@@ -8,10 +8,11 @@ EXPORT_VENV := .venv-export
 EXPORT_REQUIREMENTS := lib/export/requirements.txt
 EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell sha1sum $(EXPORT_REQUIREMENTS) | cut -c1-12)
 DETECTOR := data/models/face_detection_full_range_sparse.tflite
+OLD_RUNTIME_VENV := .venv-tflite214
 PROFILE ?= default
 ARGS ?=
 
-.PHONY: venv export-venv detector lint test test-fast pipeline data lab strip
+.PHONY: venv export-venv old-runtime-venv detector lint test test-fast pipeline data lab strip
 
 venv: $(STAMP)
 
@@ -34,6 +35,14 @@ $(EXPORT_STAMP): $(EXPORT_REQUIREMENTS)
 	@rm -f $(EXPORT_VENV)/.requirements-*
 	@touch $@
 
+# The oldest TFLite runtime installable here (numpy < 2), to check the exported files on it.
+old-runtime-venv: $(OLD_RUNTIME_VENV)/.ready
+
+$(OLD_RUNTIME_VENV)/.ready:
+	@test -x $(OLD_RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(OLD_RUNTIME_VENV)
+	$(OLD_RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check tflite-runtime==2.14.0 numpy==1.26.4 opencv-python-headless==4.10.0.84
+	@touch $@
+
 # BlazeFace detector files, taken out of the mediapipe wheel at set-up (never at run time).
 detector: $(DETECTOR)
 
@@ -45,13 +54,13 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 # Everything, slow end-to-end tests included (as CI runs it).
-test: lint export-venv detector
+test: lint export-venv old-runtime-venv detector
 	$(PY) -m pytest
 
 test-fast: lint detector
 	$(PY) -m pytest -m "not slow"
 
-pipeline: venv export-venv detector
+pipeline: venv export-venv old-runtime-venv detector
 	$(PY) -m lib.pipeline --profile $(PROFILE) $(ARGS)
 
 data: venv

@@ -3,6 +3,8 @@ calibration, and PyTorch inference with flip test-time augmentation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,23 @@ def test_calibration_crop_rule():
 def test_detector_file_checksums_are_recorded():
     for name in FILES:
         assert (resolve(DEFAULT_DETECTOR).parent / name).is_file()
+
+
+def test_detector_finds_a_real_photograph_and_three_faces_side_by_side(detector):
+    """matplotlib ships a portrait (grace_hopper.jpg, 512 x 600): one face, with a box around
+    the face's middle, and three of them side by side (the PAIR case of several faces)."""
+    import cv2
+    import matplotlib
+
+    image = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    boxes, scores = detector(image)
+    assert len(boxes) == 1
+    assert scores[0] > 0.7
+    centre, side = (boxes[0, :2] + boxes[0, 2:]) / 2, boxes[0, 2] - boxes[0, 0]
+    assert 220 < centre[0] < 310
+    assert 180 < centre[1] < 280
+    assert 150 < side < 260
+    row = np.concatenate([cv2.resize(image, (171, 200))] * 3, axis=1)
+    boxes, _ = detector(row)
+    assert len(boxes) == 3
+    assert sorted(np.round((boxes[:, 0] + boxes[:, 2]) / 2 // 171).astype(int)) == [0, 1, 2]

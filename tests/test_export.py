@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from lib.bench.run import benchmark
 from lib.export.graph import DeployableLandmarks
-from lib.export.parity import ParityError, check_parity, enforce
+from lib.export.old_runtime import compare_on_old_runtime
+from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.export.splits import export_datasets
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT
@@ -113,3 +115,31 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
     assert [p.name for p in produced] == sorted(p.name for p in (tmp_path / "submission" / "txt").glob("*.txt"))
     for path in produced:
         assert path.read_bytes() == (tmp_path / "submission" / "txt" / path.name).read_bytes()
+
+
+@pytest.mark.slow
+def test_benchmark_writes_every_field_for_every_file(exported, tmp_path):
+    checkpoint, folder = exported
+    files = sorted(folder.glob("*.tflite"))
+    table = benchmark(checkpoint, files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
+    record = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert [row["file"] for row in record["rows"]] == [f.name for f in files]
+    for row in record["rows"]:
+        for field in ("size_mb", "params_m", "gflops", "nme", "score", "litert_ms_t1", "litert_p90_t2", "torch_ms_t2", "onnx_ms_t2"):
+            assert row[field] > 0, (row["file"], field)
+    reference = table[table["file"] == table["score_reference"].iloc[0]]
+    assert reference["precision"].item() == "fp32"
+    assert reference["score"].item() == pytest.approx(100.0)
+    assert (tmp_path / "bench" / f"student_{SIZE}.onnx").is_file()
+
+
+@pytest.mark.slow
+def test_float_files_give_the_same_outputs_on_tflite_runtime_2_14(exported):
+    checkpoint, folder = exported
+    _, validation = export_datasets(torch.load(checkpoint, weights_only=False)["config"], SIZE)
+    files = {p: folder / f"student_{SIZE}_{p}.tflite" for p in ("fp32", "fp16", "int8")}
+    rows = {row["precision"]: row for row in compare_on_old_runtime(files, crop_pixels(validation, 3))}
+    for precision in ("fp32", "fp16"):
+        assert rows[precision]["runs"], rows[precision]["error"]
+        assert rows[precision]["max_abs_difference"] < 1e-4
+    assert rows["int8"]["runs"] or rows["int8"]["error"]

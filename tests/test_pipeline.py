@@ -146,6 +146,9 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     assert set(export["precision"]) == {"fp32", "fp16", "int8"}
     assert export.set_index("precision").loc["fp32", "passed"]
     assert (run_dir / "export" / "best.tflite").is_file()
+    bench = json.loads((run_dir / "timing" / "bench.json").read_text())
+    assert sorted(row["precision"] for row in bench["rows"]) == ["fp16", "fp32", "int8"]
+    assert (run_dir / "timing" / "pareto.png").stat().st_size > 1000
     submitted = tmp_path / "submission"
     for product in ("submission.zip", "leaderboard.csv", "final_package.zip", "score.json"):
         assert (submitted / product).stat().st_size > 0, product
@@ -154,4 +157,4 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     assert json.loads((submitted / "score.json").read_text())["faces"] > 0
     assert (run_dir / "submission" / "ced.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
-    assert all(step in summary for step in ("eda", "teacher", "student", "export", "submission"))
+    assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission"))

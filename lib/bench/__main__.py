@@ -1,0 +1,36 @@
+"""``python -m lib.bench --checkpoint best.pt --files DIR/*.tflite --out DIR [--threads 1,2,4] [--runs 50]``
+
+Writes ``bench.json``, ``bench.csv`` and ``pareto.png`` (NME against LiteRT latency) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lib.bench.plots import pareto_figure
+from lib.bench.run import benchmark
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Embedded timing of exported .tflite files.")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="the PyTorch checkpoint the files were exported from")
+    parser.add_argument("--files", required=True, nargs="+", type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--threads", default="1,2,4")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--faces", type=int, default=64, help="validation faces for the NME of each file")
+    parser.add_argument("--data-root", default=None)
+    args = parser.parse_args(argv)
+    threads = tuple(int(t) for t in args.threads.split(","))
+    table = benchmark(args.checkpoint, args.files, args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
+    pareto_figure(table, f"litert_ms_t{2 if 2 in threads else threads[0]}").savefig(args.out / "pareto.png", dpi=100)
+    columns = ["file", "size_mb", "gflops", *[f"{n}_ms_t{t}" for t in threads for n in ("litert", "torch", "onnx")], "nme", "score"]
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

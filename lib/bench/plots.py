@@ -1,0 +1,36 @@
+"""Accuracy against latency: every file as a point, the Pareto front as a line."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def pareto_front(latency: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both (lower latency and lower error),
+    sorted by latency."""
+    order = np.lexsort((error, latency))
+    front, best = [], np.inf
+    for index in order:
+        if error[index] < best:
+            front.append(index)
+            best = error[index]
+    return np.array(front, dtype=int)
+
+
+def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2") -> Figure:
+    """NME (%) against LiteRT latency, one marker per precision, labelled by input size."""
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for precision, group in table.groupby("precision"):
+        ax.scatter(group[latency_column], 100 * group["nme"], label=precision, s=40)
+        for _, row in group.iterrows():
+            ax.annotate(str(row["input_size"]), (row[latency_column], 100 * row["nme"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    front = pareto_front(table[latency_column].to_numpy(), table["nme"].to_numpy())
+    ax.plot(table[latency_column].to_numpy()[front], 100 * table["nme"].to_numpy()[front], "k--", lw=1, label="Pareto front")
+    ax.set(xlabel=f"LiteRT latency, ms ({latency_column.rsplit('_t', 1)[-1]} threads)", ylabel="NME (%)", title="accuracy against latency")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,100 @@
+"""The embedded benchmark: for every ``.tflite`` file, its size, parameters, GFLOPs, LiteRT
+latency at several thread counts, its NME on validation crops, and, for the same network in the
+same run, PyTorch eager and onnxruntime latency; a challenge-style score against a reference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from lib.bench.score import DEFAULT_WEIGHTS, challenge_score
+from lib.bench.timing import export_onnx, litert_latency, onnx_latency, torch_latency
+from lib.deploy.run_model import TFLiteNet
+from lib.export.graph import DeployableLandmarks
+from lib.export.parity import crop_pixels, landmarks_to_image, tflite_outputs
+from lib.export.splits import export_datasets
+from lib.formats.table import points_array
+from lib.io import atomic_path, atomic_write_text
+from lib.metrics import nme
+from lib.models.report import count_flops, count_parameters
+from lib.training.checkpoint import load_checkpoint, load_model
+
+
+def precision_of(path: Path) -> str:
+    """``student_192_int8.tflite`` -> ``int8`` (the export's naming)."""
+    return path.stem.rsplit("_", 1)[-1]
+
+
+def benchmark(
+    checkpoint: str | Path,
+    files: list[Path],
+    out_dir: str | Path,
+    threads: tuple[int, ...] = (1, 2, 4),
+    warmup: int = 5,
+    runs: int = 50,
+    faces: int = 64,
+    data_root: str | None = None,
+    weights: dict[str, float] = DEFAULT_WEIGHTS,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per file; writes ``bench.json`` and ``bench.csv`` into ``out_dir``. Latencies in
+    ms (median and p90 per thread count); ``nme`` as a fraction; ``score`` against the fp32 file
+    of the largest input size (100 = equal to it)."""
+    if not files:
+        raise ValueError("no .tflite files to benchmark")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = load_checkpoint(checkpoint)["config"]
+    baselines: dict[int, dict] = {}
+    rows = []
+    for path in tqdm(sorted(files), desc="bench", disable=not progress):
+        size = TFLiteNet(path).input_shape[1]
+        if size not in baselines:
+            graph = DeployableLandmarks(load_model(checkpoint, input_size=size))
+            onnx_path = export_onnx(graph, out_dir / f"student_{size}.onnx")
+            _, validation = export_datasets(config, size, data_root)
+            pixels = crop_pixels(validation, faces)
+            baselines[size] = {
+                "params_m": count_parameters(graph.model) / 1e6,
+                "gflops": count_flops(graph.model, size) / 1e9,
+                "validation": validation,
+                "pixels": pixels,
+                **{f"torch_ms_t{t}": torch_latency(graph, t, warmup, runs) for t in threads},
+                **{f"onnx_ms_t{t}": onnx_latency(onnx_path, t, warmup, runs) for t in threads},
+            }
+        base = baselines[size]
+        points, _ = tflite_outputs(TFLiteNet(path), base["pixels"])
+        truth = points_array(base["validation"].table)[: len(points)]
+        row = {
+            "file": path.name,
+            "input_size": size,
+            "precision": precision_of(path),
+            "size_mb": path.stat().st_size / 1e6,
+            "params_m": base["params_m"],
+            "gflops": base["gflops"],
+            "nme": float(nme(landmarks_to_image(points, base["validation"], size), truth, base["validation"].scheme).mean()),
+            "faces": len(points),
+        }
+        for t in threads:
+            latency = litert_latency(path, t, warmup, runs)
+            row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
+            for name in ("torch", "onnx"):
+                row[f"{name}_ms_t{t}"], row[f"{name}_p90_t{t}"] = base[f"{name}_ms_t{t}"]["median"], base[f"{name}_ms_t{t}"]["p90"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    speed = f"litert_ms_t{2 if 2 in threads else threads[0]}"
+    fp32 = table[table["precision"] == "fp32"]
+    reference = (fp32 if len(fp32) else table).sort_values("input_size").iloc[-1]
+    keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}
+    table["score"] = [challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, weights) for _, row in table.iterrows()]
+    table["score_reference"] = reference["file"]
+    with atomic_path(out_dir / "bench.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    atomic_write_text(
+        out_dir / "bench.json",
+        json.dumps({"threads": list(threads), "runs": runs, "warmup": warmup, "weights": weights, "rows": table.to_dict("records")}, indent=2),
+    )
+    return table
