@@ -52,7 +52,8 @@ def test_runtime_helpers_equal_the_projects():
     centre, scale = np.array([123.4, 56.7]), 0.83
     np.testing.assert_allclose(run_model.crop_matrix(centre, scale, 192), crop_matrix(centre, scale, 192))
     faces = np.stack([np.random.default_rng(k).uniform(0, 300, (51, 2)) for k in range(3)])
-    assert run_model.pts_text(run_model.order_right_to_left(faces)) == submission_text(faces)
+    assert run_model.pts_text(faces[run_model.right_to_left(faces)]) == submission_text(faces)
+    np.testing.assert_allclose(run_model.crop_matrix(centre, scale, 96, flip=True), crop_matrix(centre, scale, 96, flip=True))
 
 
 def test_detector_finds_the_synthetic_test_faces(detector, synthetic_root):
@@ -139,3 +140,15 @@ def test_detector_finds_a_real_photograph_and_three_faces_side_by_side(detector)
     boxes, _ = detector(row)
     assert len(boxes) == 3
     assert sorted(np.round((boxes[:, 0] + boxes[:, 2]) / 2 // 171).astype(int)) == [0, 1, 2]
+
+
+def test_pipeline_returns_faces_right_to_left_with_their_scores(detector, synthetic_root):
+    torch.manual_seed(0)
+    model = TorchLandmarkModel(build_model({"kind": "student", "input_size": 64}))
+    pipeline = run_model.Pipeline(model, detector, LandmarkCalibration())
+    for path in sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:3]:
+        faces, scores = pipeline.predict(load_image(path))
+        assert faces.shape == (len(scores), 51, 2)
+        assert np.all(np.diff(run_model.face_centre_x(faces)) <= 0)
+        assert np.all(scores > 0)
+        np.testing.assert_array_equal(pipeline(load_image(path)), faces)

@@ -17,9 +17,10 @@ from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.export.splits import export_datasets
+from lib.formats.images import load_image
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT
-from lib.submission.make import make_submission
+from lib.submission.make import landmark_model, make_submission
 from lib.training.checkpoint import save_checkpoint
 from lib.training.config import TrainConfig
 
@@ -143,3 +144,15 @@ def test_float_files_give_the_same_outputs_on_tflite_runtime_2_14(exported):
         assert rows[precision]["runs"], rows[precision]["error"]
         assert rows[precision]["max_abs_difference"] < 1e-4
     assert rows["int8"]["runs"] or rows["int8"]["error"]
+
+
+@pytest.mark.slow
+def test_tflite_and_pytorch_give_the_same_faces_with_flip_tta(exported, synthetic_root):
+    checkpoint, folder = exported
+    image = load_image(sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[0])
+    centre, scale = np.array([160.0, 150.0]), 0.7
+    torch_faces = landmark_model(checkpoint, flip=True).face_landmarks(image, centre, scale)
+    tflite_faces = landmark_model(folder / f"student_{SIZE}_fp32.tflite", flip=True).face_landmarks(image, centre, scale)
+    plain = landmark_model(folder / f"student_{SIZE}_fp32.tflite").face_landmarks(image, centre, scale)
+    np.testing.assert_allclose(tflite_faces, torch_faces, atol=1e-3)
+    assert np.abs(tflite_faces - plain).max() > 1e-3  # the mirrored pass does change the answer

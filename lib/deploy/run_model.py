@@ -173,11 +173,13 @@ class BlazeFaceDetector:
 # ---------------------------------------------------------------- landmarks
 
 
-def crop_matrix(centre: np.ndarray, scale: float, size: int) -> np.ndarray:
-    """(2, 3) affine from image pixels to the ``size`` crop of side ``200 * scale`` at ``centre``."""
+def crop_matrix(centre: np.ndarray, scale: float, size: int, flip: bool = False) -> np.ndarray:
+    """(2, 3) affine from image pixels to the ``size`` crop of side ``200 * scale`` at ``centre``,
+    mirrored horizontally if ``flip``."""
     zoom = size / (200.0 * scale)
+    linear = np.array([[-zoom if flip else zoom, 0.0], [0.0, zoom]])
     middle = (size - 1) / 2.0
-    return np.array([[zoom, 0.0, middle - zoom * centre[0]], [0.0, zoom, middle - zoom * centre[1]]])
+    return np.column_stack([linear, middle - linear @ np.asarray(centre, dtype=np.float64)])
 
 
 class LandmarkCalibration:
@@ -196,11 +198,16 @@ class LandmarkCalibration:
 
 
 class LandmarkModel:
-    """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, 51 landmarks out."""
+    """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, N landmarks out.
 
-    def __init__(self, path: str | Path, num_threads: int = 2):
+    ``flip_permutation`` ((N,) ints, the scheme's): also run the mirrored crop and average
+    (landmark k of the mirrored crop is landmark ``flip_permutation[k]`` of the face).
+    """
+
+    def __init__(self, path: str | Path, num_threads: int = 2, flip_permutation: np.ndarray | None = None):
         self.net = TFLiteNet(path, num_threads)
         self.input_size = self.net.input_shape[1]
+        self.flip_permutation = flip_permutation
 
     def crop_landmarks(self, crop: np.ndarray) -> np.ndarray:
         """(S, S, 3) uint8 RGB crop -> (N, 2) landmarks in crop pixels."""
@@ -212,17 +219,24 @@ class LandmarkModel:
 
     def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
         """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image."""
-        matrix = crop_matrix(centre, scale, self.input_size)
-        crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        points = self.crop_landmarks(crop)
-        inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-        return points @ inverse[:, :2].T + inverse[:, 2]
+        faces = []
+        for flip in (False, True) if self.flip_permutation is not None else (False,):
+            matrix = crop_matrix(centre, scale, self.input_size, flip)
+            crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+            points = self.crop_landmarks(crop) @ inverse[:, :2].T + inverse[:, 2]
+            faces.append(points[self.flip_permutation] if flip else points)
+        return np.mean(faces, axis=0)
 
 
-def order_right_to_left(faces: np.ndarray) -> np.ndarray:
-    """(F, N, 2) faces sorted right to left by the x of their centre (middle of their x extent)."""
-    centres = (faces[..., 0].min(axis=-1) + faces[..., 0].max(axis=-1)) / 2.0
-    return faces[np.argsort(-centres, kind="stable")]
+def face_centre_x(faces: np.ndarray) -> np.ndarray:
+    """(F,) x of each (F, N, 2) face's centre: the middle of its landmarks' x extent."""
+    return (faces[..., 0].min(axis=-1) + faces[..., 0].max(axis=-1)) / 2.0
+
+
+def right_to_left(faces: np.ndarray) -> np.ndarray:
+    """Indices that order (F, N, 2) faces right to left by :func:`face_centre_x`, stable for ties."""
+    return np.argsort(-face_centre_x(faces), kind="stable")
 
 
 def pts_text(faces: np.ndarray) -> str:
@@ -235,16 +249,26 @@ def pts_text(faces: np.ndarray) -> str:
 
 
 class Pipeline:
-    """Detector + calibration + landmark model: RGB image -> (F, N, 2) faces right to left."""
+    """Detector + calibration + landmark model (a :class:`LandmarkModel` or anything with its
+    ``face_landmarks``; any detector returning ``(boxes, scores)``)."""
 
     def __init__(self, model: LandmarkModel, detector: BlazeFaceDetector, calibration: LandmarkCalibration, max_faces: int = 3):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB image -> (F, N, 2) faces in pixels and their (F,) detection scores, right to left."""
         boxes, scores = self.detector(image)
-        boxes = boxes[np.argsort(-scores)][: self.max_faces]
-        faces = [self.model.face_landmarks(image, *self.calibration.crop(box)) for box in boxes]
-        return order_right_to_left(np.array(faces).reshape(len(faces), -1, 2)) if faces else np.zeros((0, 0, 2))
+        likeliest = np.argsort(-scores)[: self.max_faces]
+        faces = [self.model.face_landmarks(image, *self.calibration.crop(boxes[k])) for k in likeliest]
+        if not faces:
+            return np.zeros((0, 0, 2)), np.zeros(0)
+        faces, scores = np.array(faces), scores[likeliest]
+        order = right_to_left(faces)
+        return faces[order], scores[order]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """RGB image -> (F, N, 2) faces right to left."""
+        return self.predict(image)[0]
 
 
 def read_rgb(path: Path) -> np.ndarray:

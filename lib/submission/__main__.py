@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
     write.add_argument("--detector", default=DEFAULT_DETECTOR)
     write.add_argument("--min-score", type=float, default=0.4)
-    write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation (PyTorch models)")
+    write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
     validate = commands.add_parser("validate", help="check a submission zip or folder against the test images")
     validate.add_argument("submission", type=Path)

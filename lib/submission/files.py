@@ -2,8 +2,8 @@
 
 A prediction set is a mapping ``{image stem: (F, N, 2) array}`` of F faces in original-image
 pixels (0-based in memory, 1-based in files as in :mod:`lib.formats.pts`). Faces are written
-right to left by the x of their centre (the challenge's order); :func:`order_right_to_left`
-does that ordering once for every writer.
+right to left by the x of their centre (the challenge's order); :func:`lib.deploy.run_model.right_to_left`
+does that ordering once for every writer and for the final package.
 """
 
 from __future__ import annotations
@@ -16,21 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lib.deploy.run_model import right_to_left
 from lib.formats.pts import PTS_ORIGIN, format_pts_block
 from lib.io import atomic_path, atomic_write_bytes, atomic_write_text
 
 SUBMISSION_DECIMALS = 3
-
-
-def face_centre_x(faces: np.ndarray) -> np.ndarray:
-    """(F,) x of each face's centre: the middle of its landmarks' horizontal extent."""
-    faces = np.asarray(faces, dtype=np.float64)
-    return (faces[..., 0].min(axis=-1) + faces[..., 0].max(axis=-1)) / 2.0
-
-
-def order_right_to_left(faces: np.ndarray) -> np.ndarray:
-    """Indices that order (F, N, 2) faces right to left by centre x (stable for ties)."""
-    return np.argsort(-face_centre_x(faces), kind="stable")
 
 
 def as_faces(faces) -> np.ndarray:
@@ -48,7 +38,7 @@ def as_faces(faces) -> np.ndarray:
 def submission_text(faces, decimals: int | None = SUBMISSION_DECIMALS) -> str:
     """The ``.txt`` of one image: one ``.pts`` block per face, right to left."""
     faces = as_faces(faces)
-    return "".join(format_pts_block(faces[k], PTS_ORIGIN, decimals) for k in order_right_to_left(faces)) if len(faces) else ""
+    return "".join(format_pts_block(faces[k], PTS_ORIGIN, decimals) for k in right_to_left(faces)) if len(faces) else ""
 
 
 def write_submission_folder(predictions: Mapping[str, np.ndarray], folder: str | Path, decimals: int | None = SUBMISSION_DECIMALS) -> list[Path]:
@@ -85,7 +75,7 @@ def leaderboard_frame(predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
     num_points = None
     for stem in sorted(predictions):
         faces = as_faces(predictions[stem])
-        for face_index, k in enumerate(order_right_to_left(faces) if len(faces) else []):
+        for face_index, k in enumerate(right_to_left(faces) if len(faces) else []):
             num_points = faces.shape[1]
             rows.append([stem, face_index, *faces[k].reshape(-1)])
     coordinates = [f"{axis}{i}" for i in range(num_points or 0) for axis in ("x", "y")]

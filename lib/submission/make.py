@@ -33,13 +33,12 @@ from lib.submission.validate import read_submission, validate_submission
 from lib.training.checkpoint import load_model
 
 
-def landmark_model(path: str | Path, flip: bool = False, threads: int = 2):
-    """A ``.tflite`` file or a PyTorch checkpoint behind the runtime's landmark interface."""
+def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, scheme: str = "ivslab51"):
+    """A ``.tflite`` file or a PyTorch checkpoint behind the runtime's landmark interface, with
+    flip test-time augmentation if ``flip``."""
     path = resolve(path)
     if path.suffix == ".tflite":
-        if flip:
-            raise ValueError("flip test-time augmentation is for PyTorch checkpoints; a .tflite file runs as exported")
-        return LandmarkModel(path, threads)
+        return LandmarkModel(path, threads, load_scheme(scheme).flip_permutation if flip else None)
     return TorchLandmarkModel(load_model(path), flip)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.deploy.run_model import face_centre_x
 from lib.formats.errors import FormatError
 from lib.formats.pts import parse_pts_blocks
-from lib.submission.files import face_centre_x
 
 
 @dataclass(frozen=True)
