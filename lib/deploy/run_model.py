@@ -128,8 +128,8 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     top_left = np.maximum(first[:, None, :2], second[None, :, :2])
     bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
     intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
-    area = lambda b: np.prod(b[:, 2:] - b[:, :2], axis=-1)  # noqa: E731
-    return intersection / (area(first)[:, None] + area(second)[None, :] - intersection + 1e-12)
+    first_area, second_area = (np.prod(b[:, 2:] - b[:, :2], axis=-1) for b in (first, second))
+    return intersection / (first_area[:, None] + second_area[None, :] - intersection + 1e-12)
 
 
 class BlazeFaceDetector:
