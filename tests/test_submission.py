@@ -12,6 +12,7 @@ from lib.formats.pts import read_pts_blocks
 from lib.formats.table import points_array
 from lib.schemes import load_scheme
 from lib.submission.files import leaderboard_frame, read_leaderboard_csv, submission_text, write_leaderboard_csv, write_submission_folder, write_submission_zip
+from lib.submission.make import start_or_resume
 from lib.submission.score import score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -135,3 +136,13 @@ def test_faces_are_matched_regardless_of_order():
     summary, faces = score_submission(swapped, truth, SCHEME)
     assert summary["nme"] == 0.0
     assert faces["pred_index"].tolist() == [1, 0]
+
+
+def test_submission_folder_resumes_the_same_source_and_clears_another(tmp_path):
+    txt = tmp_path / "txt"
+    start_or_resume(txt, "model A")
+    (txt / "image_0001.txt").write_text("done")
+    start_or_resume(txt, "model A")
+    assert (txt / "image_0001.txt").read_text() == "done"
+    start_or_resume(txt, "model B")
+    assert not (txt / "image_0001.txt").exists()

@@ -7,8 +7,9 @@
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
-Images already written to ``txt/`` are skipped, so an interrupted run resumes (files are
-written atomically: one that exists is complete).
+Images already written to ``txt/`` by the same model and settings are skipped, so an
+interrupted run resumes (files are written atomically: one that exists is complete); files of
+another model are removed first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, pts
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
-from lib.io import atomic_write_text
+from lib.io import atomic_path, atomic_write_text
 from lib.paths import resolve
 from lib.schemes import load_scheme
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
@@ -40,6 +41,16 @@ def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, schem
     if path.suffix == ".tflite":
         return LandmarkModel(path, threads, load_scheme(scheme).flip_permutation if flip else None)
     return TorchLandmarkModel(load_model(path), flip)
+
+
+def start_or_resume(txt_dir: Path, source: str) -> None:
+    """Keep the files of an interrupted run of the same ``source`` (model, settings); files
+    written from anything else are removed, so a folder never mixes two models' predictions."""
+    marker = txt_dir / ".source"
+    if txt_dir.is_dir() and (not marker.is_file() or marker.read_text() != source):
+        for stale in txt_dir.glob("*.txt"):
+            stale.unlink()
+    atomic_write_text(marker, source)
 
 
 def make_submission(
@@ -63,6 +74,7 @@ def make_submission(
     pipeline = Pipeline(landmark_model(model, flip, threads), face_detector, calibration)
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
+    start_or_resume(txt_dir, f"{resolve(model)} {resolve(model).stat().st_mtime_ns} flip={flip} min_score={min_score} calibration={calibration_summary}")
     for path in tqdm(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
         if not target.is_file():
@@ -83,7 +95,8 @@ def make_submission(
     if ground_truth is not None:
         scheme = load_scheme("ivslab51")
         score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), scheme.num_points), scheme)
-        faces.to_csv(out_dir / "faces.csv", index=False)
+        with atomic_path(out_dir / "faces.csv") as tmp:
+            faces.to_csv(tmp, index=False)
         atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
         summary["score"] = score
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
