@@ -11,7 +11,7 @@ import torch
 
 from lib.data.geometry import crop_matrix
 from lib.deploy import run_model
-from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES
+from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
@@ -117,9 +117,9 @@ def test_calibration_crop_rule():
     assert scale == pytest.approx(150 / 200)
 
 
-def test_detector_file_checksums_are_recorded():
-    for name in FILES:
-        assert (resolve(DEFAULT_DETECTOR).parent / name).is_file()
+def test_detector_files_match_their_recorded_checksums():
+    for name, digest in FILES.items():
+        assert sha256((resolve(DEFAULT_DETECTOR).parent / name).read_bytes()) == digest, name
 
 
 def test_detector_finds_a_real_photograph_and_three_faces_side_by_side(detector):

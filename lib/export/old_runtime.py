@@ -37,7 +37,9 @@ def compare_on_old_runtime(files: dict[str, Path], pixels: np.ndarray, python: P
             result = subprocess.run([str(python), run_file.__file__, str(path), str(inputs), str(outputs)], capture_output=True, text=True)
             row = {"file": Path(path).name, "precision": precision, "runs": result.returncode == 0, "max_abs_difference": None, "error": None}
             if result.returncode:
-                row["error"] = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
+                messages = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
+                crash = "killed by a signal" if result.returncode < 0 or result.returncode > 128 else "failed"
+                row["error"] = f"{crash} (exit code {result.returncode})" + (f": {messages[-1]}" if messages else ", no message")
             else:
                 net = TFLiteNet(path)
                 reference = [np.concatenate(parts) for parts in zip(*(net(sample[None]) for sample in pixels), strict=True)]
