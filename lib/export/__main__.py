@@ -45,7 +45,7 @@ def export(
     out_dir.mkdir(parents=True, exist_ok=True)
     float_path = convert_float(graph, out_dir / f"student_{size}_fp32.tflite")
     files = {"fp32": float_path}
-    calibration = [crop[None] for crop in crop_pixels(calibration_set, calibration_crops)]
+    calibration = [crop[None] for crop in crop_pixels(calibration_set, calibration_crops)] if "int8" in precisions else []
     for precision in precisions:
         if precision != "fp32":
             files[precision] = quantise(float_path, precision, out_dir / f"student_{size}_{precision}.tflite", calibration)
