@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
 EXPORT_VENV := .venv-export
 EXPORT_REQUIREMENTS := lib/export/requirements.txt
-EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell sha1sum $(EXPORT_REQUIREMENTS) | cut -c1-12)
+EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell cat requirements.txt $(EXPORT_REQUIREMENTS) | sha1sum | cut -c1-12)
 DETECTOR := data/models/face_detection_full_range_sparse.tflite
 OLD_RUNTIME_VENV := .venv-tflite214
+# prints a venv's site-packages folder when run by its python
+SITE_PACKAGES := -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 PROFILE ?= default
 ARGS ?=
 
@@ -21,18 +23,23 @@ venv: $(STAMP)
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'facial_kd_project.pth').write_text('$(CURDIR)\n')"
+	echo "$(CURDIR)" > "$$($(PY) $(SITE_PACKAGES))/facial_kd_project.pth"
 	@rm -f $(VENV)/.requirements-*
 	@touch $@
 
-# The TFLite converter's own environment (its dependencies conflict with the notebook kernel's).
+# The TFLite converter's own environment. litert-torch pins packages the notebook kernel cannot
+# take (typing-extensions < 4.13), so it gets a venv of its own, layered on the kernel's: its
+# site-packages come first, then .venv's (added by a .pth file), so torch and everything else the
+# kernel pins are one copy shared by both, and requirements.txt constrains what they share.
+# (pip may print that jupyter-client, seen through the layer, wants a newer typing-extensions:
+# true of the layer, harmless to the kernel, whose own typing-extensions stays as it is.)
+# Rebuilt whole (about 25 s) whenever either requirements file changes.
 export-venv: $(EXPORT_STAMP)
 
-$(EXPORT_STAMP): $(EXPORT_REQUIREMENTS)
-	@test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
-	$(EXPORT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(EXPORT_REQUIREMENTS)
-	$(EXPORT_VENV)/bin/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'facial_kd_project.pth').write_text('$(CURDIR)\n')"
-	@rm -f $(EXPORT_VENV)/.requirements-*
+$(EXPORT_STAMP): $(EXPORT_REQUIREMENTS) $(STAMP)
+	rm -rf $(EXPORT_VENV) && $(PYTHON) -m venv $(EXPORT_VENV)
+	echo "import site; site.addsitedir('$$($(PY) $(SITE_PACKAGES))')" > "$$($(EXPORT_VENV)/bin/python $(SITE_PACKAGES))/zz_kernel_venv.pth"
+	$(EXPORT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.txt -r $(EXPORT_REQUIREMENTS)
 	@touch $@
 
 # The oldest TFLite runtime installable here (numpy < 2), to check the exported files on it.

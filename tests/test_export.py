@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import venv
 import zipfile
 from pathlib import Path
@@ -33,11 +34,24 @@ def pins(path: Path) -> dict[str, str]:
     return dict(line.split("==") for line in lines if line)
 
 
-def test_shared_packages_have_the_same_pins_in_both_environments():
-    main, export = pins(PROJECT_ROOT / "requirements.txt"), pins(PROJECT_ROOT / "lib/export/requirements.txt")
-    shared = set(main) & set(export)
-    assert {"torch", "numpy", "timm", "ai-edge-litert"} <= shared
-    assert {name: main[name] for name in shared} == {name: export[name] for name in shared}
+def require_export_python() -> None:
+    if not EXPORT_PYTHON.is_file():
+        pytest.fail(f"{EXPORT_PYTHON} is missing: `make export-venv` builds it (make test does)")
+
+
+def test_export_environment_shares_the_kernels_packages_and_leaves_the_kernel_intact():
+    require_export_python()
+    kernel_pins = pins(PROJECT_ROOT / "requirements.txt")
+    probe = (
+        "import importlib.metadata as m, json, sys, torch; print(json.dumps({'torch': torch.__file__, 'versions': {n: m.version(n) for n in sys.argv[1:]}}))"
+    )
+    result = subprocess.run([str(EXPORT_PYTHON), "-c", probe, *kernel_pins], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(seen["torch"]).is_relative_to(Path(torch.__file__).parents[1]), "the export venv must use the kernel's torch, not a second copy"
+    assert seen["versions"] == kernel_pins
+    kernel_check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=300)
+    assert kernel_check.returncode == 0, kernel_check.stdout
 
 
 def student_checkpoint(path: Path, data_root: Path, seed: int) -> Path:
@@ -50,8 +64,7 @@ def student_checkpoint(path: Path, data_root: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
-    if not EXPORT_PYTHON.is_file():
-        pytest.fail(f"{EXPORT_PYTHON} is missing: `make export-venv` builds it (make test does)")
+    require_export_python()
     folder = tmp_path_factory.mktemp("export")
     checkpoint = student_checkpoint(folder / "student.pt", synthetic_root, seed=0)
     command = [str(EXPORT_PYTHON), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(folder / "tflite")]
