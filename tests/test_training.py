@@ -108,6 +108,10 @@ def test_student_distils_from_a_trained_teacher(tmp_path, synthetic_root):
     path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0, "feature_kd": 0.5})
     teacher = train(train_config("teacher", path, "tiny", {"out_dir": str(tmp_path / "t"), "epochs": 1}), progress=False)
     assert teacher["finished"]
+    best, last = load_checkpoint(tmp_path / "t" / "best.pt"), load_checkpoint(tmp_path / "t" / "last.pt")
+    assert "optimiser" in last
+    assert "optimiser" not in best  # best.pt: weights for inference only
+    assert (tmp_path / "t" / "best.pt").stat().st_size < 0.6 * (tmp_path / "t" / "last.pt").stat().st_size
     student = train(
         train_config("student", path, "tiny", {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt")}),
         progress=False,

@@ -5,7 +5,7 @@ teacher (eval mode, no gradients) that sees the same augmented batch; the studen
 convs start from the teacher's. AdamW with a higher learning rate for the head, linear warm-up
 then cosine decay per step, EMA weights (validated and kept), gradient clipping, autocast on a
 GPU. Every epoch: validation NME/FR/AUC/per part on the EMA weights, one JSON line in
-``metrics.jsonl``, ``last.pt`` (atomic) and ``best.pt`` when validation NME improves. An
+``metrics.jsonl``, ``last.pt`` (atomic) and ``best.pt`` (weights only) when validation NME improves. An
 interrupted run resumes from ``last.pt`` where it stopped. Under torchrun, DDP with a
 DistributedSampler; rank 0 validates, logs and writes.
 """
@@ -36,7 +36,7 @@ from lib.models import build_model
 from lib.models.registry import init_outputs_from
 from lib.paths import resolve
 from lib.schemes import load_scheme
-from lib.training.checkpoint import load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
+from lib.training.checkpoint import inference_state, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
 from lib.training.config import TrainConfig
 from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distributed, setup_distributed
 from lib.training.ema import ModelEMA
@@ -232,7 +232,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
             }
             save_checkpoint(last_path, state)
             if improved:
-                save_checkpoint(best_path, state)
+                save_checkpoint(best_path, inference_state(state))
             if progress:
                 tqdm.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
         dist.barrier()
