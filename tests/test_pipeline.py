@@ -114,7 +114,19 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
 def test_smoke_profile_runs_every_notebook(tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "lib.pipeline", "--profile", "smoke", "--run-dir", str(run_dir), "-p", f"submission_dir={tmp_path / 'submission'}"],
+        [
+            sys.executable,
+            "-m",
+            "lib.pipeline",
+            "--profile",
+            "smoke",
+            "--run-dir",
+            str(run_dir),
+            "-p",
+            f"submission_dir={tmp_path / 'submission'}",
+            "-p",
+            "ablation_seeds=[1]",
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -137,7 +149,12 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     assert (run_dir / "teacher" / "val_overlays.png").stat().st_size > 1000
     assert (run_dir / "student" / "val_overlays.png").stat().st_size > 1000
     ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
-    assert list(ablation["model"]) == ["teacher", "student alone", "student + KD"]
+    assert list(ablation["model"]) == ["teacher", "student alone", "student + KD", "student alone", "student + KD"]
+    assert list(ablation["seed"]) == [0, 0, 0, 1, 1]
+    over_seeds = pd.read_csv(run_dir / "student" / "ablation_seeds.csv").set_index("model")
+    assert over_seeds.loc["student + KD", "seeds"] == 2
+    kd_minus_alone = ablation["nme"].iloc[[2, 4]].to_numpy() - ablation["nme"].iloc[[1, 3]].to_numpy()
+    assert over_seeds.loc["student + KD", "nme_minus_baseline"] == pytest.approx(kd_minus_alone.mean())
     assert ablation["params_m"].iloc[0] > 10 * ablation["params_m"].iloc[2]
     kd_log = (run_dir / "student" / "metrics.jsonl").read_text()
     assert '"kd"' in kd_log

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -13,6 +15,7 @@ from lib.paths import PROJECT_ROOT
 from lib.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.training.config import train_config
 from lib.training.engine import split_table, train, warmup_cosine
+from lib.training.report import seed_summary
 
 
 def test_warmup_cosine_by_hand():
@@ -31,6 +34,23 @@ def test_split_is_seeded_and_disjoint(synthetic_root):
     assert list(val_a["image"]) == list(val_b["image"])
     assert len(val_a) == 6
     assert not set(train_a["image"]) & set(val_a["image"])
+
+
+def test_seed_summary_by_hand():
+    rows = [("teacher", 0, 0.13), ("student alone", 0, 0.20), ("student alone", 1, 0.14), ("student alone", 2, 0.18)]
+    rows += [("student + KD", 0, 0.21), ("student + KD", 1, 0.12), ("student + KD", 2, 0.17)]
+    table = pd.DataFrame(rows, columns=["model", "seed", "nme"])
+    summary = seed_summary(table).set_index("model")
+    assert list(summary.index) == ["teacher", "student alone", "student + KD"]
+    assert summary.loc["student alone", "nme_mean"] == pytest.approx(0.52 / 3)
+    # sample standard deviation: squared deviations 0.02667^2 + 0.03333^2 + 0.00667^2 = 0.0018667, over 2
+    assert summary.loc["student alone", "nme_std"] == pytest.approx(np.sqrt(0.0018667 / 2), rel=1e-3)
+    assert summary.loc["student + KD", "nme_minus_baseline"] == pytest.approx((0.01 - 0.02 - 0.01) / 3)
+    assert summary.loc["student + KD", "better_share"] == pytest.approx(2 / 3)
+    assert summary.loc["teacher", "seeds"] == 1
+    assert np.isnan(summary.loc["teacher", "nme_std"])
+    assert summary.loc["teacher", "paired_seeds"] == 1  # only seed 0 is shared with the baseline
+    assert summary.loc["teacher", "nme_minus_baseline"] == pytest.approx(-0.07)
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Reading a run's logs back for notebooks: metric curves and the distillation ablation table."""
+"""Reading a run's logs back for notebooks: metric curves, the distillation ablation table and
+its summary over seeds."""
 
 from __future__ import annotations
 
@@ -55,17 +56,19 @@ def plot_curves(runs: dict[str, pd.DataFrame]) -> Figure:
     return figure
 
 
-def ablation_table(runs: dict[str, str | Path]) -> pd.DataFrame:
-    """One row per labelled training folder: test (else validation) NME, FR@0.10, AUC@0.10 of
+def ablation_table(runs: dict[str, str | Path] | list[tuple[str, str | Path]]) -> pd.DataFrame:
+    """One row per labelled training folder (a dict, or (label, folder) pairs when a label
+    repeats over seeds): its training seed, and test (else validation) NME, FR@0.10, AUC@0.10 of
     its best checkpoint, with params (M) and GFLOPs at its input size."""
     rows = []
-    for label, out_dir in runs.items():
+    for label, out_dir in runs.items() if isinstance(runs, dict) else runs:
         results = json.loads((Path(out_dir) / "results.json").read_text())
         split = "test" if "test" in results else "val"
         model = load_model(Path(out_dir) / "best.pt")
         rows.append(
             {
                 "model": label,
+                "seed": json.loads((Path(out_dir) / "config.json").read_text())["seed"],
                 "split": split,
                 "nme": results[split]["nme"],
                 "fr@0.10": results[split]["fr"],
@@ -90,3 +93,22 @@ def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -
     order = np.argsort(errors)[::-1]
     rows = [int(r) for r in (*order[:faces], *order[::-1][:faces])]
     return overlay_grid(dataset.table, scheme, rows, columns=faces, titles=[f"NME {errors[r]:.3f}" for r in rows], predictions=predicted[rows])
+
+
+def seed_summary(table: pd.DataFrame, baseline: str = "student alone") -> pd.DataFrame:
+    """Per model of an :func:`ablation_table` with several seeds: the number of seeds, mean and
+    sample standard deviation of NME, and, against ``baseline`` on the seeds both have, the mean
+    paired NME difference (negative: better than the baseline) and the share of seeds where the
+    model is better. Single-seed differences mean little when the seeds' spread is as large."""
+    per_seed = table.pivot_table(index="seed", columns="model", values="nme", aggfunc="first")
+    rows = []
+    for name in dict.fromkeys(table["model"]):
+        nmes = per_seed[name].dropna()
+        row = {"model": name, "seeds": len(nmes), "nme_mean": nmes.mean(), "nme_std": nmes.std(ddof=1) if len(nmes) > 1 else np.nan}
+        if name != baseline and baseline in per_seed:
+            paired = (per_seed[name] - per_seed[baseline]).dropna()
+            row.update(
+                {"paired_seeds": len(paired), "nme_minus_baseline": paired.mean(), "better_share": float((paired < 0).mean()) if len(paired) else np.nan}
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
