@@ -33,7 +33,7 @@ $(STAMP): requirements.txt
 # kernel pins are one copy shared by both, and requirements.txt constrains what they share.
 # (pip may print that jupyter-client, seen through the layer, wants a newer typing-extensions:
 # true of the layer, harmless to the kernel, whose own typing-extensions stays as it is.)
-# Rebuilt whole (about 25 s) whenever either requirements file changes.
+# Rebuilt whole (about 30 s) whenever either requirements file changes.
 export-venv: $(EXPORT_STAMP)
 
 $(EXPORT_STAMP): $(EXPORT_REQUIREMENTS) $(STAMP)
