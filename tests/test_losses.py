@@ -97,13 +97,25 @@ def test_awing_weight_map():
 
 def test_heatmap_kd_is_zero_for_identical_maps_and_positive_otherwise():
     maps = torch.rand(2, 3, 8, 8)
-    for mode in ("l2", "mse"):
+    for mode in ("l2", "mse", "kl"):
         assert float(heatmap_kd(maps, maps.clone(), mode)) == pytest.approx(0.0, abs=1e-5)
         assert float(heatmap_kd(maps, maps + 0.1, mode)) > 0
     other = maps + torch.ones(8, 8)  # every map differs by an all-ones 8x8 map: L2 = 8
     assert float(heatmap_kd(maps, other, "l2")) == pytest.approx(8.0, rel=1e-5)
     with pytest.raises(ValueError, match="unknown heatmap KD mode"):
         heatmap_kd(maps, maps, "nope")
+
+
+def test_kl_kd_by_hand_and_blind_to_scale():
+    teacher = torch.tensor([[[[3.0, 1.0], [0.0, 0.0]]]])
+    student = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]]]])
+    p = (torch.tensor([3.0, 1.0, 0.0, 0.0]) + 1e-4) / (4 + 4e-4)
+    expected = float((p * (p / 0.25).log()).sum())  # ~ 0.75 log 3 + 0.25 log 1 = 0.824 nats
+    assert float(heatmap_kd(student, teacher, "kl")) == pytest.approx(expected, rel=1e-5)
+    assert float(heatmap_kd(student * 7.0, teacher, "kl")) == pytest.approx(expected, rel=1e-5)
+    empty = torch.zeros(1, 1, 2, 2, requires_grad=True)  # a student map with no positive cell
+    heatmap_kd(empty, teacher, "kl").backward()
+    assert torch.isfinite(empty.grad).all()
 
 
 def test_feature_kd_projects_student_channels():

@@ -15,7 +15,7 @@ from lib.losses.star import STARLoss
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of each term (0 turns a term off) and the KD mode (``l2`` | ``mse``)."""
+    """Weights of each term (0 turns a term off) and the KD mode (``l2`` | ``mse`` | ``kl``)."""
 
     star: float = 1.0
     pointmap: float = 10.0

@@ -8,18 +8,32 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def map_distribution(maps: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """Each (B, N, G, G) map as the distribution the soft-argmax decodes: clipped at 0, plus a
+    ``floor`` per cell (so every cell has mass and a log exists), divided by its sum."""
+    weights = maps.clamp_min(0) + floor
+    return weights / weights.sum(dim=(-2, -1), keepdim=True)
+
+
 def heatmap_kd(student: torch.Tensor, teacher: torch.Tensor, mode: str = "l2") -> torch.Tensor:
     """Distance between (B, N, G, G) fused heatmaps.
 
     ``l2`` (the paper): ||G_T - G_S||_2 per image and landmark, averaged over both;
-    ``mse`` (the authors' code): mean squared difference over all elements.
+    ``mse`` (the authors' code): mean squared difference over all elements;
+    ``kl`` (ours): KL(p_T || p_S) in nats between the maps as distributions
+    (:func:`map_distribution`), averaged over images and landmarks. It compares where each map
+    puts its mass and how widely, whatever its scale: the raw maps are nearly all zero, so the
+    MSE of them carries almost no signal once both networks have found the face.
     """
     teacher = teacher.detach()
     if mode == "l2":
         return torch.sqrt(((student - teacher) ** 2).sum(dim=(-2, -1)) + 1e-12).mean()
     if mode == "mse":
         return F.mse_loss(student, teacher)
-    raise ValueError(f"unknown heatmap KD mode {mode!r}; options: l2, mse")
+    if mode == "kl":
+        p_teacher, p_student = map_distribution(teacher), map_distribution(student)
+        return (p_teacher * (p_teacher.log() - p_student.log())).sum(dim=(-2, -1)).mean()
+    raise ValueError(f"unknown heatmap KD mode {mode!r}; options: l2, mse, kl")
 
 
 class FeatureKD(nn.Module):
