@@ -4,6 +4,7 @@ its summary over seeds."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -56,12 +57,12 @@ def plot_curves(runs: dict[str, pd.DataFrame]) -> Figure:
     return figure
 
 
-def ablation_table(runs: dict[str, str | Path] | list[tuple[str, str | Path]]) -> pd.DataFrame:
-    """One row per labelled training folder (a dict, or (label, folder) pairs when a label
-    repeats over seeds): its training seed, and test (else validation) NME, FR@0.10, AUC@0.10 of
-    its best checkpoint, with params (M) and GFLOPs at its input size."""
+def ablation_table(runs: Iterable[tuple[str, str | Path]]) -> pd.DataFrame:
+    """One row per (label, training folder) pair, a label repeating over seeds: the folder's
+    training seed, and test (else validation) NME, FR@0.10, AUC@0.10 of its best checkpoint, with
+    params (M) and GFLOPs at its input size."""
     rows = []
-    for label, out_dir in runs.items() if isinstance(runs, dict) else runs:
+    for label, out_dir in runs:
         results = json.loads((Path(out_dir) / "results.json").read_text())
         split = "test" if "test" in results else "val"
         model = load_model(Path(out_dir) / "best.pt")
@@ -104,11 +105,9 @@ def seed_summary(table: pd.DataFrame, baseline: str = "student alone") -> pd.Dat
     rows = []
     for name in dict.fromkeys(table["model"]):
         nmes = per_seed[name].dropna()
-        row = {"model": name, "seeds": len(nmes), "nme_mean": nmes.mean(), "nme_std": nmes.std(ddof=1) if len(nmes) > 1 else np.nan}
+        row = {"model": name, "seeds": len(nmes), "nme_mean": nmes.mean(), "nme_std": nmes.std(ddof=1)}  # NaN for one seed
         if name != baseline and baseline in per_seed:
             paired = (per_seed[name] - per_seed[baseline]).dropna()
-            row.update(
-                {"paired_seeds": len(paired), "nme_minus_baseline": paired.mean(), "better_share": float((paired < 0).mean()) if len(paired) else np.nan}
-            )
+            row.update({"paired_seeds": len(paired), "nme_minus_baseline": paired.mean(), "better_share": (paired < 0).mean()})
         rows.append(row)
     return pd.DataFrame(rows)
