@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
 EXPORT_VENV := .venv-export
 EXPORT_REQUIREMENTS := lib/export/requirements.txt
 EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell cat requirements.txt $(EXPORT_REQUIREMENTS) | sha1sum | cut -c1-12)
-DETECTOR := data/models/face_detection_full_range_sparse.tflite
+MEDIAPIPE_FILES := data/models/face_detection_full_range_sparse.tflite data/models/face_landmark.tflite
 OLD_RUNTIME_VENV := .venv-tflite214
 # prints a venv's site-packages folder when run by its python
 SITE_PACKAGES := -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
@@ -50,10 +50,11 @@ $(OLD_RUNTIME_VENV)/.ready:
 	$(OLD_RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check tflite-runtime==2.14.0 numpy==1.26.4 opencv-python-headless==4.10.0.84
 	@touch $@
 
-# BlazeFace detector files, taken out of the mediapipe wheel at set-up (never at run time).
-detector: $(DETECTOR)
+# MediaPipe's files (the BlazeFace detectors, and the face-landmark model the benchmark times as
+# its reference), taken out of the mediapipe wheel at set-up (never at run time).
+detector: $(MEDIAPIPE_FILES)
 
-$(DETECTOR): | $(STAMP)
+$(MEDIAPIPE_FILES) &: | $(STAMP)
 	$(PY) -m lib.deploy.detector_files --out data/models
 
 lint: venv

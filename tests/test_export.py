@@ -135,8 +135,16 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
 def test_benchmark_writes_every_field_for_every_file(exported, tmp_path):
     checkpoint, folder = exported
     files = sorted(folder.glob("*.tflite"))
-    table = benchmark(checkpoint, files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
+    table, references = benchmark(checkpoint, files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
     record = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    # MediaPipe's face-landmark model (192 x 192 RGB in) and the detector, timed in the same run
+    assert list(references["name"]) == ["mediapipe", "blazeface"]
+    assert references.set_index("name").loc["mediapipe", "input_shape"] == "1x192x192x3"
+    for t in (1, 2):
+        assert (references[f"litert_ms_t{t}"] > 0).all()
+        ratio = table[f"litert_ms_t{t}"] / references.set_index("name").loc["mediapipe", f"litert_ms_t{t}"]
+        np.testing.assert_allclose(table[f"vs_mediapipe_t{t}"], ratio)
+    assert [row["name"] for row in record["references"]] == ["mediapipe", "blazeface"]
     assert [row["file"] for row in record["rows"]] == [f.name for f in files]
     for row in record["rows"]:
         for field in ("size_mb", "params_m", "gflops", "nme", "score", "litert_ms_t1", "litert_p90_t2", "torch_ms_t2", "onnx_ms_t2"):

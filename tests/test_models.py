@@ -52,6 +52,8 @@ def test_config_errors():
         model_config({"kind": "student", "lr": 1})
     with pytest.raises(ValueError, match="multiple of 32"):
         model_config({"kind": "student", "input_size": 100})
+    with pytest.raises(ValueError, match="mobilevitv2_050 maps 96 px to a 4x4 grid, not 3x3"):
+        build_model({"kind": "student", "backbone": "mobilevitv2_050", "input_size": 96})
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         build_model({"kind": "student", "input_size": 128, "checkpoint": "/nonexistent.pth"})
 
@@ -133,3 +135,21 @@ def test_student_outputs_start_from_the_teachers():
     init_outputs_from(student, teacher)
     for name, value in teacher.head.outputs.state_dict().items():
         torch.testing.assert_close(student.head.outputs.state_dict()[name], value)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_student_head_outputs_on_the_coarse_grid_equal_the_papers_order(mode):
+    """The head runs its 1x1 outputs before the x8 upsampling; the paper's order (upsample the
+    features, then the 1x1 convs, bias included) must give the same maps."""
+    model = build_model({"kind": "student", "input_size": 128, "upsample": mode}).eval()
+    head = model.head
+    for conv in (head.outputs.heatmap, head.outputs.pointmap, head.outputs.edgemap):
+        torch.nn.init.normal_(conv.bias, std=1.0)
+    features = torch.randn(2, model.backbone.channels, 4, 4)
+    reference_upsample = torch.nn.Upsample(scale_factor=8, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    with torch.no_grad():
+        fast = head(features)
+        paper = head.outputs(reference_upsample(head.project(features)))
+    for name in ("heatmap", "pointmap", "edgemap"):
+        assert fast[name].shape == paper[name].shape == (2, fast[name].shape[1], 32, 32)
+        torch.testing.assert_close(fast[name], paper[name], rtol=1e-5, atol=1e-5)

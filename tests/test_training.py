@@ -47,10 +47,14 @@ def test_seed_summary_by_hand():
     assert summary.loc["student alone", "nme_std"] == pytest.approx(np.sqrt(0.0018667 / 2), rel=1e-3)
     assert summary.loc["student + KD", "nme_minus_baseline"] == pytest.approx((0.01 - 0.02 - 0.01) / 3)
     assert summary.loc["student + KD", "better_share"] == pytest.approx(2 / 3)
+    # paired differences 0.01, -0.02, -0.01: sd 0.015275, se 0.0088192, t(0.975, 2) = 4.302653
+    assert summary.loc["student + KD", "ci95_low"] == pytest.approx(-0.0066667 - 0.0379462, rel=1e-4)
+    assert summary.loc["student + KD", "ci95_high"] == pytest.approx(-0.0066667 + 0.0379462, rel=1e-4)
     assert summary.loc["teacher", "seeds"] == 1
     assert np.isnan(summary.loc["teacher", "nme_std"])
     assert summary.loc["teacher", "paired_seeds"] == 1  # only seed 0 is shared with the baseline
     assert summary.loc["teacher", "nme_minus_baseline"] == pytest.approx(-0.07)
+    assert np.isnan(summary.loc["teacher", "ci95_low"])  # one pair: no interval
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -121,6 +125,20 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, synthetic_root):
     assert [r["epoch"] for r in log] == [1, 2]
     assert "test" in straight  # the synthetic test ground truth is evaluated at the end
     assert (tmp_path / "a" / "test_by_condition.csv").is_file()
+
+
+@pytest.mark.slow
+def test_the_same_run_twice_gives_identical_weights(tmp_path, synthetic_root):
+    """Same seed, same machine, two data-loading workers and two threads: bit-identical weights
+    (initialisation, split, batch order, augmentation and worker seeding are all seeded)."""
+    path = tiny_config(tmp_path, synthetic_root)
+    settings = {"loss": {}, "epochs": 1, "workers": 2, "threads": 2}
+    for name in ("a", "b"):
+        train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / name)}), progress=False)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    different = [name for name, value in a["model"].items() if not torch.equal(value, b["model"][name])]
+    assert not different, f"{len(different)} tensors differ, first {different[:3]}"
 
 
 @pytest.mark.slow

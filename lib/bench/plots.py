@@ -20,9 +20,22 @@ def pareto_front(latency: np.ndarray, error: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2") -> Figure:
-    """NME (%) against LiteRT latency, one marker per precision, labelled by input size."""
+def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", references: pd.DataFrame | None = None) -> Figure:
+    """NME (%) against LiteRT latency, one marker per precision, labelled by input size; each row
+    of ``references`` (no NME on these landmarks) as a vertical line at its latency."""
     figure, ax = plt.subplots(figsize=(6, 4))
+    for _, reference in (references if references is not None else pd.DataFrame()).iterrows():
+        ax.axvline(reference[latency_column], color="grey", ls=":", lw=1)
+        ax.annotate(
+            reference["name"],
+            (reference[latency_column], 0.98),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            ha="right",
+            va="top",
+            color="grey",
+        )
     for precision, group in table.groupby("precision"):
         ax.scatter(group[latency_column], 100 * group["nme"], label=precision, s=40)
         for _, row in group.iterrows():

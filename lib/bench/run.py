@@ -1,6 +1,8 @@
 """The embedded benchmark: for every ``.tflite`` file, its size, parameters, GFLOPs, LiteRT
 latency at several thread counts, its NME on validation crops, and, for the same network in the
-same run, PyTorch eager and onnxruntime latency; a challenge-style score against a reference."""
+same run, PyTorch eager and onnxruntime latency; a challenge-style score against a reference;
+and MediaPipe's face-landmark model and face detector timed in the same run, as the speed a
+student should match."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tqdm.auto import tqdm
 
 from lib.bench.score import DEFAULT_WEIGHTS, challenge_score
 from lib.bench.timing import export_onnx, litert_latency, onnx_latency, torch_latency
+from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.run_model import TFLiteNet
 from lib.export.graph import DeployableLandmarks
 from lib.export.parity import crop_pixels, landmarks_to_image, tflite_outputs
@@ -20,12 +23,33 @@ from lib.formats.table import points_array
 from lib.io import atomic_path, atomic_write_text
 from lib.metrics import nme
 from lib.models.report import count_flops, count_parameters
+from lib.paths import resolve
 from lib.training.checkpoint import load_checkpoint, load_model
+
+# What a user would run instead, timed in the same run: MediaPipe's FaceMesh landmark model
+# (192 px, 468 points) and the BlazeFace detector the final package runs before the student.
+DEFAULT_REFERENCES = {"mediapipe": MEDIAPIPE_LANDMARKS, "blazeface": DEFAULT_DETECTOR}
 
 
 def precision_of(path: Path) -> str:
     """``student_192_int8.tflite`` -> ``int8`` (the export's naming)."""
     return path.stem.rsplit("_", 1)[-1]
+
+
+def reference_latencies(references: dict[str, Path], threads: tuple[int, ...], warmup: int = 5, runs: int = 50) -> pd.DataFrame:
+    """One row per reference ``.tflite`` file (a name -> path), timed as the students are:
+    ``name``, ``file``, ``size_mb``, ``input_shape`` and ``litert_ms_t<k>`` / ``litert_p90_t<k>``."""
+    rows = []
+    for name, path in references.items():
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"reference model {path} not found (make detector extracts MediaPipe's files)")
+        row = {"name": name, "file": path.name, "size_mb": path.stat().st_size / 1e6, "input_shape": "x".join(map(str, TFLiteNet(path).input_shape))}
+        for t in threads:
+            latency = litert_latency(path, t, warmup, runs)
+            row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def benchmark(
@@ -39,14 +63,19 @@ def benchmark(
     data_root: str | None = None,
     weights: dict[str, float] = DEFAULT_WEIGHTS,
     progress: bool = True,
-) -> pd.DataFrame:
-    """One row per file; writes ``bench.json`` and ``bench.csv`` into ``out_dir``. Latencies in
-    ms (median and p90 per thread count); ``nme`` as a fraction; ``score`` against the fp32 file
-    of the largest input size (100 = equal to it)."""
+    references: dict[str, Path] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(students, references): one row per file, and one per reference model timed in the same
+    run (``references``: name -> ``.tflite``; default MediaPipe's face-landmark model and
+    BlazeFace detector, :data:`DEFAULT_REFERENCES`). Writes ``bench.json``, ``bench.csv`` and
+    ``references.csv`` into ``out_dir``. Latencies in ms (median and p90 per thread count);
+    ``nme`` as a fraction; ``score`` against the fp32 file of the largest input size (100 = equal
+    to it); ``vs_<reference>_t<k>``: the file's LiteRT latency over the reference's (1 = as fast)."""
     if not files:
         raise ValueError("no .tflite files to benchmark")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    reference_table = reference_latencies({k: resolve(v) for k, v in (DEFAULT_REFERENCES if references is None else references).items()}, threads, warmup, runs)
     config = load_checkpoint(checkpoint)["config"]
     baselines: dict[int, dict] = {}
     rows = []
@@ -91,10 +120,19 @@ def benchmark(
     keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}
     table["score"] = [challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, weights) for _, row in table.iterrows()]
     table["score_reference"] = reference["file"]
-    with atomic_path(out_dir / "bench.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    atomic_write_text(
-        out_dir / "bench.json",
-        json.dumps({"threads": list(threads), "runs": runs, "warmup": warmup, "weights": weights, "rows": table.to_dict("records")}, indent=2),
-    )
-    return table
+    for _, other in reference_table.iterrows():
+        for t in threads:
+            table[f"vs_{other['name']}_t{t}"] = table[f"litert_ms_t{t}"] / other[f"litert_ms_t{t}"]
+    for name, frame in (("bench.csv", table), ("references.csv", reference_table)):
+        with atomic_path(out_dir / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    record = {
+        "threads": list(threads),
+        "runs": runs,
+        "warmup": warmup,
+        "weights": weights,
+        "rows": table.to_dict("records"),
+        "references": reference_table.to_dict("records"),
+    }
+    atomic_write_text(out_dir / "bench.json", json.dumps(record, indent=2))
+    return table, reference_table

@@ -28,6 +28,21 @@ class Backbone(nn.Module):
         if checkpoint is not None:
             load_backbone_weights(self.body, checkpoint)
         make_export_safe(self.body)
+        self._check_grid(name, input_size)
+
+    def _check_grid(self, name: str, input_size: int) -> None:
+        """Refuse an input size the backbone does not map to an exact (S/32, S/32) grid (timm's
+        MobileViT-v2 pads its attention patches: 96 px gives 4x4, not 3x3), which would otherwise
+        surface later as a shape mismatch between heatmaps and targets."""
+        was_training = self.body.training
+        self.body.eval()
+        with torch.no_grad():
+            grid = tuple(self(torch.zeros(1, 3, input_size, input_size)).shape[-2:])
+        self.body.train(was_training)
+        if grid != (input_size // 32, input_size // 32):
+            raise ValueError(
+                f"backbone {name} maps {input_size} px to a {grid[0]}x{grid[1]} grid, not {input_size // 32}x{input_size // 32}: choose another input size (MobileViT-v2 needs a multiple of 64)"
+            )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         features = self.body(image)[-1]

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy import stats
 
 from lib.data.dataset import LandmarkDataset
 from lib.formats.pair import read_pair_train
@@ -96,11 +97,22 @@ def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -
     return overlay_grid(dataset.table, scheme, rows, columns=faces, titles=[f"NME {errors[r]:.3f}" for r in rows], predictions=predicted[rows])
 
 
+def paired_interval(differences: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``level`` confidence interval of the mean of paired differences (Student's t
+    with n - 1 degrees of freedom); NaN for fewer than two pairs."""
+    n = len(differences)
+    if n < 2:
+        return float("nan"), float("nan")
+    half_width = stats.t.ppf(0.5 + level / 2, n - 1) * differences.std(ddof=1) / np.sqrt(n)
+    return float(differences.mean() - half_width), float(differences.mean() + half_width)
+
+
 def seed_summary(table: pd.DataFrame, baseline: str = "student alone") -> pd.DataFrame:
     """Per model of an :func:`ablation_table` with several seeds: the number of seeds, mean and
     sample standard deviation of NME, and, against ``baseline`` on the seeds both have, the mean
-    paired NME difference (negative: better than the baseline) and the share of seeds where the
-    model is better. Single-seed differences mean little when the seeds' spread is as large."""
+    paired NME difference (negative: better than the baseline) with its 95 % interval (paired t,
+    :func:`paired_interval`) and the share of seeds where the model is better. Single-seed
+    differences mean little when the seeds' spread is as large."""
     per_seed = table.pivot_table(index="seed", columns="model", values="nme", aggfunc="first")
     rows = []
     for name in dict.fromkeys(table["model"]):
@@ -108,6 +120,9 @@ def seed_summary(table: pd.DataFrame, baseline: str = "student alone") -> pd.Dat
         row = {"model": name, "seeds": len(nmes), "nme_mean": nmes.mean(), "nme_std": nmes.std(ddof=1)}  # NaN for one seed
         if name != baseline and baseline in per_seed:
             paired = (per_seed[name] - per_seed[baseline]).dropna()
-            row.update({"paired_seeds": len(paired), "nme_minus_baseline": paired.mean(), "better_share": (paired < 0).mean()})
+            low, high = paired_interval(paired)
+            row.update(
+                {"paired_seeds": len(paired), "nme_minus_baseline": paired.mean(), "ci95_low": low, "ci95_high": high, "better_share": (paired < 0).mean()}
+            )
         rows.append(row)
     return pd.DataFrame(rows)
