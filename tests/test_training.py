@@ -195,3 +195,16 @@ def test_two_process_gloo_ddp_run_and_its_checkpoint(tmp_path, synthetic_root):
     assert model.kind == "student"
     log = (out / "metrics.jsonl").read_text().splitlines()
     assert len(log) == 1  # rank 0 alone logs
+
+
+def test_step_benchmark_times_every_part_of_a_distilling_step(tmp_path, synthetic_root):
+    from lib.training.step_benchmark import step_times
+
+    path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0, "kd_mode": "kl"})
+    table = step_times("tiny", runs=2, threads=1, config=path).set_index("part")
+    parts = ["data (one batch, main process)", "student forward", "loss (forward)", "backward + optimiser step", "teacher forward (no grad)"]
+    assert list(table.index) == [*parts, "step (sum)"]
+    assert (table.loc[parts, "ms_median"] > 0).all()
+    assert table.loc["step (sum)", "ms_median"] == pytest.approx(table.loc[parts, "ms_median"].sum())
+    assert table.loc[parts, "share"].sum() == pytest.approx(1.0)
+    assert table.loc["student forward", "images_per_second"] == pytest.approx(4 / table.loc["student forward", "ms_median"] * 1000)

@@ -20,8 +20,9 @@ def adaptive_wing(pred: torch.Tensor, target: torch.Tensor, omega: float = 14.0,
     delta = (target - pred).abs()
     power = alpha - target
     ratio = theta / epsilon
-    a = omega * power * ratio ** (power - 1) / (epsilon * (1 + ratio**power))
-    c = theta * a - omega * torch.log1p(ratio**power)
+    ratio_power = ratio**power  # one tensor power serves both A (ratio ** (power - 1) = ratio_power / ratio) and C
+    a = omega * power * (ratio_power / ratio) / (epsilon * (1 + ratio_power))
+    c = theta * a - omega * torch.log1p(ratio_power)
     small = omega * torch.log1p((delta / epsilon) ** power)
     return torch.where(delta < theta, small, a * delta - c)
 

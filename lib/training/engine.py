@@ -88,7 +88,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, LandmarkDataset | None]:
+def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, LandmarkDataset | None]:
+    """(train with augmentation, validation, test or None) datasets of a stage: the seeded split
+    of the training tree, and the synthetic test faces where their ground truth exists."""
     scheme = load_scheme(cfg.scheme)
     root = resolve(cfg.data_root)
     table = read_pair_train(root / "ivslab_facial_train", cfg.scheme)
@@ -137,7 +139,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + dist.rank)
     scheme = load_scheme(cfg.scheme)
-    train_set, val_set, test_set = _datasets(cfg)
+    train_set, val_set, test_set = stage_datasets(cfg)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)

@@ -1,0 +1,101 @@
+"""Where one training step's time goes: ``python -m lib.training.step_benchmark [--profile default]
+[--runs 10] [--threads 2] [--out step_times.csv]``.
+
+Builds the profile's student (and, when it distils, a teacher of the profile's architecture, with
+random weights: the cost does not depend on them), takes real augmented batches from the
+profile's training data, and times each part of a step separately: loading a batch in the main
+process, the student's forward pass, the loss, backward + AdamW step, and the frozen teacher's
+forward pass. Prints the median and p90 of ``runs`` timed repetitions (after two warm-ups), in
+ms per batch and as images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import default_collate
+
+from lib.losses.criterion import LandmarkCriterion, LossWeights
+from lib.models import build_model
+from lib.training.config import train_config
+from lib.training.engine import stage_datasets
+
+
+def _time(call: Callable[[], object], runs: int, warmup: int = 2) -> np.ndarray:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return np.array(times)
+
+
+def step_times(profile: str = "default", runs: int = 10, threads: int = 2, config: str = "pipeline.yaml") -> pd.DataFrame:
+    """One row per part of a training step: ``part``, ``ms_median``, ``ms_p90``, ``share`` of
+    the step (the parts a step runs in sequence: data, student forward, loss, backward + step,
+    teacher forward when the profile distils) and ``images_per_second`` at the profile's batch."""
+    torch.set_num_threads(threads)
+    cfg = train_config("student", config, profile, {"teacher_checkpoint": "unused.pt"})
+    train_set, _, _ = stage_datasets(cfg)
+    indices = iter(np.random.default_rng(0).integers(len(train_set), size=(runs + 2) * cfg.batch_size).tolist())
+    student = build_model(cfg.model_config).train()
+    teacher_cfg = train_config("teacher", config, profile)
+    teacher = build_model(teacher_cfg.model_config).eval() if cfg.distils else None
+    weights = LossWeights(**cfg.loss)
+    criterion = LandmarkCriterion(weights, student.backbone.channels, teacher.backbone.channels if teacher is not None else None)
+    optimiser = torch.optim.AdamW([*student.parameters(), *criterion.parameters()], lr=cfg.lr)
+    batch = default_collate([train_set[i] for i in range(cfg.batch_size)])
+    with torch.no_grad():
+        teacher_outputs = teacher(batch["image"]) if teacher is not None else None
+
+    def backward_and_step():
+        loss, _ = criterion(student(batch["image"]), batch, teacher_outputs)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    parts = {"data (one batch, main process)": lambda: default_collate([train_set[next(indices)] for _ in range(cfg.batch_size)])}
+    parts["student forward"] = lambda: student(batch["image"])
+    outputs = student(batch["image"])
+    parts["loss (forward)"] = lambda: criterion({k: v.detach() for k, v in outputs.items()}, batch, teacher_outputs)
+    whole = _time(backward_and_step, runs)
+    if teacher is not None:
+        parts["teacher forward (no grad)"] = lambda: torch.no_grad()(teacher)(batch["image"])
+    rows = [{"part": name, **_summary(_time(call, runs))} for name, call in parts.items()]
+    forward_and_loss = rows[1]["ms_median"] + rows[2]["ms_median"]
+    rows.insert(3, {"part": "backward + optimiser step", "ms_median": float(np.median(whole)) - forward_and_loss, "ms_p90": float("nan")})
+    table = pd.DataFrame(rows)
+    total = table["ms_median"].sum()
+    table["share"] = table["ms_median"] / total
+    table.loc[len(table)] = {"part": "step (sum)", "ms_median": total, "ms_p90": float("nan"), "share": 1.0}
+    table["images_per_second"] = cfg.batch_size / table["ms_median"] * 1000
+    return table
+
+
+def _summary(times: np.ndarray) -> dict[str, float]:
+    return {"ms_median": float(np.median(times)), "ms_p90": float(np.percentile(times, 90))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lib.training.step_benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--config", default="pipeline.yaml")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="also write the table as CSV")
+    args = parser.parse_args(argv)
+    table = step_times(args.profile, args.runs, args.threads, args.config)
+    if args.out:
+        table.to_csv(args.out, index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
