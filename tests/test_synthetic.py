@@ -1,6 +1,8 @@
 """The synthetic dataset: PAIR layout, exact labels, determinism, recorded conditions."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
@@ -86,6 +88,23 @@ def test_generation_is_deterministic_and_independent_of_workers(tmp_path, synthe
     assert (other / "ivslab_facial_test" / "image_0001.png").read_bytes() != (synthetic_root / "ivslab_facial_test" / "image_0001.png").read_bytes()
 
 
+def test_generation_never_replaces_a_folder_it_did_not_write(tmp_path):
+    real = tmp_path / "ivslab"
+    (real / "ivslab_facial_train" / "300W" / "labels").mkdir(parents=True)
+    label = real / "ivslab_facial_train" / "300W" / "labels" / "image_001.pts"
+    label.write_text("version: 1\n")
+    (real / "manifest.json").write_text('{"params": {"source": "someone else"}}')
+    with pytest.raises(FileExistsError, match=re.escape(f"{real} exists and is not a generated dataset")):
+        generate(real, 2, 1, seed=3)
+    assert label.read_text() == "version: 1\n"
+    assert not (tmp_path / "ivslab.partial").exists()  # refused before rendering anything
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (generate(empty, 2, 1, seed=3) / "manifest.json").is_file()
+    regenerated = generate(empty, 3, 1, seed=3)  # our own dataset with other parameters: replaced
+    assert len(list((regenerated / "ivslab_facial_train").rglob("*.jpg"))) == 3
+
+
 def test_mean_shape_baseline_is_far_from_the_truth(synthetic_root):
     scheme = load_scheme("ivslab51")
     train = read_pair_train(synthetic_root / "ivslab_facial_train")
@@ -132,8 +151,8 @@ def test_cli_is_idempotent_and_interrupted_runs_leave_no_dataset(tmp_path):
     stamp = (out / "manifest.json").stat().st_mtime_ns
     subprocess.run(command, check=True, capture_output=True)
     assert (out / "manifest.json").stat().st_mtime_ns == stamp  # complete: skipped
-    (out / "manifest.json").unlink()  # as if interrupted before completion
-    (tmp_path / "cli.partial").mkdir()
+    shutil.rmtree(out)  # as if interrupted before completion: only the partial folder exists
+    (tmp_path / "cli.partial" / "ivslab_facial_train").mkdir(parents=True)
     subprocess.run(command, check=True, capture_output=True)
     assert (out / "manifest.json").is_file()
     assert not (tmp_path / "cli.partial").exists()

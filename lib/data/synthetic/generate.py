@@ -148,14 +148,33 @@ def _imap(function, jobs: list, workers: int, description: str):
         yield from tqdm(pool.imap(function, jobs, chunksize=8), total=len(jobs), desc=description)
 
 
+def generated_params(folder: Path) -> dict | None:
+    """The parameters ``folder/manifest.json`` records when ``folder`` holds a dataset this
+    generator wrote; None for anything else (no manifest, or one that is not ours)."""
+    try:
+        params = json.loads((folder / "manifest.json").read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return params if isinstance(params, dict) and "generator_version" in params else None
+
+
 def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
     """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
-    exists, unless ``force``). Returns ``out``."""
+    exists, unless ``force``). Returns ``out``.
+
+    An existing ``out`` is replaced only when its manifest says this generator wrote it (or it
+    is an empty folder): a folder of real data is never deleted, and ``FileExistsError`` names it
+    before anything is rendered."""
     out = Path(out)
     params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed}
-    manifest = out / "manifest.json"
-    if manifest.is_file() and not force and json.loads(manifest.read_text())["params"] == params:
+    existing = generated_params(out)
+    if existing == params and not force:
         return out
+    if existing is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(
+            f"{out} exists and is not a generated dataset (no generator manifest.json): refusing to replace it; "
+            "point the profile's dataset root elsewhere, or set `generate: false` for real data"
+        )
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
@@ -177,7 +196,10 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     gt_root.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(gt_root / "conditions.csv", index=False)
     seconds = time.perf_counter() - started
-    atomic_write_text(partial / "manifest.json", json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + test) / max(seconds, 1e-9), 1)}, indent=2))
+    atomic_write_text(
+        partial / "manifest.json",
+        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + test) / max(seconds, 1e-9), 1)}, indent=2),
+    )
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
