@@ -12,29 +12,19 @@ ms per batch and as images/s.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import default_collate
 
+from lib.bench.timing import time_calls
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.training.config import train_config
 from lib.training.engine import stage_datasets
 
-
-def _time(call: Callable[[], object], runs: int, warmup: int = 2) -> np.ndarray:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return np.array(times)
+WARMUP = 2
 
 
 def step_times(profile: str = "default", runs: int = 10, threads: int = 2, config: str = "pipeline.yaml") -> pd.DataFrame:
@@ -44,7 +34,7 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     torch.set_num_threads(threads)
     cfg = train_config("student", config, profile, {"teacher_checkpoint": "unused.pt"})
     train_set, _, _ = stage_datasets(cfg)
-    indices = iter(np.random.default_rng(0).integers(len(train_set), size=(runs + 2) * cfg.batch_size).tolist())
+    indices = iter(np.random.default_rng(0).integers(len(train_set), size=(runs + WARMUP) * cfg.batch_size).tolist())
     student = build_model(cfg.model_config).train()
     teacher_cfg = train_config("teacher", config, profile)
     teacher = build_model(teacher_cfg.model_config).eval() if cfg.distils else None
@@ -65,22 +55,26 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     parts["student forward"] = lambda: student(batch["image"])
     outputs = student(batch["image"])
     parts["loss (forward)"] = lambda: criterion({k: v.detach() for k, v in outputs.items()}, batch, teacher_outputs)
-    whole = _time(backward_and_step, runs)
+    whole = time_calls(backward_and_step, WARMUP, runs)["median"]
     if teacher is not None:
-        parts["teacher forward (no grad)"] = lambda: torch.no_grad()(teacher)(batch["image"])
-    rows = [{"part": name, **_summary(_time(call, runs))} for name, call in parts.items()]
+
+        @torch.no_grad()
+        def teacher_forward():
+            return teacher(batch["image"])
+
+        parts["teacher forward (no grad)"] = teacher_forward
+    rows = []
+    for name, call in parts.items():
+        times = time_calls(call, WARMUP, runs)
+        rows.append({"part": name, "ms_median": times["median"], "ms_p90": times["p90"]})
     forward_and_loss = rows[1]["ms_median"] + rows[2]["ms_median"]
-    rows.insert(3, {"part": "backward + optimiser step", "ms_median": float(np.median(whole)) - forward_and_loss, "ms_p90": float("nan")})
+    rows.insert(3, {"part": "backward + optimiser step", "ms_median": whole - forward_and_loss, "ms_p90": float("nan")})
     table = pd.DataFrame(rows)
     total = table["ms_median"].sum()
     table["share"] = table["ms_median"] / total
     table.loc[len(table)] = {"part": "step (sum)", "ms_median": total, "ms_p90": float("nan"), "share": 1.0}
     table["images_per_second"] = cfg.batch_size / table["ms_median"] * 1000
     return table
-
-
-def _summary(times: np.ndarray) -> dict[str, float]:
-    return {"ms_median": float(np.median(times)), "ms_p90": float(np.percentile(times, 90))}
 
 
 def main(argv: list[str] | None = None) -> None:
