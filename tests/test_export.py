@@ -22,7 +22,7 @@ from lib.formats.images import load_image
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT
 from lib.submission.make import landmark_model, make_submission
-from lib.training.checkpoint import save_checkpoint
+from lib.training.checkpoint import load_checkpoint, save_checkpoint
 from lib.training.config import TrainConfig
 
 EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"
@@ -94,7 +94,7 @@ def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):
 def test_gate_fails_on_a_model_that_is_not_the_exported_one(exported, synthetic_root, tmp_path):
     checkpoint, folder = exported
     other = build_model({"kind": "student", "input_size": SIZE})  # different random weights
-    config = torch.load(checkpoint, weights_only=False)["config"]
+    config = load_checkpoint(checkpoint)["config"]
     _, validation = export_datasets(config, SIZE)
     reports = check_parity(DeployableLandmarks(other), {"fp32": folder / f"student_{SIZE}_fp32.tflite"}, validation, limit=4)
     assert not reports[0].passed
@@ -158,7 +158,7 @@ def test_benchmark_writes_every_field_for_every_file(exported, tmp_path):
 @pytest.mark.slow
 def test_float_files_give_the_same_outputs_on_tflite_runtime_2_14(exported):
     checkpoint, folder = exported
-    _, validation = export_datasets(torch.load(checkpoint, weights_only=False)["config"], SIZE)
+    _, validation = export_datasets(load_checkpoint(checkpoint)["config"], SIZE)
     files = {p: folder / f"student_{SIZE}_{p}.tflite" for p in ("fp32", "fp16", "int8")}
     rows = {row["precision"]: row for row in compare_on_old_runtime(files, crop_pixels(validation, 3))}
     for precision in ("fp32", "fp16"):
@@ -179,3 +179,35 @@ def test_tflite_and_pytorch_give_the_same_faces_with_flip_tta(exported, syntheti
     plain = landmark_model(folder / f"student_{SIZE}_fp32.tflite").face_landmarks(image, centre, scale)
     np.testing.assert_allclose(tflite_faces, torch_faces, atol=1e-3)
     assert np.abs(tflite_faces - plain).max() > 1e-3  # the mirrored pass does change the answer
+
+
+@pytest.mark.slow
+def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmarks(exported, synthetic_root, tmp_path, capsys, monkeypatch):
+    from lib.deploy import run_model
+    from lib.deploy.detector_files import DEFAULT_DETECTOR
+    from lib.paths import resolve
+
+    _, folder = exported
+    good = sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:2]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good[0].read_bytes()[:200])  # a truncated PNG
+    image_list = tmp_path / "list.txt"
+    image_list.write_text("\ufeff" + "\n".join([str(good[0]), str(broken), str(good[1])]) + "\n", encoding="utf-8")
+    settings = tmp_path / "calibration.txt"
+    settings.write_text("0 0 1.0 0.4\n")
+    common = ["--model", str(folder / f"student_{SIZE}_fp32.tflite"), "--detector", str(resolve(DEFAULT_DETECTOR)), "--settings", str(settings)]
+    out = tmp_path / "out"
+    assert run_model.main([str(image_list), str(out), *common]) == 0
+    errors = capsys.readouterr().err
+    assert f"{broken}: no prediction" in errors
+    assert "1 with problems" in errors
+    assert (out / "broken.txt").read_text() == ""
+    for path in good:  # the BOM did not break the first line; the bad image did not stop the list
+        assert "n_points: 51" in (out / f"{path.stem}.txt").read_text()
+    assert run_model.main([str(image_list), str(tmp_path / "strict"), *common, "--strict"]) == 1
+    monkeypatch.setattr(run_model.LandmarkModel, "crop_landmarks", lambda self, crop: np.full((51, 2), np.nan))
+    single = tmp_path / "single.txt"
+    single.write_text(f"{good[0]}\n")
+    assert run_model.main([str(single), str(tmp_path / "nan"), *common]) == 0
+    assert "non-finite landmarks and were left out" in capsys.readouterr().err
+    assert "nan" not in (tmp_path / "nan" / f"{good[0].stem}.txt").read_text()

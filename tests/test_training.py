@@ -73,6 +73,19 @@ def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypa
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
+class Payload:
+    """Any object a pickle would rebuild by calling code."""
+
+
+def test_a_checkpoint_holding_an_arbitrary_object_is_refused(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": Payload()}, path)
+    with pytest.raises(ValueError, match=f"{path.name}: refused, it holds more than tensors"):
+        load_checkpoint(path)
+    save_checkpoint(tmp_path / "plain.pt", {"model": {"w": torch.ones(2)}, "epoch": 3, "config": {"lr": 1e-3, "augment": {}}})
+    assert load_checkpoint(tmp_path / "plain.pt")["epoch"] == 3
+
+
 def tiny_config(tmp_path, root, **stage_settings) -> str:
     common = {
         "input_size": 64,

@@ -6,9 +6,12 @@ TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project
 
     python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
 
-``image_list.txt`` holds one image path per line (relative paths are read against the list's
-folder); ``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left
-by the x of their centre, coordinates 1-based pixels of the original image.
+``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; relative
+paths are read against the list's folder); ``<output_dir>/<stem>.txt`` receives one ``.pts``
+block per face, faces right to left by the x of their centre, coordinates 1-based pixels of the
+original image. An image that cannot be read gets an empty file, and a face whose landmarks are
+not finite is left out; each is reported on stderr with its reason, and a summary line counts
+them. The exit status is 0 unless ``--strict`` is given and something failed.
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -290,24 +293,43 @@ def main(argv: list[str] | None = None) -> int:
         "--settings", type=Path, default=here / "calibration.txt", help="'dx dy side_factor min_score': box-to-crop rule and detector threshold"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")
     args = parser.parse_args(argv)
     dx, dy, side_factor, min_score = (float(v) for v in args.settings.read_text().split())
     detector = BlazeFaceDetector(args.detector, min_score=min_score, num_threads=args.threads)
     pipeline = Pipeline(LandmarkModel(args.model, args.threads), detector, LandmarkCalibration((dx, dy), side_factor))
     if not args.image_list.is_file():
         raise SystemExit(f"{args.image_list}: image list not found")
-    lines = [line.strip() for line in args.image_list.read_text().splitlines() if line.strip()]
+    lines = [line.strip() for line in args.image_list.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not lines:
         raise SystemExit(f"{args.image_list}: the image list is empty")
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    failures = []
     for line in lines:
         path = Path(line) if Path(line).is_absolute() else args.image_list.parent / line
+        faces, problem = predict_file(pipeline, path)
+        if problem:
+            failures.append(problem)
+            print(f"run_model: {problem}", file=sys.stderr)
         target = args.output_dir / f"{path.stem}.txt"
         temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(pts_text(pipeline(read_rgb(path))))
+        temporary.write_text(pts_text(faces))
         temporary.replace(target)
-    print(f"wrote {len(lines)} files to {args.output_dir}", file=sys.stderr)
-    return 0
+    print(f"wrote {len(lines)} files to {args.output_dir}; {len(failures)} with problems", file=sys.stderr)
+    return 1 if failures and args.strict else 0
+
+
+def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, str | None]:
+    """The faces to write for one image, and what went wrong (None if nothing): an image that
+    cannot be read gives no face; faces with non-finite landmarks are left out."""
+    try:
+        faces = pipeline(read_rgb(path))
+    except (ValueError, OSError, cv2.error) as error:
+        return np.zeros((0, 0, 2)), f"{path}: no prediction ({error})"
+    finite = np.isfinite(faces).all(axis=(1, 2))
+    if finite.all():
+        return faces, None
+    return faces[finite], f"{path}: {int((~finite).sum())} of {len(faces)} faces had non-finite landmarks and were left out"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ count, a SwinV2-B teacher's ``last.pt`` holds 4 x 88.5 M float32 values, about 1
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -46,10 +47,16 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's dict, read with ``weights_only=True``: tensors, numbers, strings and
+    containers only, so a file from elsewhere cannot run code when it is loaded."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: refused, it holds more than tensors, numbers and containers (loading it could run code): {first_line}") from error
 
 
 def load_model(path: str | Path, ema: bool = True, input_size: int | None = None) -> LandmarkNet:
