@@ -152,3 +152,19 @@ def test_pipeline_returns_faces_right_to_left_with_their_scores(detector, synthe
         assert np.all(np.diff(run_model.face_centre_x(faces)) <= 0)
         assert np.all(scores > 0)
         np.testing.assert_array_equal(pipeline(load_image(path)), faces)
+
+
+def test_relative_list_lines_try_the_working_directory_then_the_list_folder(tmp_path, monkeypatch):
+    lists, work = tmp_path / "lists", tmp_path / "work"
+    for folder in (lists, work):
+        (folder / "images").mkdir(parents=True)
+    (lists / "images" / "a.png").write_bytes(b"list folder")
+    (lists / "images" / "b.png").write_bytes(b"list folder")
+    (work / "images" / "b.png").write_bytes(b"working directory")
+    monkeypatch.chdir(work)
+    assert run_model.resolve_listed("images/a.png", lists) == (lists / "images" / "a.png", None)
+    path, note = run_model.resolve_listed("images/b.png", lists)
+    assert path == work / "images" / "b.png"
+    assert note == f"images/b.png: read {work / 'images' / 'b.png'} (the working directory's), not {lists / 'images' / 'b.png'} (the list folder's)"
+    assert run_model.resolve_listed(str(lists / "images" / "a.png"), work) == (lists / "images" / "a.png", None)
+    assert run_model.resolve_listed("images/b.png", work) == (work / "images" / "b.png", None)  # the same file: no note

@@ -6,8 +6,8 @@ TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project
 
     python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
 
-``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; relative
-paths are read against the list's folder); ``<output_dir>/<stem>.txt`` receives one ``.pts``
+``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
+path is read against the working directory, else against the list's folder); ``<output_dir>/<stem>.txt`` receives one ``.pts``
 block per face, faces right to left by the x of their centre, coordinates 1-based pixels of the
 original image. An image that cannot be read gets an empty file, and a face whose landmarks are
 not finite is left out; each is reported on stderr with its reason, and a summary line counts
@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     failures = []
     for line in lines:
-        path = Path(line) if Path(line).is_absolute() else args.image_list.parent / line
+        path, note = resolve_listed(line, args.image_list.parent)
+        if note:
+            print(f"run_model: {note}", file=sys.stderr)
         faces, problem = predict_file(pipeline, path)
         if problem:
             failures.append(problem)
@@ -317,6 +319,21 @@ def main(argv: list[str] | None = None) -> int:
         temporary.replace(target)
     print(f"wrote {len(lines)} files to {args.output_dir}; {len(failures)} with problems", file=sys.stderr)
     return 1 if failures and args.strict else 0
+
+
+def resolve_listed(line: str, list_folder: Path) -> tuple[Path, str | None]:
+    """The image a list line names: absolute as given; relative, the working directory's file
+    if it exists, else the list folder's. The note says which was taken when both exist and
+    differ (None otherwise)."""
+    path = Path(line)
+    if path.is_absolute():
+        return path, None
+    here, beside = Path.cwd() / path, list_folder / path
+    if not here.is_file():
+        return beside, None
+    if beside.is_file() and beside.resolve() != here.resolve():
+        return here, f"{line}: read {here} (the working directory's), not {beside} (the list folder's)"
+    return here, None
 
 
 def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, str | None]:
