@@ -153,3 +153,16 @@ def test_student_head_outputs_on_the_coarse_grid_equal_the_papers_order(mode):
     for name in ("heatmap", "pointmap", "edgemap"):
         assert fast[name].shape == paper[name].shape == (2, fast[name].shape[1], 32, 32)
         torch.testing.assert_close(fast[name], paper[name], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("backbone", "stages"), [("mobilenetv4_conv_small", "blocks"), ("mobilevitv2_050", "stages_")])
+def test_flops_by_part_add_up_to_the_whole_model(backbone, stages):
+    from lib.models.report import count_flops, count_parameters, flops_by_part
+
+    model = build_model({"kind": "student", "backbone": backbone, "input_size": 128})
+    table = flops_by_part(model, 128)
+    assert table["gflops"].sum() == pytest.approx(count_flops(model, 128) / 1e9, rel=1e-9)
+    assert table["params_m"].sum() == pytest.approx(count_parameters(model) / 1e6, rel=1e-9)
+    assert table["flops_share"].sum() == pytest.approx(1.0)
+    assert sum(stages in part for part in table["part"]) >= 4  # split per stage
+    assert list(table["part"][-2:]) == ["head", "aam"]

@@ -1,6 +1,6 @@
 """Model report: parameters, FLOPs and PyTorch CPU latency of teacher and student per input size.
 
-``python -m lib.models.report [--sizes 192 256] [--runs 10] [--threads 2] [--out report.csv]``
+``python -m lib.models.report [--sizes 192 256] [--student mobilenetv4_conv_small] [--parts] [--runs 10] [--threads 2] [--out report.csv]``
 
 FLOPs come from ``torch.utils.flop_counter`` at batch 1 (convolutions and matmuls; a
 multiply-add counts 2, so GMACs = GFLOPs / 2). Latency is the median (and p90) of ``runs``
@@ -32,6 +32,27 @@ def count_flops(model: nn.Module, input_size: int) -> int:
     with torch.no_grad(), counter:
         model(torch.zeros(1, 3, input_size, input_size))
     return counter.get_total_flops()
+
+
+def flops_by_part(model: nn.Module, input_size: int) -> pd.DataFrame:
+    """Where a :class:`~lib.models.landmark_net.LandmarkNet`'s forward FLOPs (batch 1) and
+    parameters go: the backbone's stem and each of its stages (timm's top-level children, the
+    ``blocks``/``stages`` containers split into their stages), the head, and the AAM fusion.
+    Columns ``part``, ``gflops``, ``params_m``, ``flops_share``; the rows add up to the model."""
+    parts = {}
+    for name, child in model.backbone.body.named_children():
+        container = name in ("blocks", "stages")  # timm's containers of stages (ResNet's layerN are stages already)
+        parts.update({f"backbone.body.{name}.{k}": c for k, c in child.named_children()} if container else {f"backbone.body.{name}": child})
+    parts.update({"head": model.head, "aam": model.aam})
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, input_size, input_size))
+    counts = {name.removeprefix(f"{type(model).__name__}."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    rows = [{"part": name, "gflops": counts.get(name, 0) / 1e9, "params_m": count_parameters(module) / 1e6} for name, module in parts.items()]
+    table = pd.DataFrame(rows)
+    table["flops_share"] = table["gflops"] / table["gflops"].sum()
+    return table
 
 
 def cpu_latency_ms(model: nn.Module, input_size: int, threads: int = 2, warmup: int = 3, runs: int = 10) -> tuple[float, float]:
@@ -84,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", help="also write the table as CSV")
+    parser.add_argument("--parts", action="store_true", help="also print where each model's FLOPs and parameters go, per backbone stage")
     args = parser.parse_args(argv)
     configs = {
         kind: {"kind": kind, **({"backbone": backbone} if backbone else {})} for kind, backbone in (("teacher", args.teacher), ("student", args.student))
@@ -92,6 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         table.to_csv(args.out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for name, cfg in configs.items() if args.parts else ():
+        for size in args.sizes:
+            print(f"\n{name} at {size} px")
+            print(flops_by_part(build_model({**cfg, "input_size": size}), size).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 if __name__ == "__main__":
