@@ -7,9 +7,9 @@ TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project
     python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
 
 ``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
-path is read against the working directory, else against the list's folder); ``<output_dir>/<stem>.txt`` receives one ``.pts``
-block per face, faces right to left by the x of their centre, coordinates 1-based pixels of the
-original image. An image that cannot be read gets an empty file, and a face whose landmarks are
+path is read against the working directory, else against the list's folder);
+``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left by the x
+of their centre, coordinates 1-based pixels of the original image. An image that cannot be read gets an empty file, and a face whose landmarks are
 not finite is left out; each is reported on stderr with its reason, and a summary line counts
 them. The exit status is 0 unless ``--strict`` is given and something failed.
 
