@@ -73,6 +73,52 @@ def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypa
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
+def test_log_reader_skips_a_torn_last_line_and_names_a_broken_one(tmp_path):
+    from lib.training.engine import read_log_records
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    assert read_log_records(path) == [{"epoch": 1}, {"epoch": 2}]
+    path.write_text('{"epoch": 1}\n{"epo\n{"epoch": 3}\n')
+    with pytest.raises(ValueError, match=f"{path.name}:2: not a JSON record"):
+        read_log_records(path)
+
+
+@pytest.mark.slow
+def test_a_crash_between_checkpoint_writes_leaves_a_consistent_run(tmp_path, synthetic_root, monkeypatch):
+    """Killed after the first checkpoint file of epoch 1 is written: best.pt must never lag
+    behind what last.pt records; a logged row past the checkpoint and a torn line are dropped
+    on resume, and the resumed run finishes with one row per epoch."""
+    import lib.training.engine as engine
+
+    path = tiny_config(tmp_path, synthetic_root)
+    cfg = train_config("student", path, "tiny", {"out_dir": str(tmp_path / "run"), "loss": {}})
+    writes = []
+
+    def killed_on_second_write(target, state):
+        writes.append(str(target))
+        if len(writes) == 2:
+            raise KeyboardInterrupt("killed")
+        save_checkpoint(target, state)
+
+    monkeypatch.setattr(engine, "save_checkpoint", killed_on_second_write)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=False)
+    monkeypatch.undo()
+    run = tmp_path / "run"
+    if (run / "last.pt").is_file():
+        assert (run / "best.pt").is_file()
+        assert load_checkpoint(run / "best.pt")["best_nme"] == load_checkpoint(run / "last.pt")["best_nme"]
+    train(train_config("student", path, "tiny", {"out_dir": str(run), "loss": {}, "stop_after_epochs": 1}), progress=False)
+    with open(run / "metrics.jsonl", "a") as log:  # as if killed after logging epoch 2, mid-way through a line
+        log.write(json.dumps({"epoch": 2, "train": {}, "val": {}}) + "\n" + '{"epoch": 3, "tr')
+    results = train(train_config("student", path, "tiny", {"out_dir": str(run), "loss": {}}), progress=False)
+    assert results["finished"]
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2]
+    assert "nme" in log[1]["val"]  # the real epoch 2, not the stale row
+
+
 class Payload:
     """Any object a pickle would rebuild by calling code."""
 

@@ -118,8 +118,34 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
 
 
 def _log(out_dir: Path, record: dict) -> None:
+    """Append one epoch's record to ``metrics.jsonl``; it is written before that epoch's
+    checkpoint, so a crash in between leaves a row that :func:`_truncate_log` drops on resume."""
     with open(out_dir / "metrics.jsonl", "a") as log:
         log.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(out_dir: Path, epoch: int) -> None:
+    """Keep the ``metrics.jsonl`` rows of epochs up to ``epoch`` (the resumed checkpoint's):
+    rows logged after it, and a torn last line, belong to epochs that will run again."""
+    path = out_dir / "metrics.jsonl"
+    if path.is_file():
+        kept = [json.dumps(record) + "\n" for record in read_log_records(path) if record["epoch"] <= epoch]
+        atomic_write_text(path, "".join(kept))
+
+
+def read_log_records(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a torn last line (a crash mid-write) is skipped, a
+    broken line elsewhere is an error naming the file and line."""
+    lines = path.read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}:{number}: not a JSON record ({error.msg})") from error
+    return records
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
@@ -167,6 +193,8 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         criterion.load_state_dict(state["criterion"])
         start_epoch, best_nme = state["epoch"], state["best_nme"]
         set_rng_state(state["rng"])
+        if dist.is_main:
+            _truncate_log(out_dir, start_epoch)
     elif dist.is_main:
         (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     if dist.is_main:
@@ -232,9 +260,9 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
                 "config": cfg.to_dict(),
                 "model_config": cfg.model_config,
             }
-            save_checkpoint(last_path, state)
-            if improved:
+            if improved:  # best.pt first: last.pt never records a best whose weights are not on disk
                 save_checkpoint(best_path, inference_state(state))
+            save_checkpoint(last_path, state)
             if progress:
                 tqdm.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
         dist.barrier()

@@ -22,7 +22,7 @@ from lib.paths import resolve
 from lib.schemes import load_scheme
 from lib.training.checkpoint import load_model
 from lib.training.config import TrainConfig
-from lib.training.engine import split_table
+from lib.training.engine import read_log_records, split_table
 from lib.training.evaluate import predict
 from lib.viz.overlay import overlay_grid
 
@@ -31,8 +31,7 @@ def read_metrics(out_dir: str | Path) -> pd.DataFrame:
     """``metrics.jsonl`` as one row per epoch: ``epoch``, ``lr``, ``train_<term>``, ``val_nme``,
     ``val_fr``, ``val_auc``, ``seconds``, ``images_per_second``."""
     rows = []
-    for line in (Path(out_dir) / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
+    for record in read_log_records(Path(out_dir) / "metrics.jsonl"):
         row = {"epoch": record["epoch"], "lr": record["lr"], "seconds": record["seconds"], "images_per_second": record["images_per_second"]}
         row.update({f"train_{k}": v for k, v in record["train"].items()})
         row.update({f"val_{k}": record["val"][k] for k in ("nme", "fr", "auc")})
