@@ -119,6 +119,20 @@ def test_a_crash_between_checkpoint_writes_leaves_a_consistent_run(tmp_path, syn
     assert "nme" in log[1]["val"]  # the real epoch 2, not the stale row
 
 
+@pytest.mark.slow
+def test_a_run_is_not_resumed_under_other_settings(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+    settings = {"out_dir": str(tmp_path / "run"), "loss": {}}
+    train(train_config("student", path, "tiny", {**settings, "stop_after_epochs": 1}), progress=False)
+    with pytest.raises(ValueError, match=r"last.pt was trained with other settings \(lr: 0.002 -> 0.001\): set resume=false"):
+        train(train_config("student", path, "tiny", {**settings, "lr": 1e-3}), progress=False)
+    fresh = train(train_config("student", path, "tiny", {**settings, "lr": 1e-3, "resume": False}), progress=False)
+    assert fresh["finished"]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["lr"] == 1e-3
+    resumed = train(train_config("student", path, "tiny", {**settings, "lr": 1e-3, "workers": 1}), progress=False)  # workers may change
+    assert resumed["finished"]
+
+
 class Payload:
     """Any object a pickle would rebuild by calling code."""
 

@@ -117,6 +117,20 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     return teacher
 
 
+# Settings that may change between an interrupted run and its resumption: they do not change
+# what is trained (how many epochs this invocation runs, whether to resume, CPU parallelism).
+RESUME_MAY_CHANGE = frozenset({"stop_after_epochs", "resume", "threads", "workers"})
+
+
+def _check_resumable(path: Path, saved: dict, cfg: TrainConfig) -> None:
+    """Refuse to continue ``path`` under other settings than it was started with, naming them."""
+    requested = cfg.to_dict()
+    changed = sorted(k for k in set(saved) | set(requested) if k not in RESUME_MAY_CHANGE and saved.get(k) != requested.get(k))
+    if changed:
+        details = "; ".join(f"{k}: {saved.get(k)!r} -> {requested.get(k)!r}" for k in changed)
+        raise ValueError(f"{path} was trained with other settings ({details}): set resume=false to start this run afresh, or use another out_dir")
+
+
 def _log(out_dir: Path, record: dict) -> None:
     """Append one epoch's record to ``metrics.jsonl``; it is written before that epoch's
     checkpoint, so a crash in between leaves a row that :func:`_truncate_log` drops on resume."""
@@ -186,6 +200,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if cfg.resume and last_path.is_file():
         state = load_checkpoint(last_path)
+        _check_resumable(last_path, state["config"], cfg)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimiser.load_state_dict(state["optimiser"])
