@@ -14,13 +14,15 @@ import pytest
 import torch
 
 from lib.bench.run import benchmark
+from lib.deploy import run_model
+from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.export.splits import export_datasets
 from lib.formats.images import load_image
 from lib.models.registry import build_model
-from lib.paths import PROJECT_ROOT
+from lib.paths import PROJECT_ROOT, resolve
 from lib.submission.make import landmark_model, make_submission
 from lib.training.checkpoint import load_checkpoint, save_checkpoint
 from lib.training.config import TrainConfig
@@ -183,10 +185,6 @@ def test_tflite_and_pytorch_give_the_same_faces_with_flip_tta(exported, syntheti
 
 @pytest.mark.slow
 def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmarks(exported, synthetic_root, tmp_path, capsys, monkeypatch):
-    from lib.deploy import run_model
-    from lib.deploy.detector_files import DEFAULT_DETECTOR
-    from lib.paths import resolve
-
     _, folder = exported
     good = sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:2]
     broken = tmp_path / "broken.png"
@@ -199,7 +197,7 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
     out = tmp_path / "out"
     assert run_model.main([str(image_list), str(out), *common]) == 0
     errors = capsys.readouterr().err
-    assert f"{broken}: no prediction" in errors
+    assert f"{broken}: not a readable image" in errors
     assert "1 with problems" in errors
     assert (out / "broken.txt").read_text() == ""
     for path in good:  # the BOM did not break the first line; the bad image did not stop the list

@@ -13,6 +13,7 @@ from lib.models.decode import argmax_quarter, soft_argmax, to_image_pixels
 from lib.models.export_safe import ExportSafeLinearSelfAttention
 from lib.models.landmark_net import LandmarkOutput
 from lib.models.registry import init_outputs_from, model_config
+from lib.models.report import count_flops, count_parameters, flops_by_part
 from lib.schemes import load_scheme
 
 torch.manual_seed(0)
@@ -157,8 +158,6 @@ def test_student_head_outputs_on_the_coarse_grid_equal_the_papers_order(mode):
 
 @pytest.mark.parametrize(("backbone", "stages"), [("mobilenetv4_conv_small", "blocks"), ("mobilevitv2_050", "stages_")])
 def test_flops_by_part_add_up_to_the_whole_model(backbone, stages):
-    from lib.models.report import count_flops, count_parameters, flops_by_part
-
     model = build_model({"kind": "student", "backbone": backbone, "input_size": 128})
     table = flops_by_part(model, 128)
     assert table["gflops"].sum() == pytest.approx(count_flops(model, 128) / 1e9, rel=1e-9)

@@ -24,7 +24,7 @@ def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", ref
     """NME (%) against LiteRT latency, one marker per precision, labelled by input size; each row
     of ``references`` (no NME on these landmarks) as a vertical line at its latency."""
     figure, ax = plt.subplots(figsize=(6, 4))
-    for _, reference in (references if references is not None else pd.DataFrame()).iterrows():
+    for _, reference in references.iterrows() if references is not None else ():
         ax.axvline(reference[latency_column], color="grey", ls=":", lw=1)
         ax.annotate(
             reference["name"],

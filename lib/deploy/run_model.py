@@ -9,9 +9,10 @@ TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project
 ``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
 path is read against the working directory, else against the list's folder);
 ``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left by the x
-of their centre, coordinates 1-based pixels of the original image. An image that cannot be read gets an empty file, and a face whose landmarks are
-not finite is left out; each is reported on stderr with its reason, and a summary line counts
-them. The exit status is 0 unless ``--strict`` is given and something failed.
+of their centre, coordinates 1-based pixels of the original image. An image that cannot be read
+gets an empty file, and a face whose landmarks are not finite is left out; each is reported on
+stderr with its reason, and a summary line counts them. The exit status is 0 unless
+``--strict`` is given and something failed.
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -337,12 +338,14 @@ def resolve_listed(line: str, list_folder: Path) -> tuple[Path, str | None]:
 
 
 def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, str | None]:
-    """The faces to write for one image, and what went wrong (None if nothing): an image that
-    cannot be read gives no face; faces with non-finite landmarks are left out."""
+    """The (F, N, 2) faces to write for one image, and what went wrong (None if nothing): an
+    image that cannot be read gives no face; faces with non-finite landmarks are left out. The
+    package's ``main`` and the project's submission writer both predict through this."""
     try:
-        faces = pipeline(read_rgb(path))
-    except (ValueError, OSError, cv2.error) as error:
-        return np.zeros((0, 0, 2)), f"{path}: no prediction ({error})"
+        image = read_rgb(path)
+    except ValueError as error:  # read_rgb names the file
+        return np.zeros((0, 0, 2)), str(error)
+    faces = pipeline(image)
     finite = np.isfinite(faces).all(axis=(1, 2))
     if finite.all():
         return faces, None

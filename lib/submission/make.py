@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.package import build_package
-from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, pts_text, read_rgb
+from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, predict_file, pts_text
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
@@ -75,10 +75,15 @@ def make_submission(
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
     start_or_resume(txt_dir, f"{resolve(model)} {resolve(model).stat().st_mtime_ns} flip={flip} min_score={min_score} calibration={calibration_summary}")
+    prediction_problems = []
     for path in tqdm(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
         if not target.is_file():
-            atomic_write_text(target, pts_text(pipeline(read_rgb(path))))
+            faces, problem = predict_file(pipeline, path)
+            if problem:
+                prediction_problems.append(problem)
+                tqdm.write(problem)
+            atomic_write_text(target, pts_text(faces))
     problems = validate_submission(txt_dir, [p.stem for p in paths])
     predictions = read_submission(txt_dir)
     write_submission_zip(txt_dir, out_dir / "submission.zip")
@@ -87,6 +92,7 @@ def make_submission(
         "model": str(model),
         "images": len(paths),
         "faces_predicted": int(sum(len(f) for f in predictions.values())),
+        "prediction_problems": prediction_problems,
         "problems": [str(p) for p in problems],
         "calibration": calibration_summary,
     }

@@ -28,9 +28,11 @@ WARMUP = 2
 
 
 def step_times(profile: str = "default", runs: int = 10, threads: int = 2, config: str = "pipeline.yaml") -> pd.DataFrame:
-    """One row per part of a training step: ``part``, ``ms_median``, ``ms_p90``, ``share`` of
-    the step (the parts a step runs in sequence: data, student forward, loss, backward + step,
-    teacher forward when the profile distils) and ``images_per_second`` at the profile's batch."""
+    """One row per part of a training step: ``part``, ``ms_median``, ``ms_p90``, ``share`` and
+    ``images_per_second`` at the profile's batch; the parts are data, student forward, loss,
+    backward + step (the timed whole step less forward and loss), teacher forward when the profile
+    distils, then their sum. The sum counts the data as if loaded in the main process: with
+    DataLoader workers it overlaps the rest on other cores."""
     torch.set_num_threads(threads)
     cfg = train_config("student", config, profile, {"teacher_checkpoint": "unused.pt"})
     train_set, _, _ = stage_datasets(cfg)
