@@ -25,10 +25,11 @@ from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT, resolve
 from lib.submission.make import landmark_model, make_submission
 from lib.training.checkpoint import load_checkpoint, save_checkpoint
-from lib.training.config import TrainConfig
+from lib.training.config import TrainConfig, train_config
 
 EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"
 SIZE = 64
+SHIPPED_STUDENT = train_config("student", profile="default").model  # the architecture make pipeline exports
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -58,7 +59,7 @@ def test_export_environment_shares_the_kernels_packages_and_leaves_the_kernel_in
 
 def student_checkpoint(path: Path, data_root: Path, seed: int) -> Path:
     torch.manual_seed(seed)
-    cfg = TrainConfig(stage="student", data_root=str(data_root), input_size=SIZE, val_fraction=0.25)
+    cfg = TrainConfig(stage="student", data_root=str(data_root), input_size=SIZE, val_fraction=0.25, model=SHIPPED_STUDENT)
     model = build_model(cfg.model_config)
     save_checkpoint(path, {"model_config": cfg.model_config, "ema": {"module": model.state_dict(), "updates": 0}, "config": cfg.to_dict()})
     return path
@@ -95,7 +96,7 @@ def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):
 @pytest.mark.slow
 def test_gate_fails_on_a_model_that_is_not_the_exported_one(exported, synthetic_root, tmp_path):
     checkpoint, folder = exported
-    other = build_model({"kind": "student", "input_size": SIZE})  # different random weights
+    other = build_model({"kind": "student", "input_size": SIZE, **SHIPPED_STUDENT})  # different random weights
     config = load_checkpoint(checkpoint)["config"]
     _, validation = export_datasets(config, SIZE)
     reports = check_parity(DeployableLandmarks(other), {"fp32": folder / f"student_{SIZE}_fp32.tflite"}, validation, limit=4)

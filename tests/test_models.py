@@ -53,7 +53,11 @@ def test_config_errors():
         model_config({"kind": "student", "lr": 1})
     with pytest.raises(ValueError, match="multiple of 32"):
         model_config({"kind": "student", "input_size": 100})
-    with pytest.raises(ValueError, match="mobilevitv2_050 maps 96 px to a 4x4 grid, not 3x3"):
+    with pytest.raises(ValueError, match="head must be one of"):
+        model_config({"kind": "student", "head": "fpn"})
+    with pytest.raises(ValueError, match="strides must be ascending"):
+        build_model({"kind": "student", "backbone": "resnet18", "input_size": 64, "head": "pyramid", "pyramid_strides": [16, 8, 32]})
+    with pytest.raises(ValueError, match="mobilevitv2_050 maps 96 px to a 4x4 grid at stride 32, not 3x3"):
         build_model({"kind": "student", "backbone": "mobilevitv2_050", "input_size": 96})
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         build_model({"kind": "student", "input_size": 128, "checkpoint": "/nonexistent.pth"})
@@ -99,9 +103,9 @@ def test_decoding_through_the_inverse_crop_within_025_pixels():
     assert np.abs(back - image_points).max() < 0.25
 
 
-@pytest.mark.parametrize("kind", ["student", "teacher"])
-def test_gradients_reach_every_trainable_parameter(kind):
-    model = build_model({"kind": kind, "input_size": 128}).train()
+@pytest.mark.parametrize(("kind", "head"), [("student", "paper"), ("teacher", "paper"), ("student", "pyramid")])
+def test_gradients_reach_every_trainable_parameter(kind, head):
+    model = build_model({"kind": kind, "input_size": 128, "head": head}).train()
     out = model(torch.randn(2, 3, 128, 128))
     (out["fused"].mean() + out["landmarks"].sum() + out["pointmap"].mean() + out["edgemap"].mean()).backward()
     missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
@@ -149,7 +153,7 @@ def test_student_head_outputs_on_the_coarse_grid_equal_the_papers_order(mode):
     features = torch.randn(2, model.backbone.channels, 4, 4)
     reference_upsample = torch.nn.Upsample(scale_factor=8, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
     with torch.no_grad():
-        fast = head(features)
+        fast = head([features])
         paper = head.outputs(reference_upsample(head.project(features)))
     for name in ("heatmap", "pointmap", "edgemap"):
         assert fast[name].shape == paper[name].shape == (2, fast[name].shape[1], 32, 32)
@@ -165,3 +169,38 @@ def test_flops_by_part_add_up_to_the_whole_model(backbone, stages):
     assert table["flops_share"].sum() == pytest.approx(1.0)
     assert sum(stages in part for part in table["part"]) >= 4  # split per stage
     assert list(table["part"][-2:]) == ["head", "aam"]
+
+
+def test_backbone_returns_the_requested_strides_with_resnets_widths():
+    """ResNet-18's stages are 128, 256 and 512 wide at strides 8, 16 and 32 (He et al. 2016)."""
+    model = build_model({"kind": "teacher", "backbone": "resnet18", "input_size": 96, "head": "pyramid", "pyramid_strides": [8, 16, 32]})
+    assert model.backbone.pyramid_channels == (128, 256, 512)
+    assert model.backbone.channels == 512
+    maps = model.backbone(torch.randn(1, 3, 96, 96))
+    assert [tuple(m.shape[1:]) for m in maps] == [(128, 12, 12), (256, 6, 6), (512, 3, 3)]
+
+
+def test_pyramid_head_places_a_change_where_it_happened():
+    """A change in one cell of the stride-8 map moves the output maps only near that cell (the
+    finest level reaches the outputs through one 3x3 block and a x2 upsampling: at most 2 cells
+    of stride 8 away, 2 x 2 + 1 cells of stride 4); the paper's head, reading only stride 32,
+    cannot tell where inside its 8x8-cell block anything happened."""
+    model = build_model({"kind": "student", "backbone": "mobilenetv4_conv_small", "input_size": 96, "head": "pyramid", "head_channels": 32}).eval()
+    pyramid = [torch.randn(1, width, 96 // stride, 96 // stride) for width, stride in zip(model.backbone.pyramid_channels, model.backbone.strides, strict=True)]
+    changed = [m.clone() for m in pyramid]
+    changed[0][:, :, 2, 9] += 5.0  # row 2, column 9 of the 12x12 stride-8 map
+    with torch.no_grad():
+        before, after = model.head(pyramid)["heatmap"], model.head(changed)["heatmap"]
+    moved = (after - before).abs().amax(dim=(0, 1)) > 1e-6  # (24, 24) stride-4 cells
+    rows, cols = torch.nonzero(moved, as_tuple=True)
+    assert moved.any()
+    centre_row, centre_col = 2 * 2 + 0.5, 2 * 9 + 0.5  # the changed cell on the stride-4 grid
+    assert (rows - centre_row).abs().max() <= 5.5
+    assert (cols - centre_col).abs().max() <= 5.5
+
+
+def test_outputs_from_a_teacher_of_another_width_are_refused():
+    teacher = build_model({"kind": "teacher", "backbone": "resnet18", "input_size": 64, "head": "pyramid", "head_channels": 32})
+    student = build_model({"kind": "student", "backbone": "mobilenetv4_conv_small", "input_size": 64, "head": "pyramid", "head_channels": 16})
+    with pytest.raises(ValueError, match="read 16 channels, the teacher's 32"):
+        init_outputs_from(student, teacher)

@@ -12,7 +12,7 @@ from lib.schemes import Scheme
 
 class LandmarkNet(nn.Module):
     """(B, 3, S, S) normalised images -> dict of
-    features   (B, C, S/32, S/32) backbone output (for feature distillation)
+    features   (B, C, S/32, S/32) the backbone's stride-32 map (for feature distillation)
     heatmap, pointmap (B, N, S/4, S/4) and edgemap (B, E, S/4, S/4): head logits
     fused      (B, N, S/4, S/4) AAM-fused heatmaps (>= 0)
     landmarks  (B, N, 2) soft-argmax of ``fused``, ``x, y`` in [-1, 1] on the grid
@@ -29,10 +29,10 @@ class LandmarkNet(nn.Module):
         self.kind = kind
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(image)
-        maps = self.head(features)
+        pyramid = self.backbone(image)
+        maps = self.head(pyramid)
         fused = self.aam(maps["heatmap"], maps["pointmap"], maps["edgemap"])
-        return {"features": features, **maps, "fused": fused, "landmarks": soft_argmax(fused)}
+        return {"features": pyramid[-1], **maps, "fused": fused, "landmarks": soft_argmax(fused)}
 
 
 class LandmarkOutput(nn.Module):

@@ -1,8 +1,11 @@
 """Models built by name from a config: ``build_model({"kind": "student", ...})``.
 
 Config keys (defaults in :data:`DEFAULTS`): ``kind`` (teacher | student), ``backbone`` (a timm
-name), ``input_size`` (a multiple of 32), ``scheme``, ``head_channels``, ``noise_std``
-(teacher), ``upsample`` (student: ``nearest`` as in the paper, or ``bilinear``), ``checkpoint`` (optional local backbone weights; nothing is downloaded).
+name), ``input_size`` (a multiple of 32), ``scheme``, ``head`` (``paper``: the paper's head of
+the kind, transposed convs for the teacher, upsampling for the student; ``pyramid``: a top-down
+feature pyramid over the backbone's maps at ``pyramid_strides``), ``head_channels``,
+``noise_std`` (teacher's paper head), ``upsample`` (student's paper head: ``nearest`` as in the
+paper, or ``bilinear``), ``checkpoint`` (optional local backbone weights; nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -12,25 +15,28 @@ from collections.abc import Callable
 from torch import nn
 
 from lib.models.backbones import Backbone
-from lib.models.heads import StudentHead, TeacherHead
+from lib.models.heads import PyramidHead, StudentHead, TeacherHead
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 
+_COMMON = {"input_size": 256, "scheme": "ivslab51", "head": "paper", "head_channels": 256, "pyramid_strides": [8, 16, 32], "checkpoint": None}
 DEFAULTS = {
-    "teacher": {"backbone": "swinv2_tiny_window8_256", "input_size": 256, "scheme": "ivslab51", "head_channels": 256, "noise_std": 0.1, "checkpoint": None},
-    "student": {"backbone": "mobilevitv2_050", "input_size": 256, "scheme": "ivslab51", "head_channels": 256, "upsample": "bilinear", "checkpoint": None},
+    "teacher": {"backbone": "swinv2_tiny_window8_256", **_COMMON, "noise_std": 0.1},
+    "student": {"backbone": "mobilevitv2_050", **_COMMON, "upsample": "bilinear"},
 }
 
 
-def _teacher_head(cfg: dict, in_channels: int, num_points: int, num_edges: int) -> nn.Module:
-    return TeacherHead(in_channels, num_points, num_edges, cfg["head_channels"], cfg["noise_std"])
+def _paper_head(cfg: dict, backbone: Backbone, num_points: int, num_edges: int) -> nn.Module:
+    if cfg["kind"] == "teacher":
+        return TeacherHead(backbone.channels, num_points, num_edges, cfg["head_channels"], cfg["noise_std"])
+    return StudentHead(backbone.channels, num_points, num_edges, cfg["head_channels"], cfg["upsample"])
 
 
-def _student_head(cfg: dict, in_channels: int, num_points: int, num_edges: int) -> nn.Module:
-    return StudentHead(in_channels, num_points, num_edges, cfg["head_channels"], cfg["upsample"])
+def _pyramid_head(cfg: dict, backbone: Backbone, num_points: int, num_edges: int) -> nn.Module:
+    return PyramidHead(backbone.pyramid_channels, backbone.strides, num_points, num_edges, cfg["head_channels"])
 
 
-HEADS: dict[str, Callable[..., nn.Module]] = {"teacher": _teacher_head, "student": _student_head}
+HEADS: dict[str, Callable[..., nn.Module]] = {"paper": _paper_head, "pyramid": _pyramid_head}
 
 
 def model_config(cfg: dict) -> dict:
@@ -44,6 +50,8 @@ def model_config(cfg: dict) -> dict:
     full = {"kind": kind, **DEFAULTS[kind], **cfg}
     if full["input_size"] % 32:
         raise ValueError(f"input_size must be a multiple of 32, got {full['input_size']}")
+    if full["head"] not in HEADS:
+        raise ValueError(f"head must be one of {sorted(HEADS)}, got {full['head']!r}")
     return full
 
 
@@ -51,11 +59,18 @@ def build_model(cfg: dict) -> LandmarkNet:
     """A teacher or student :class:`LandmarkNet` from a config dict."""
     cfg = model_config(cfg)
     scheme = load_scheme(cfg["scheme"])
-    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["checkpoint"])
-    head = HEADS[cfg["kind"]](cfg, backbone.channels, scheme.num_points, scheme.num_parts)
+    strides = tuple(cfg["pyramid_strides"]) if cfg["head"] == "pyramid" else (32,)
+    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["checkpoint"], strides)
+    head = HEADS[cfg["head"]](cfg, backbone, scheme.num_points, scheme.num_parts)
     return LandmarkNet(backbone, head, scheme, cfg["input_size"], cfg["kind"])
 
 
 def init_outputs_from(student: LandmarkNet, teacher: LandmarkNet) -> None:
-    """Copy the teacher's three 1x1 output convs into the student (the paper's initialisation)."""
+    """Copy the teacher's three 1x1 output convs into the student (the paper's initialisation);
+    the two heads must have the same width."""
+    ours, theirs = student.head.outputs.heatmap.in_channels, teacher.head.outputs.heatmap.in_channels
+    if ours != theirs:
+        raise ValueError(
+            f"the student's output convs read {ours} channels, the teacher's {theirs}: give both heads the same head_channels or set init_outputs_from_teacher: false"
+        )
     student.head.outputs.load_state_dict(teacher.head.outputs.state_dict())
