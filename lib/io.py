@@ -1,13 +1,25 @@
-"""Atomic file writes: a reader never sees a half-written file, and an interrupted write
-leaves the previous version in place."""
+"""Atomic file writes: a reader never sees a half-written file, an interrupted write leaves the
+previous version in place, and the temporary file is removed on failure. Files get the
+permissions a plain ``open(path, "w")`` would give them (0666 less the umask), not ``mkstemp``'s
+private 0600."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
+
+
+def _default_mode() -> int:
+    """0666 less the process umask (read without changing it for longer than one call)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -20,6 +32,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -32,3 +45,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(source: str | Path, path: str | Path) -> None:
+    """Copy the bytes of ``source`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def atomic_save_csv(frame, path: str | Path, **to_csv_kwargs) -> None:
+    """``frame.to_csv(path, **to_csv_kwargs)`` (a pandas DataFrame or Series), atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, **to_csv_kwargs)
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` to exactly ``path`` (no ``.npy`` appended), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+
+
+def atomic_save_figure(figure, path: str | Path, **savefig_kwargs) -> None:
+    """``figure.savefig(path, **savefig_kwargs)`` (a matplotlib Figure), atomically; the format
+    comes from ``path``'s suffix."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip("."), **savefig_kwargs)

@@ -121,7 +121,7 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
     assert summary["score"]["faces"] > 0
     package = tmp_path / "package"
     with zipfile.ZipFile(summary["package"]) as archive:
-        assert sorted(archive.namelist()) == ["best.tflite", "calibration.txt", "face_detector.tflite", "requirements.txt", "run_model.py"]
+        assert sorted(archive.namelist()) == ["best.tflite", "face_detector.tflite", "requirements.txt", "run_model.py", "settings.json"]
         archive.extractall(package)
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
@@ -192,8 +192,8 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
     broken.write_bytes(good[0].read_bytes()[:200])  # a truncated PNG
     image_list = tmp_path / "list.txt"
     image_list.write_text("\ufeff" + "\n".join([str(good[0]), str(broken), str(good[1])]) + "\n", encoding="utf-8")
-    settings = tmp_path / "calibration.txt"
-    settings.write_text("0 0 1.0 0.4\n")
+    settings = tmp_path / "settings.json"
+    settings.write_text(run_model.PackageSettings((0.0, 0.0), 1.0, 0.4).to_json())
     common = ["--model", str(folder / f"student_{SIZE}_fp32.tflite"), "--detector", str(resolve(DEFAULT_DETECTOR)), "--settings", str(settings)]
     out = tmp_path / "out"
     assert run_model.main([str(image_list), str(out), *common]) == 0
@@ -210,3 +210,42 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
     assert run_model.main([str(single), str(tmp_path / "nan"), *common]) == 0
     assert "non-finite landmarks and were left out" in capsys.readouterr().err
     assert "nan" not in (tmp_path / "nan" / f"{good[0].stem}.txt").read_text()
+
+
+@pytest.mark.slow
+def test_final_package_reproduces_a_flipped_submission_with_its_face_limit(exported, synthetic_root, tmp_path):
+    """The package's settings carry the flip and the face limit: run as shipped, it writes the
+    submission's files byte for byte (a package without them would predict unflipped, 3 faces)."""
+    _, folder = exported
+    images = synthetic_root / "ivslab_facial_test"
+    summary = make_submission(
+        folder / f"student_{SIZE}_fp32.tflite", images, tmp_path / "submission", synthetic_root / "ivslab_facial_train", flip=True, max_faces=1, progress=False
+    )
+    package = tmp_path / "package"
+    with zipfile.ZipFile(summary["package"]) as archive:
+        archive.extractall(package)
+    settings = run_model.PackageSettings.read(package / "settings.json")
+    assert settings.max_faces == 1
+    assert settings.flip_permutation is not None
+    assert sorted(settings.flip_permutation) == list(range(51))
+    (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))) + "\n")
+    files = ["--model", str(package / "best.tflite"), "--detector", str(package / "face_detector.tflite"), "--settings", str(package / "settings.json")]
+    assert run_model.main([str(tmp_path / "list.txt"), str(tmp_path / "out"), *files]) == 0
+    produced = sorted((tmp_path / "out").glob("*.txt"))
+    assert len(produced) == len(list(images.glob("*.png")))
+    for path in produced:
+        assert path.read_bytes() == (tmp_path / "submission" / "txt" / path.name).read_bytes()
+    assert max(text.read_text().count("version: 1") for text in produced) == 1
+
+
+def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):
+    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2))
+    path = tmp_path / "settings.json"
+    path.write_text(settings.to_json())
+    assert run_model.PackageSettings.read(path) == settings
+    path.write_text('{"offset": [0, 0], "side_factor": 1.4}')
+    with pytest.raises(SystemExit, match="settings.json: not a valid settings file.*min_score"):
+        run_model.PackageSettings.read(path)
+    path.write_text('{"offset": [0, NaN], "side_factor": 1.4, "min_score": 0.4}')
+    with pytest.raises(SystemExit, match="offset must be 2 finite numbers"):
+        run_model.PackageSettings.read(path)

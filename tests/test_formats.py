@@ -1,14 +1,17 @@
 """Readers and writers: exact round trips, and bad input named by file and line."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from lib.deploy.run_model import read_rgb
 from lib.formats import FormatError
-from lib.formats.images import load_image
-from lib.formats.pair import list_test_images, read_faces_folder, read_pair_train
+from lib.formats.audit import audit_faces, drop_bad_faces
+from lib.formats.images import image_size, load_image
+from lib.formats.pair import UnlabelledImagesWarning, list_test_images, read_faces_folder, read_pair_train
 from lib.formats.pts import parse_pts_blocks, read_pts, read_pts_blocks, write_pts
 from lib.formats.table import WFLW_FLAGS, make_table, points_array
 from lib.formats.w300 import read_300w
@@ -122,6 +125,49 @@ def test_pair_tree_errors(tmp_path):
         read_pair_train(tmp_path / "empty")
 
 
+def test_nothing_in_a_tree_is_skipped_without_notice(tmp_path):
+    """Upper-case suffixes are read, images without labels are reported, and two files with one
+    stem are refused naming both."""
+    root = tmp_path / "train"
+    expected = make_pair_tree(root)
+    labels, images = root / "afw" / "labels", root / "afw" / "images"
+    (labels / "f1.pts").rename(labels / "f1.PTS")
+    (images / "f0.png").rename(images / "f0.PNG")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "extra.jpg")
+    with pytest.warns(UnlabelledImagesWarning, match="1 images have no label.*extra.jpg"):
+        table = read_pair_train(root)
+    assert len(table) == len(expected) == 4
+    afw = table[table["subset"] == "afw"].sort_values("image")
+    assert [Path(i).name for i in afw["image"]] == ["f0.PNG", "f1.png"]
+    np.testing.assert_allclose(afw["points"].iloc[1], expected[("afw", "f1")], atol=1e-12)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "f1.jpg")
+    with pytest.raises(FormatError, match=r"1 image stems name more than one file \(f1.jpg, f1.png\)"):
+        read_pair_train(root)
+
+
+def test_the_up_front_check_names_every_bad_face_at_once(tmp_path):
+    root = tmp_path / "train"
+    make_pair_tree(root)  # 40x50 images, landmarks inside
+    (root / "afw" / "images" / "f0.png").write_bytes(b"not a png at all")
+    write_pts(root / "afw" / "labels" / "f1.pts", np.full((51, 2), 7.0))  # every point on one pixel
+    far = np.random.default_rng(0).uniform(1, 39, (51, 2))
+    far[10] = [400.0, 20.0]
+    write_pts(root / "helen" / "labels" / "f1.pts", far)
+    table = read_pair_train(root)
+    problems = audit_faces(table)
+    assert [(Path(p.image).parent.parent.name, Path(p.image).name) for p in problems] == [("afw", "f0.png"), ("afw", "f1.png"), ("helen", "f1.png")]
+    assert "not a readable image" in problems[0].problem
+    assert "degenerate face box 0.0 x 0.0 px" in problems[1].problem
+    assert "1 landmarks lie far outside the 50x40 image (first: point 11 at [400.0, 20.0])" in problems[2].problem
+    with pytest.raises(ValueError, match="3 faces cannot be trained on") as caught:
+        drop_bad_faces(table, skip=False, source="train")
+    assert all(str(p) in str(caught.value) for p in problems)
+    assert "skip_bad_faces=true" in str(caught.value)
+    kept, _ = drop_bad_faces(table, skip=True, source="train")
+    assert sorted(Path(i).name for i in kept["image"]) == ["f0.png"]  # helen/f0 is the one good face left
+    assert audit_faces(kept) == []
+
+
 def test_wrong_point_count_in_tree_names_the_label(tmp_path):
     root = tmp_path / "train"
     make_pair_tree(root)
@@ -216,6 +262,9 @@ def test_test_folder_and_multi_face_ground_truth(tmp_path):
     table = read_faces_folder(images, labels)
     assert list(table["face_index"]) == [0, 1]
     np.testing.assert_array_equal(points_array(table)[:, 0, 0], [3.0, 9.0])
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(images / "image_0001.jpg")
+    with pytest.raises(FormatError, match=r"image_0001.jpg, image_0001.png"):
+        list_test_images(images)
 
 
 def test_make_table_keeps_given_boxes():
@@ -229,3 +278,25 @@ def test_copy_of_tree_with_conditions_merges(tmp_path, synthetic_root):
     table = read_pair_train(root)
     assert table["yaw"].notna().all()
     assert set(WFLW_FLAGS) <= set(table.columns)
+
+
+def test_training_and_prediction_decode_images_alike(tmp_path):
+    """One reader everywhere: an EXIF-rotated JPEG comes out upright and a 16-bit PNG scaled to
+    8 bits (high byte), the same for training (load_image), the header size and the package."""
+    pixels = np.zeros((40, 60, 3), np.uint8)
+    pixels[:10, :20] = 255  # a white block at the stored image's top left
+    stored = Image.fromarray(pixels)
+    exif = stored.getexif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    stored.save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=100)
+    upright = load_image(tmp_path / "turned.jpg")
+    assert upright.shape == (60, 40, 3)
+    assert image_size(tmp_path / "turned.jpg") == (40, 60)
+    assert upright[:20, -10:].mean() > 200  # the block is now at the top right
+    assert upright[-20:, :10].mean() < 50
+    np.testing.assert_array_equal(upright, read_rgb(tmp_path / "turned.jpg"))
+    deep = np.random.default_rng(0).integers(0, 65536, (8, 9), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")  # 16-bit grey
+    decoded = load_image(tmp_path / "deep.png")
+    np.testing.assert_array_equal(decoded, np.repeat((deep >> 8).astype(np.uint8)[..., None], 3, axis=2))
+    np.testing.assert_array_equal(decoded, read_rgb(tmp_path / "deep.png"))

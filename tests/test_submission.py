@@ -12,7 +12,7 @@ from lib.formats.pts import read_pts_blocks
 from lib.formats.table import points_array
 from lib.schemes import load_scheme
 from lib.submission.files import leaderboard_frame, read_leaderboard_csv, submission_text, write_leaderboard_csv, write_submission_folder, write_submission_zip
-from lib.submission.make import start_or_resume
+from lib.submission.make import content_digest, start_or_resume
 from lib.submission.score import score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -128,6 +128,14 @@ def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_roo
     shifted = faces[faces["image_id"] == stems[2]]["nme"].to_numpy()
     np.testing.assert_allclose(shifted, 0.05)
     assert summary["fr"] == pytest.approx(len(truth[stems[0]]) / len(table))
+    # False faces as failures: the extra face and two faces on an image without ground truth.
+    altered["no_face_here"] = submitted[stems[1]][:1].repeat(2, axis=0)
+    summary, _ = score_submission(altered, truth, SCHEME)
+    assert summary["false_faces"] == 3
+    failures = len(truth[stems[0]])  # the 0.05 shift stays under the 0.10 threshold
+    assert summary["fr"] == pytest.approx(failures / len(table))
+    assert summary["fr_with_false"] == pytest.approx((failures + 3) / (len(table) + 3))
+    assert summary["auc_with_false"] == pytest.approx(summary["auc"] * len(table) / (len(table) + 3))
 
 
 def test_faces_are_matched_regardless_of_order():
@@ -145,4 +153,23 @@ def test_submission_folder_resumes_the_same_source_and_clears_another(tmp_path):
     start_or_resume(txt, "model A")
     assert (txt / "image_0001.txt").read_text() == "done"
     start_or_resume(txt, "model B")
+    assert not (txt / "image_0001.txt").exists()
+
+
+def test_a_new_test_set_under_the_same_names_is_not_resumed(tmp_path):
+    """The resume key covers the test images' bytes: same names, new pixels, a new key."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(3):
+        (images / f"image_{k:04d}.png").write_bytes(bytes([k]) * 10)
+    paths = sorted(images.iterdir())
+    first = content_digest(paths)
+    assert content_digest(paths) == first
+    (images / "image_0001.png").write_bytes(b"another face")
+    assert content_digest(paths) != first
+    assert content_digest(paths[::-1]) != content_digest(paths)
+    txt = tmp_path / "txt"
+    start_or_resume(txt, f"model=m images={first}")
+    (txt / "image_0001.txt").write_text("old prediction")
+    start_or_resume(txt, f"model=m images={content_digest(paths)}")
     assert not (txt / "image_0001.txt").exists()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from lib.formats.pts import read_pts, write_pts
 from lib.paths import PROJECT_ROOT
 from lib.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.training.config import train_config
@@ -119,12 +121,18 @@ def test_a_crash_between_checkpoint_writes_leaves_a_consistent_run(tmp_path, syn
 
 
 @pytest.mark.slow
-def test_a_run_is_not_resumed_under_other_settings(tmp_path, synthetic_root):
-    path = tiny_config(tmp_path, synthetic_root)
+def test_a_run_is_not_resumed_under_other_settings_or_data(tmp_path, synthetic_root):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_root, data)
+    path = tiny_config(tmp_path, data)
     settings = {"out_dir": str(tmp_path / "run"), "loss": {}}
     train(train_config("student", path, "tiny", {**settings, "stop_after_epochs": 1}), progress=False)
-    with pytest.raises(ValueError, match=r"last.pt was trained with other settings \(lr: 0.002 -> 0.001\): set resume=false"):
+    with pytest.raises(ValueError, match=r"last.pt was trained from other settings or inputs \(lr: 0.002 -> 0.001\): set resume=false"):
         train(train_config("student", path, "tiny", {**settings, "lr": 1e-3}), progress=False)
+    label = sorted(data.glob("ivslab_facial_train/*/labels/*.pts"))[0]
+    write_pts(label, read_pts(label, 51) + 0.5)  # the same files, one face relabelled
+    with pytest.raises(ValueError, match=r"other settings or inputs \((train|val)_data fingerprint [0-9a-f]{12} -> [0-9a-f]{12}\)"):
+        train(train_config("student", path, "tiny", settings), progress=False)
     fresh = train(train_config("student", path, "tiny", {**settings, "lr": 1e-3, "resume": False}), progress=False)
     assert fresh["finished"]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["lr"] == 1e-3

@@ -20,7 +20,7 @@ from lib.export.graph import DeployableLandmarks
 from lib.export.parity import crop_pixels, landmarks_to_image, tflite_outputs
 from lib.export.splits import export_datasets
 from lib.formats.table import points_array
-from lib.io import atomic_path, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_text
 from lib.metrics import nme
 from lib.models.report import count_flops, count_parameters
 from lib.paths import resolve
@@ -124,8 +124,7 @@ def benchmark(
         for t in threads:
             table[f"vs_{other['name']}_t{t}"] = table[f"litert_ms_t{t}"] / other[f"litert_ms_t{t}"]
     for name, frame in (("bench.csv", table), ("references.csv", reference_table)):
-        with atomic_path(out_dir / name) as tmp:
-            frame.to_csv(tmp, index=False)
+        atomic_save_csv(frame, out_dir / name, index=False)
     record = {
         "threads": list(threads),
         "runs": runs,

@@ -1,5 +1,6 @@
 """The final-round package: ``final_package.zip`` = ``best.tflite``, ``run_model.py``,
-``requirements.txt``, the face detector, and ``calibration.txt`` (its box-to-crop rule and score threshold).
+``requirements.txt``, the face detector, and ``settings.json`` (:class:`PackageSettings`: the
+box-to-crop rule, the detector threshold, the face count and the flip the submission used).
 
 ``python run_model.py <image_list.txt> <output_dir>`` inside the unpacked folder writes the
 same files as the project's own writer (it *is* the project's TFLite inference code,
@@ -14,26 +15,21 @@ import zipfile
 from pathlib import Path
 
 from lib.deploy import run_model
-from lib.deploy.run_model import LandmarkCalibration
+from lib.deploy.run_model import PackageSettings
 from lib.io import atomic_write_bytes
 
 # The runtime's whole dependency set (the versions the project itself runs with).
 PACKAGE_REQUIREMENTS = "ai-edge-litert==2.3.0\nnumpy==2.4.6\nopencv-python-headless==5.0.0.93\n"
 
 
-def settings_text(calibration: LandmarkCalibration, min_score: float) -> str:
-    """``dx dy side_factor min_score`` as ``run_model.py`` reads it (exact float text)."""
-    return " ".join(repr(float(v)) for v in (*calibration.offset, calibration.side_factor, min_score)) + "\n"
-
-
-def build_package(model: str | Path, detector: str | Path, calibration: LandmarkCalibration, min_score: float, zip_path: str | Path) -> Path:
+def build_package(model: str | Path, detector: str | Path, settings: PackageSettings, zip_path: str | Path) -> Path:
     """Write the package zip atomically; returns its path."""
     members = {
         "best.tflite": Path(model).read_bytes(),
         "run_model.py": Path(run_model.__file__).read_bytes(),
         "requirements.txt": PACKAGE_REQUIREMENTS.encode(),
         "face_detector.tflite": Path(detector).read_bytes(),
-        "calibration.txt": settings_text(calibration, min_score).encode(),
+        "settings.json": settings.to_json().encode(),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -4,7 +4,7 @@ This one file is the final-round package's ``run_model.py`` (copied verbatim) an
 TFLite inference path, so both write byte-identical files. It needs only numpy, OpenCV and a
 TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project::
 
-    python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
+    python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite] [--settings settings.json]
 
 ``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
 path is read against the working directory, else against the list's folder);
@@ -12,7 +12,9 @@ path is read against the working directory, else against the list's folder);
 of their centre, coordinates 1-based pixels of the original image. An image that cannot be read
 gets an empty file, and a face whose landmarks are not finite is left out; each is reported on
 stderr with its reason, and a summary line counts them. The exit status is 0 unless
-``--strict`` is given and something failed.
+``--strict`` is given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
+every choice the submission was made with: the box-to-crop rule, the detector threshold, the most
+faces kept per image, and the flip test-time augmentation's landmark permutation (or null).
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -22,20 +24,28 @@ scale`` around ``centre`` onto ``S x S`` pixels with the centre on ``(S - 1) / 2
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-try:
-    from ai_edge_litert.interpreter import Interpreter
-except ImportError:  # the old runtime of the challenge's phones
-    from tflite_runtime.interpreter import Interpreter
-
 PTS_ORIGIN = 1.0
 DECIMALS = 3
+MAX_FACES = 3
+
+
+def tflite_interpreter() -> type:
+    """LiteRT's ``Interpreter``, or the old ``tflite_runtime``'s on the challenge's phones
+    (imported on first use: the project imports this file for its image reader alone)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter
+    return Interpreter
 
 
 class TFLiteNet:
@@ -44,7 +54,7 @@ class TFLiteNet:
 
     def __init__(self, path: str | Path, num_threads: int = 2):
         self.path = Path(path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        self.interpreter = tflite_interpreter()(model_path=str(self.path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self.inputs = self.interpreter.get_input_details()
         self.outputs = self.interpreter.get_output_details()
@@ -252,11 +262,52 @@ def pts_text(faces: np.ndarray) -> str:
     return "".join(blocks)
 
 
+@dataclass(frozen=True)
+class PackageSettings:
+    """What a submission was made with, so the package predicts the same files: the crop rule
+    (``offset`` in box sides, ``side_factor``), the detector's ``min_score``, ``max_faces`` kept
+    per image (the likeliest), and ``flip_permutation`` (the scheme's, when the flip test-time
+    augmentation is on; None otherwise). Stored as JSON; floats round-trip exactly."""
+
+    offset: tuple[float, float]
+    side_factor: float
+    min_score: float
+    max_faces: int = MAX_FACES
+    flip_permutation: tuple[int, ...] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> PackageSettings:
+        """Parse and check a settings file; errors name the file and the key."""
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            settings = cls(
+                offset=tuple(float(v) for v in raw["offset"]),
+                side_factor=float(raw["side_factor"]),
+                min_score=float(raw["min_score"]),
+                max_faces=int(raw.get("max_faces", MAX_FACES)),
+                flip_permutation=None if raw.get("flip_permutation") is None else tuple(int(v) for v in raw["flip_permutation"]),
+            )
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise SystemExit(f"{path}: not a valid settings file ({type(error).__name__}: {error})") from None
+        numbers = (*settings.offset, settings.side_factor, settings.min_score)
+        if len(settings.offset) != 2 or not all(math.isfinite(v) for v in numbers) or settings.side_factor <= 0 or settings.max_faces < 1:
+            raise SystemExit(f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1")
+        return settings
+
+    @property
+    def calibration(self) -> LandmarkCalibration:
+        return LandmarkCalibration(self.offset, self.side_factor)
+
+
 class Pipeline:
     """Detector + calibration + landmark model (a :class:`LandmarkModel` or anything with its
-    ``face_landmarks``; any detector returning ``(boxes, scores)``)."""
+    ``face_landmarks``; any detector returning ``(boxes, scores)``); the ``max_faces`` likeliest
+    detections are kept."""
 
-    def __init__(self, model: LandmarkModel, detector: BlazeFaceDetector, calibration: LandmarkCalibration, max_faces: int = 3):
+    def __init__(self, model: LandmarkModel, detector: BlazeFaceDetector, calibration: LandmarkCalibration, max_faces: int = MAX_FACES):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,11 +326,39 @@ class Pipeline:
         return self.predict(image)[0]
 
 
+class UnreadableImage(ValueError):
+    """An image that cannot be decoded; ``str()`` reads ``path: reason``."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+def cut_short(data: np.ndarray) -> bool:
+    """Whether encoded JPEG or PNG bytes lack their end marker (a truncated file, which OpenCV
+    would decode with its missing part grey instead of failing). Other formats: False."""
+    head, tail = data[:8].tobytes(), data[-1024:].tobytes()
+    if head.startswith(b"\xff\xd8"):
+        return b"\xff\xd9" not in tail
+    if head.startswith(b"\x89PNG"):
+        return b"IEND" not in tail
+    return False
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; a clear error naming the file if it cannot be decoded."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """(H, W, 3) uint8 RGB, decoded as everywhere in the kit (training, calibration, prediction):
+    OpenCV with the EXIF orientation applied, 16-bit samples scaled to 8 bits, grey expanded and
+    alpha dropped. :class:`UnreadableImage` names the file if it is missing, truncated or not an
+    image."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableImage(path, "image file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    if cut_short(data):
+        raise UnreadableImage(path, "corrupt or truncated image (no end marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
     if image is None:
-        raise ValueError(f"{path}: not a readable image")
+        raise UnreadableImage(path, "not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -291,14 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=here / "best.tflite")
     parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite")
     parser.add_argument(
-        "--settings", type=Path, default=here / "calibration.txt", help="'dx dy side_factor min_score': box-to-crop rule and detector threshold"
+        "--settings", type=Path, default=here / "settings.json", help="the submission's crop rule, detector threshold, face count and flip (JSON)"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")
     args = parser.parse_args(argv)
-    dx, dy, side_factor, min_score = (float(v) for v in args.settings.read_text().split())
-    detector = BlazeFaceDetector(args.detector, min_score=min_score, num_threads=args.threads)
-    pipeline = Pipeline(LandmarkModel(args.model, args.threads), detector, LandmarkCalibration((dx, dy), side_factor))
+    settings = PackageSettings.read(args.settings)
+    detector = BlazeFaceDetector(args.detector, min_score=settings.min_score, num_threads=args.threads)
+    flip = None if settings.flip_permutation is None else np.asarray(settings.flip_permutation)
+    pipeline = Pipeline(LandmarkModel(args.model, args.threads, flip), detector, settings.calibration, settings.max_faces)
     if not args.image_list.is_file():
         raise SystemExit(f"{args.image_list}: image list not found")
     lines = [line.strip() for line in args.image_list.read_text(encoding="utf-8-sig").splitlines() if line.strip()]

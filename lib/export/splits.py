@@ -4,15 +4,14 @@ validation split, both cut exactly as in training (deterministic, no augmentatio
 from __future__ import annotations
 
 from lib.data.dataset import LandmarkDataset
-from lib.formats.pair import read_pair_train
-from lib.paths import resolve
 from lib.schemes import load_scheme
-from lib.training.engine import split_table
+from lib.training.engine import training_split
 
 
 def export_datasets(train_config: dict, input_size: int, data_root: str | None = None) -> tuple[LandmarkDataset, LandmarkDataset]:
     """(calibration, validation) datasets of a checkpoint's training config at ``input_size``."""
     scheme = load_scheme(train_config["scheme"])
-    table = read_pair_train(resolve(data_root or train_config["data_root"]) / "ivslab_facial_train", scheme.name)
-    train_table, val_table = split_table(table, train_config["val_fraction"], train_config["seed"])
+    train_table, val_table = training_split(
+        data_root or train_config["data_root"], scheme.name, train_config["val_fraction"], train_config["seed"], train_config.get("skip_bad_faces", False)
+    )
     return LandmarkDataset(train_table, scheme, input_size), LandmarkDataset(val_table, scheme, input_size)

@@ -1,4 +1,8 @@
-"""Image reading with errors that name the file: missing, unreadable or truncated."""
+"""Image reading with errors that name the file: missing, unreadable or truncated.
+
+Pixels are decoded by the final package's own reader (:func:`lib.deploy.run_model.read_rgb`,
+OpenCV, EXIF orientation applied), so training, calibration and prediction see the same image.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lib.deploy.run_model import UnreadableImage, read_rgb
 from lib.formats.errors import FormatError
+
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -15,27 +23,23 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image fully: (H, W, 3) uint8 RGB. Raises :class:`FormatError` if it is missing,
     not an image, or truncated."""
-    path = Path(path)
-    if not path.is_file():
-        raise FormatError(path, "image file not found")
     try:
-        with Image.open(path) as image:
-            image.load()
-            return np.asarray(image.convert("RGB"))
-    except UnidentifiedImageError:
-        raise FormatError(path, "not a readable image") from None
-    except (OSError, SyntaxError) as error:
-        raise FormatError(path, f"corrupt or truncated image ({error})") from None
+        return read_rgb(Path(path))
+    except UnreadableImage as error:
+        raise FormatError(error.path, error.reason) from None
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the header, without decoding the pixels."""
+    """(width, height) as :func:`load_image` returns the image (EXIF orientation applied), from
+    the header, without decoding the pixels."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            return image.size
+            width, height = image.size
+            turned = image.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS
     except (OSError, UnidentifiedImageError):
         raise FormatError(path, "not a readable image") from None
+    return (height, width) if turned else (width, height)
 
 
 def find_image(directory: Path, stem: str) -> Path | None:

@@ -1,23 +1,54 @@
 """The PAIR training tree and test image folder.
 
 ``ivslab_facial_train/<subset>/images/<stem>.{png,jpg}`` with ``<subset>/labels/<stem>.pts``
-(one face per label, 51 points). An optional ``conditions.csv`` at the root (columns ``image``,
-the path relative to the root, ``face_index``, then one column per condition) is merged in.
+(one face per label, 51 points; suffixes in any case). An optional ``conditions.csv`` at the root
+(columns ``image``, the path relative to the root, ``face_index``, then one column per condition)
+is merged in.
+
+Nothing is dropped silently: two files with one stem (``a.png`` and ``a.jpg``, ``a.pts`` and
+``a.PTS``) are an error naming both, a label without its image is an error, and images without a
+label are reported with a :class:`UnlabelledImagesWarning`.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from lib.formats.errors import FormatError
-from lib.formats.images import IMAGE_SUFFIXES, find_image
+from lib.formats.images import IMAGE_SUFFIXES
 from lib.formats.pts import read_pts, read_pts_blocks
 from lib.formats.table import make_table, require_nonempty, verify_images
 from lib.schemes import load_scheme
 
 CONDITIONS_FILE = "conditions.csv"
+LABEL_SUFFIX = ".pts"
+
+
+class UnlabelledImagesWarning(UserWarning):
+    """Images of a training folder that have no label file (they are not used)."""
+
+
+def files_by_stem(folder: Path, suffixes: Iterable[str], what: str) -> dict[str, Path]:
+    """``{stem: file}`` of the files of ``folder`` whose suffix, in any case, is one of
+    ``suffixes`` (lower case), sorted by stem; none when the folder does not exist. Two files with
+    one stem are a :class:`FormatError` naming them (``what`` says what they are)."""
+    wanted = set(suffixes)
+    groups = defaultdict(list)
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.is_file() and path.suffix.lower() in wanted:
+            groups[path.stem].append(path)
+    clashes = [paths for paths in groups.values() if len(paths) > 1]
+    if clashes:
+        listed = "; ".join(", ".join(p.name for p in paths) for paths in clashes[:5])
+        raise FormatError(
+            folder, f"{len(clashes)} {what} stems name more than one file ({listed}): a stem must name one file, as every output is named by its stem"
+        )
+    return {stem: paths[0] for stem, paths in sorted(groups.items())}
 
 
 def read_conditions(path: Path, root: Path) -> pd.DataFrame:
@@ -51,11 +82,19 @@ def read_pair_train(root: str | Path, scheme: str = "ivslab51", check_images: bo
     for labels_dir in sorted(root.glob("*/labels")):
         subset = labels_dir.parent.name
         images_dir = labels_dir.parent / "images"
-        for label in sorted(labels_dir.glob("*.pts")):
-            image = find_image(images_dir, label.stem)
-            if image is None:
-                raise FormatError(label, f"label has no image {label.stem}{{{','.join(IMAGE_SUFFIXES)}}} in {images_dir}")
-            rows.append({"image": str(image), "points": read_pts(label, num_points), "subset": subset})
+        images = files_by_stem(images_dir, IMAGE_SUFFIXES, "image")
+        labels = files_by_stem(labels_dir, [LABEL_SUFFIX], "label")
+        for stem, label in labels.items():
+            if stem not in images:
+                raise FormatError(label, f"label has no image {stem}{{{','.join(IMAGE_SUFFIXES)}}} in {images_dir}")
+            rows.append({"image": str(images[stem]), "points": read_pts(label, num_points), "subset": subset})
+        unlabelled = sorted(set(images) - set(labels))
+        if unlabelled:
+            warnings.warn(
+                f"{images_dir}: {len(unlabelled)} images have no label in {labels_dir} and are not used (first: {images[unlabelled[0]].name})",
+                UnlabelledImagesWarning,
+                stacklevel=2,
+            )
     table = require_nonempty(make_table(rows), root)
     if check_images:
         verify_images(table)
@@ -63,11 +102,12 @@ def read_pair_train(root: str | Path, scheme: str = "ivslab51", check_images: bo
 
 
 def list_test_images(folder: str | Path) -> list[Path]:
-    """Sorted image files of a test folder (``image_XXXX.png``); an empty folder is an error."""
+    """Image files of a test folder (``image_XXXX.png``), sorted by stem; an empty folder, or two
+    images with one stem (both would be predicted into ``<stem>.txt``), is an error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(folder, "test image folder not found")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = list(files_by_stem(folder, IMAGE_SUFFIXES, "image").values())
     if not images:
         raise FormatError(folder, "no images in the test folder")
     return images

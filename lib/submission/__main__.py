@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.run_model import MAX_FACES
 from lib.formats.pair import list_test_images
 from lib.schemes import load_scheme
 from lib.submission.make import make_submission
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("--detector", default=DEFAULT_DETECTOR)
     write.add_argument("--min-score", type=float, default=0.4)
     write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
+    write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
     validate = commands.add_parser("validate", help="check a submission zip or folder against the test images")
     validate.add_argument("submission", type=Path)
@@ -43,7 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "write":
-        summary = make_submission(args.model, args.images, args.out, args.train_root, args.detector, args.min_score, args.flip, args.gt)
+        summary = make_submission(
+            args.model,
+            args.images,
+            args.out,
+            args.train_root,
+            detector=args.detector,
+            min_score=args.min_score,
+            flip=args.flip,
+            max_faces=args.max_faces,
+            ground_truth=args.gt,
+        )
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0
     num_points = load_scheme(args.scheme).num_points

@@ -18,7 +18,7 @@ import pandas as pd
 
 from lib.deploy.run_model import right_to_left
 from lib.formats.pts import PTS_ORIGIN, format_pts_block
-from lib.io import atomic_path, atomic_write_bytes, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 
 SUBMISSION_DECIMALS = 3
 
@@ -84,8 +84,7 @@ def leaderboard_frame(predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
 
 def write_leaderboard_csv(predictions: Mapping[str, np.ndarray], path: str | Path, decimals: int = SUBMISSION_DECIMALS) -> Path:
     """Write :func:`leaderboard_frame` as CSV atomically."""
-    with atomic_path(path) as tmp:
-        leaderboard_frame(predictions).to_csv(tmp, index=False, float_format=f"%.{decimals}f")
+    atomic_save_csv(leaderboard_frame(predictions), path, index=False, float_format=f"%.{decimals}f")
     return Path(path)
 
 

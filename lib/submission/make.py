@@ -7,25 +7,27 @@
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
-Images already written to ``txt/`` by the same model and settings are skipped, so an
-interrupted run resumes (files are written atomically: one that exists is complete); files of
-another model are removed first.
+Images already written to ``txt/`` by the same model, settings and test images (by content)
+are skipped, so an interrupted run resumes (files are written atomically: one that exists is
+complete); files of another model, other settings or another test set are removed first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.package import build_package
-from lib.deploy.run_model import BlazeFaceDetector, LandmarkModel, Pipeline, predict_file, pts_text
+from lib.deploy.run_model import MAX_FACES, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, predict_file, pts_text
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
-from lib.io import atomic_path, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_text
 from lib.paths import resolve
 from lib.schemes import load_scheme
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
@@ -41,6 +43,15 @@ def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, schem
     if path.suffix == ".tflite":
         return LandmarkModel(path, threads, load_scheme(scheme).flip_permutation if flip else None)
     return TorchLandmarkModel(load_model(path), flip)
+
+
+def content_digest(paths: Iterable[Path]) -> str:
+    """SHA-256 over the names and bytes of ``paths`` in the order given (hex)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode() + b"\0")
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def start_or_resume(txt_dir: Path, source: str) -> None:
@@ -61,6 +72,7 @@ def make_submission(
     detector: str | Path = DEFAULT_DETECTOR,
     min_score: float = 0.4,
     flip: bool = False,
+    max_faces: int = MAX_FACES,
     ground_truth: str | Path | None = None,
     calibration_faces: int = 200,
     threads: int = 2,
@@ -71,10 +83,11 @@ def make_submission(
     face_detector = BlazeFaceDetector(resolve(detector), min_score=min_score, num_threads=threads)
     calibration, calibration_summary = fit_calibration(face_detector, read_pair_train(resolve(train_root)), calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
-    pipeline = Pipeline(landmark_model(model, flip, threads), face_detector, calibration)
+    pipeline = Pipeline(landmark_model(model, flip, threads), face_detector, calibration, max_faces)
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
-    start_or_resume(txt_dir, f"{resolve(model)} {resolve(model).stat().st_mtime_ns} flip={flip} min_score={min_score} calibration={calibration_summary}")
+    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} calibration={calibration_summary}"
+    start_or_resume(txt_dir, source)
     prediction_problems = []
     for path in tqdm(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
@@ -97,12 +110,13 @@ def make_submission(
         "calibration": calibration_summary,
     }
     if Path(model).suffix == ".tflite":
-        summary["package"] = str(build_package(resolve(model), resolve(detector), calibration, min_score, out_dir / "final_package.zip"))
+        flip_permutation = tuple(int(k) for k in load_scheme("ivslab51").flip_permutation) if flip else None
+        settings = PackageSettings(tuple(float(v) for v in calibration.offset), calibration.side_factor, min_score, max_faces, flip_permutation)
+        summary["package"] = str(build_package(resolve(model), resolve(detector), settings, out_dir / "final_package.zip"))
     if ground_truth is not None:
         scheme = load_scheme("ivslab51")
         score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), scheme.num_points), scheme)
-        with atomic_path(out_dir / "faces.csv") as tmp:
-            faces.to_csv(tmp, index=False)
+        atomic_save_csv(faces, out_dir / "faces.csv", index=False)
         atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
         summary["score"] = score
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))

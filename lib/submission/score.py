@@ -5,6 +5,10 @@ predicted face against every ground-truth face); a pair whose NME exceeds ``matc
 match. A ground-truth face with no match is *missed* (it counts as a failure, with error
 ``inf``, in FR and AUC); a predicted face with no match is *extra*. NME is the mean over
 matched faces; ``nme_all`` is not defined when a face is missed, so it is not reported.
+
+FR and AUC ignore false faces (extra faces, and faces predicted on images without ground truth),
+so a lower detector threshold could only help them; ``fr_with_false``/``auc_with_false`` count
+each false face as one more failure (error ``inf``) and are the numbers to tune a threshold on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from lib.formats.pair import files_by_stem
 from lib.formats.pts import read_pts_blocks
 from lib.metrics import auc, failure_rate, nme
 from lib.schemes import Scheme
@@ -23,7 +28,7 @@ from lib.schemes import Scheme
 
 def read_ground_truth(folder: str | Path, num_points: int = 51) -> dict[str, np.ndarray]:
     """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
-    return {path.stem: np.stack(read_pts_blocks(path, num_points)) for path in sorted(Path(folder).glob("*.txt"))}
+    return {stem: np.stack(read_pts_blocks(path, num_points)) for stem, path in files_by_stem(Path(folder), [".txt"], "ground-truth").items()}
 
 
 def match_faces(pred: np.ndarray, gt: np.ndarray, scheme: Scheme, normaliser: str | None = None, match_nme: float = 0.5) -> list[tuple[int, int, float]]:
@@ -43,7 +48,8 @@ def score_submission(
     threshold: float = 0.10,
     match_nme: float = 0.5,
 ) -> tuple[dict, pd.DataFrame]:
-    """Summary (``faces, matched, missed, extra, nme, fr, auc``) and a per-face table (one row
+    """Summary (``faces, matched, missed, extra, false_faces, nme, fr, auc, fr_with_false,
+    auc_with_false``) and a per-face table (one row
     per ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``).
 
     ``predictions`` and ``ground_truth`` map image stems to (F, N, 2) pixel arrays; an image
@@ -66,15 +72,22 @@ def score_submission(
     matched = np.isfinite(errors)
     if not len(errors):
         raise ValueError("the ground truth holds no faces")
+    unknown = sorted(set(predictions) - set(ground_truth))
+    extra = int(faces["gt_index"].isna().sum())
+    false_faces = extra + sum(len(predictions[stem]) for stem in unknown)
+    with_false = np.concatenate([errors, np.full(false_faces, np.inf)])
     summary = {
         "faces": len(errors),
         "matched": int(matched.sum()),
         "missed": int((~matched).sum()),
-        "extra": int(faces["gt_index"].isna().sum()),
-        "unknown_images": sorted(set(predictions) - set(ground_truth)),
+        "extra": extra,
+        "unknown_images": unknown,
+        "false_faces": false_faces,
         "nme": float(errors[matched].mean()) if matched.any() else float("nan"),
         "fr": failure_rate(errors, threshold),
         "auc": auc(errors, threshold, method="exact"),
+        "fr_with_false": failure_rate(with_false, threshold),
+        "auc_with_false": auc(with_false, threshold, method="exact"),
         "threshold": threshold,
         "normaliser": normaliser or scheme.default_normaliser,
     }

@@ -45,6 +45,7 @@ class TrainConfig:
     workers: int = 0
     val_fraction: float = 0.1
     max_train_faces: int | None = None
+    skip_bad_faces: bool = False  # train without the faces the up-front check rejects (else stop, listing them)
     loss: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     teacher_checkpoint: str | None = None

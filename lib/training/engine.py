@@ -17,6 +17,7 @@ import json
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,9 @@ from tqdm import tqdm
 
 from lib.data.augment import AugmentConfig
 from lib.data.dataset import LandmarkDataset
+from lib.formats.audit import drop_bad_faces
 from lib.formats.pair import read_faces_folder, read_pair_train
-from lib.io import atomic_write_text
+from lib.io import atomic_save_csv, atomic_save_npy, atomic_write_text
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.models.registry import init_outputs_from
@@ -41,6 +43,7 @@ from lib.training.config import TrainConfig
 from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distributed, setup_distributed
 from lib.training.ema import ModelEMA
 from lib.training.evaluate import evaluate
+from lib.training.provenance import run_provenance
 
 POSTFIX_EVERY = 10
 
@@ -50,6 +53,18 @@ def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd
     order = np.random.default_rng(seed).permutation(len(table))
     count = max(1, int(round(len(table) * val_fraction)))
     return table.iloc[np.sort(order[count:])].reset_index(drop=True), table.iloc[np.sort(order[:count])].reset_index(drop=True)
+
+
+def training_split(data_root: str | Path, scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) tables of ``data_root/ivslab_facial_train``: every face checked up
+    front (:func:`lib.formats.audit.drop_bad_faces`: an error listing all problems, or, with
+    ``skip_bad_faces``, a warning and the faces left out), then :func:`split_table`. Training,
+    the export's crops and the reports all split through here, so they agree."""
+    tree = resolve(data_root) / "ivslab_facial_train"
+    table, problems = drop_bad_faces(read_pair_train(tree, scheme), skip_bad_faces, str(tree))
+    if problems:
+        warnings.warn(f"{tree}: {len(problems)} faces left out (skip_bad_faces), first: {problems[0]}", stacklevel=2)
+    return split_table(table, val_fraction, seed)
 
 
 def param_groups(model: nn.Module, extra: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict]:
@@ -93,8 +108,7 @@ def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, 
     of the training tree, and the synthetic test faces where their ground truth exists."""
     scheme = load_scheme(cfg.scheme)
     root = resolve(cfg.data_root)
-    table = read_pair_train(root / "ivslab_facial_train", cfg.scheme)
-    train_table, val_table = split_table(table, cfg.val_fraction, cfg.seed)
+    train_table, val_table = training_split(root, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)
     if cfg.max_train_faces:
         train_table = train_table.iloc[: cfg.max_train_faces]
     train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)
@@ -122,13 +136,21 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
 RESUME_MAY_CHANGE = frozenset({"stop_after_epochs", "resume", "threads", "workers"})
 
 
-def _check_resumable(path: Path, saved: dict, cfg: TrainConfig) -> None:
-    """Refuse to continue ``path`` under other settings than it was started with, naming them."""
-    requested = cfg.to_dict()
-    changed = sorted(k for k in set(saved) | set(requested) if k not in RESUME_MAY_CHANGE and saved.get(k) != requested.get(k))
+def _check_resumable(path: Path, state: dict, cfg: TrainConfig, provenance: dict) -> None:
+    """Refuse to continue ``path`` under other settings, data or teacher than it was started
+    with (:mod:`lib.training.provenance`), naming what changed."""
+    saved, requested = state["config"], cfg.to_dict()
+    changed = [
+        f"{k}: {saved.get(k)!r} -> {requested.get(k)!r}"
+        for k in sorted(set(saved) | set(requested))
+        if k not in RESUME_MAY_CHANGE and saved.get(k) != requested.get(k)
+    ]
+    before = state.get("provenance", {})
+    changed += [f"{k} fingerprint {str(before.get(k))[:12]} -> {str(provenance[k])[:12]}" for k in sorted(provenance) if before.get(k) != provenance[k]]
     if changed:
-        details = "; ".join(f"{k}: {saved.get(k)!r} -> {requested.get(k)!r}" for k in changed)
-        raise ValueError(f"{path} was trained with other settings ({details}): set resume=false to start this run afresh, or use another out_dir")
+        raise ValueError(
+            f"{path} was trained from other settings or inputs ({'; '.join(changed)}): set resume=false to start this run afresh, or use another out_dir"
+        )
 
 
 def _log(out_dir: Path, record: dict) -> None:
@@ -198,9 +220,10 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
     start_epoch, best_nme = 0, math.inf
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    provenance = run_provenance(train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None)
     if cfg.resume and last_path.is_file():
         state = load_checkpoint(last_path)
-        _check_resumable(last_path, state["config"], cfg)
+        _check_resumable(last_path, state, cfg, provenance)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimiser.load_state_dict(state["optimiser"])
@@ -274,6 +297,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
                 "rng": rng_state(),
                 "config": cfg.to_dict(),
                 "model_config": cfg.model_config,
+                "provenance": provenance,
             }
             if improved:  # best.pt first: last.pt never records a best whose weights are not on disk
                 save_checkpoint(best_path, inference_state(state))
@@ -298,6 +322,6 @@ def _final_evaluation(cfg: TrainConfig, best_path: Path, val_set, test_set, sche
     if test_set is not None:
         report, predicted, by_condition = evaluate(best, test_set, scheme, by_condition=True, batch_size=cfg.batch_size, device=device)
         results["test"] = report
-        by_condition.to_csv(out_dir / "test_by_condition.csv", index=False)
-        np.save(out_dir / "test_predictions.npy", predicted)
+        atomic_save_csv(by_condition, out_dir / "test_by_condition.csv", index=False)
+        atomic_save_npy(out_dir / "test_predictions.npy", predicted)
     return results

@@ -14,15 +14,13 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lib.data.dataset import LandmarkDataset
-from lib.formats.pair import read_pair_train
 from lib.formats.table import points_array
 from lib.metrics import nme
 from lib.models.report import count_flops, count_parameters
-from lib.paths import resolve
 from lib.schemes import load_scheme
 from lib.training.checkpoint import load_model
 from lib.training.config import TrainConfig
-from lib.training.engine import read_log_records, split_table
+from lib.training.engine import read_log_records, training_split
 from lib.training.evaluate import predict
 from lib.viz.overlay import overlay_grid
 
@@ -87,8 +85,8 @@ def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -
     best (second row): predictions in part colours, ground truth as crosses."""
     scheme = load_scheme(cfg.scheme)
     model = load_model(Path(out_dir) / "best.pt")
-    table = read_pair_train(resolve(cfg.data_root) / "ivslab_facial_train", cfg.scheme)
-    dataset = LandmarkDataset(split_table(table, cfg.val_fraction, cfg.seed)[1], scheme, model.input_size)
+    validation = training_split(cfg.data_root, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)[1]
+    dataset = LandmarkDataset(validation, scheme, model.input_size)
     predicted = predict(model, dataset, batch_size=cfg.batch_size)
     errors = nme(predicted, points_array(dataset.table), scheme)
     order = np.argsort(errors)[::-1]

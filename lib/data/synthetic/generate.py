@@ -31,7 +31,7 @@ from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, re
 from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
 from lib.formats.pts import format_pts_block
 from lib.formats.table import points_box
-from lib.io import atomic_write_bytes, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.schemes import load_scheme
 
 GENERATOR_VERSION = 2
@@ -185,7 +185,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
         atomic_write_bytes(train_root / subset / "images" / f"{stem}.jpg", jpeg)
         atomic_write_text(train_root / subset / "labels" / f"{stem}.pts", format_pts_block(points))
         rows.append({"image": f"{subset}/images/{stem}.jpg", "face_index": 0, **conditions})
-    pd.DataFrame(rows).to_csv(train_root / "conditions.csv", index=False)
+    atomic_save_csv(pd.DataFrame(rows), train_root / "conditions.csv", index=False)
     test_root.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, png, faces in _imap(_test_job, [(seed, i) for i in range(test)], workers, "test images"):
@@ -194,7 +194,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
         atomic_write_text(gt_root / f"{name}.txt", "".join(format_pts_block(points) for points, _ in faces))
         rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
     gt_root.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(gt_root / "conditions.csv", index=False)
+    atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
     seconds = time.perf_counter() - started
     atomic_write_text(
         partial / "manifest.json",

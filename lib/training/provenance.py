@@ -1,0 +1,40 @@
+"""What a run was trained from, beyond its settings: fingerprints of the training data and of
+the teacher's weights, so a resume can tell that either changed under an unchanged config."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """SHA-256 (hex) over each face's subset, image file name and size in bytes, face index and
+    landmarks (float64): new labels, images replaced by others, or faces added or removed change
+    it; moving the dataset folder does not."""
+    digest = hashlib.sha256()
+    for row in table.itertuples(index=False):
+        image = Path(row.image)
+        digest.update(f"{row.subset}/{image.name}:{image.stat().st_size}:{row.face_index}\0".encode())
+        digest.update(np.ascontiguousarray(row.points, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def run_provenance(train_table: pd.DataFrame, val_table: pd.DataFrame, teacher_checkpoint: str | Path | None) -> dict[str, str | None]:
+    """``{"train_data", "val_data", "teacher"}`` fingerprints (``teacher`` None without one)."""
+    return {
+        "train_data": table_fingerprint(train_table),
+        "val_data": table_fingerprint(val_table),
+        "teacher": file_fingerprint(teacher_checkpoint) if teacher_checkpoint is not None else None,
+    }
