@@ -6,9 +6,11 @@ private 0600."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +73,14 @@ def atomic_save_figure(figure, path: str | Path, **savefig_kwargs) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=path.suffix.lstrip("."), **savefig_kwargs)
+
+
+def atomic_write_zip(path: str | Path, members: dict[str, bytes]) -> Path:
+    """A deflated zip of ``members`` (name -> bytes, in the order given) with fixed timestamps, so
+    the same members give the same bytes; written atomically. Returns ``path``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)

@@ -7,11 +7,13 @@ import zipfile
 import numpy as np
 import pytest
 
+from lib.deploy.run_model import pts_text, right_to_left
 from lib.formats.pair import read_faces_folder
 from lib.formats.pts import read_pts_blocks
 from lib.formats.table import points_array
+from lib.io import atomic_write_text
 from lib.schemes import load_scheme
-from lib.submission.files import leaderboard_frame, read_leaderboard_csv, submission_text, write_leaderboard_csv, write_submission_folder, write_submission_zip
+from lib.submission.files import leaderboard_frame, read_leaderboard_csv, write_leaderboard_csv, write_submission_zip
 from lib.submission.make import content_digest, start_or_resume
 from lib.submission.score import score_submission
 from lib.submission.validate import read_submission, validate_submission
@@ -27,6 +29,18 @@ def face_at(x: float, y: float = 100.0, size: float = 40.0, seed: int = 0) -> np
     points[19:25] = rng.normal(0, 1, (6, 2)) + [-size / 4, -size / 6]
     points[25:31] = rng.normal(0, 1, (6, 2)) + [size / 4, -size / 6]
     return points + [x, y]
+
+
+def submission_text(faces: np.ndarray, decimals: int | None = 3) -> str:
+    """An image's file as the kit writes it: faces right to left, one .pts block each."""
+    return pts_text(faces[right_to_left(faces)], decimals)
+
+
+def write_submission_folder(predictions: dict[str, np.ndarray], folder, decimals: int | None = 3) -> list:
+    paths = [folder / f"{stem}.txt" for stem in sorted(predictions)]
+    for path in paths:
+        atomic_write_text(path, submission_text(predictions[path.stem], decimals))
+    return paths
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ package's ``requirements.txt``.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 from lib.deploy import run_model
 from lib.deploy.run_model import PackageSettings
-from lib.io import atomic_write_bytes
+from lib.io import atomic_write_zip
 
 # The runtime's whole dependency set (the versions the project itself runs with).
 PACKAGE_REQUIREMENTS = "ai-edge-litert==2.3.0\nnumpy==2.4.6\nopencv-python-headless==5.0.0.93\n"
@@ -31,9 +29,4 @@ def build_package(model: str | Path, detector: str | Path, settings: PackageSett
         "face_detector.tflite": Path(detector).read_bytes(),
         "settings.json": settings.to_json().encode(),
     }
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
-    atomic_write_bytes(zip_path, buffer.getvalue())
-    return Path(zip_path)
+    return atomic_write_zip(zip_path, members)

@@ -253,13 +253,18 @@ def right_to_left(faces: np.ndarray) -> np.ndarray:
     return np.argsort(-face_centre_x(faces), kind="stable")
 
 
-def pts_text(faces: np.ndarray) -> str:
-    """The submission text of one image: a ``.pts`` block per face, 1-based pixels."""
-    blocks = []
-    for face in faces:
-        body = "\n".join(f"{x + PTS_ORIGIN:.{DECIMALS}f} {y + PTS_ORIGIN:.{DECIMALS}f}" for x, y in face)
-        blocks.append(f"version: 1\nn_points: {len(face)}\n{{\n{body}\n}}\n")
-    return "".join(blocks)
+def pts_block(face: np.ndarray, decimals: int | None = DECIMALS) -> str:
+    """One ``.pts`` block for (N, 2) 0-based pixel coordinates, written 1-based (``PTS_ORIGIN``)
+    with ``decimals`` decimals (None: the shortest text that reads back as the same float64).
+    The one ``.pts`` writer of the kit: submissions, the package and the project's labels."""
+    number = (lambda v: repr(float(v))) if decimals is None else (lambda v: f"{v:.{decimals}f}")
+    body = "\n".join(f"{number(x + PTS_ORIGIN)} {number(y + PTS_ORIGIN)}" for x, y in face)
+    return f"version: 1\nn_points: {len(face)}\n{{\n{body}\n}}\n"
+
+
+def pts_text(faces: np.ndarray, decimals: int | None = DECIMALS) -> str:
+    """The submission text of one image: a ``.pts`` block per (F, N, 2) face, in the order given."""
+    return "".join(pts_block(face, decimals) for face in faces)
 
 
 @dataclass(frozen=True)

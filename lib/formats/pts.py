@@ -11,8 +11,9 @@ A block is::
 
 A file holds one block (a label) or several (a PAIR submission file: one block per face).
 Coordinates in files are 1-based pixel positions (the 300W/Matlab convention, which menpo also
-assumes); in memory they are 0-based (the centre of the top-left pixel is (0, 0)). ``origin``
-sets the file convention: values are read as ``file - origin`` and written as ``memory + origin``.
+assumes); in memory they are 0-based (the centre of the top-left pixel is (0, 0)). Readers take
+an ``origin`` (values are read as ``file - origin``); every writer writes ``memory + PTS_ORIGIN``
+through the final package's :func:`lib.deploy.run_model.pts_block`, the kit's one ``.pts`` writer.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.deploy.run_model import PTS_ORIGIN, pts_block
 from lib.formats.errors import FormatError
 from lib.io import atomic_write_text
-
-PTS_ORIGIN = 1.0
 
 
 def parse_pts_blocks(text: str, path: str | Path, expected_points: int | None = None, origin: float = PTS_ORIGIN) -> list[np.ndarray]:
@@ -106,24 +106,19 @@ def read_pts(path: str | Path, expected_points: int | None = None, origin: float
     return blocks[0]
 
 
-def format_number(value: float, decimals: int | None) -> str:
-    """Shortest text that reads back as the same float64, or a fixed number of decimals."""
-    return repr(float(value)) if decimals is None else f"{value:.{decimals}f}"
-
-
-def format_pts_block(points: np.ndarray, origin: float = PTS_ORIGIN, decimals: int | None = None) -> str:
-    """One ``.pts`` block for (n_points, 2) 0-based pixel coordinates."""
+def format_pts_block(points: np.ndarray, decimals: int | None = None) -> str:
+    """One checked ``.pts`` block for (n_points, 2) 0-based pixel coordinates (written by
+    :func:`lib.deploy.run_model.pts_block`; ``decimals`` None keeps every float64 exactly)."""
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (n_points, 2), got {points.shape}")
     if not np.isfinite(points).all():
         raise ValueError("points contain NaN or infinite coordinates")
-    body = "\n".join(f"{format_number(x + origin, decimals)} {format_number(y + origin, decimals)}" for x, y in points)
-    return f"version: 1\nn_points: {len(points)}\n{{\n{body}\n}}\n"
+    return pts_block(points, decimals)
 
 
-def write_pts(path: str | Path, faces: np.ndarray | Sequence[np.ndarray], origin: float = PTS_ORIGIN, decimals: int | None = None) -> None:
+def write_pts(path: str | Path, faces: np.ndarray | Sequence[np.ndarray], decimals: int | None = None) -> None:
     """Write one face ((n_points, 2) array) or several (a sequence of them) atomically."""
     if isinstance(faces, np.ndarray) and faces.ndim == 2:
         faces = [faces]
-    atomic_write_text(path, "".join(format_pts_block(face, origin, decimals) for face in faces))
+    atomic_write_text(path, "".join(format_pts_block(face, decimals) for face in faces))

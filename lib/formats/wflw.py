@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from lib.formats.errors import FormatError
-from lib.formats.pts import format_number
 from lib.formats.table import WFLW_FLAGS, make_table, points_array, require_nonempty, verify_images
 from lib.io import atomic_write_text
 
@@ -64,7 +63,7 @@ def read_wflw(annotation_file: str | Path, images_root: str | Path, subset: str 
 
 
 def format_wflw_line(points: np.ndarray, box: np.ndarray, flags: list[int], relative_image: str) -> str:
-    numbers = [format_number(v, None) for v in np.concatenate([np.ravel(points), box])]
+    numbers = [repr(float(v)) for v in np.concatenate([np.ravel(points), box])]
     return " ".join(numbers + [str(int(f)) for f in flags] + [relative_image])
 
 

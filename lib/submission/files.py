@@ -1,4 +1,5 @@
-"""Writing PAIR submissions: one ``.txt`` per test image, their zip, and the leaderboard CSV.
+"""Writing PAIR submissions: the zip of the ``.txt`` files (written one per image by
+:func:`lib.deploy.run_model.pts_text`) and the leaderboard CSV.
 
 A prediction set is a mapping ``{image stem: (F, N, 2) array}`` of F faces in original-image
 pixels (0-based in memory, 1-based in files as in :mod:`lib.formats.pts`). Faces are written
@@ -8,19 +9,14 @@ does that ordering once for every writer and for the final package.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lib.deploy.run_model import right_to_left
-from lib.formats.pts import PTS_ORIGIN, format_pts_block
-from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
-
-SUBMISSION_DECIMALS = 3
+from lib.deploy.run_model import DECIMALS, right_to_left
+from lib.io import atomic_save_csv, atomic_write_zip
 
 
 def as_faces(faces) -> np.ndarray:
@@ -35,37 +31,13 @@ def as_faces(faces) -> np.ndarray:
     return faces
 
 
-def submission_text(faces, decimals: int | None = SUBMISSION_DECIMALS) -> str:
-    """The ``.txt`` of one image: one ``.pts`` block per face, right to left."""
-    faces = as_faces(faces)
-    return "".join(format_pts_block(faces[k], PTS_ORIGIN, decimals) for k in right_to_left(faces)) if len(faces) else ""
-
-
-def write_submission_folder(predictions: Mapping[str, np.ndarray], folder: str | Path, decimals: int | None = SUBMISSION_DECIMALS) -> list[Path]:
-    """Write ``<folder>/<stem>.txt`` for every image (atomically); returns the paths in stem order."""
-    folder = Path(folder)
-    paths = []
-    for stem in sorted(predictions):
-        path = folder / f"{stem}.txt"
-        atomic_write_text(path, submission_text(predictions[stem], decimals))
-        paths.append(path)
-    return paths
-
-
 def write_submission_zip(folder: str | Path, zip_path: str | Path) -> Path:
     """Zip the ``.txt`` files of ``folder`` (flat, sorted, fixed timestamps: the same files give
     the same bytes)."""
     texts = sorted(Path(folder).glob("*.txt"))
     if not texts:
         raise ValueError(f"no .txt files in {folder}")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for text in texts:
-            info = zipfile.ZipInfo(text.name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text.read_bytes())
-    atomic_write_bytes(zip_path, buffer.getvalue())
-    return Path(zip_path)
+    return atomic_write_zip(zip_path, {text.name: text.read_bytes() for text in texts})
 
 
 def leaderboard_frame(predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -82,7 +54,7 @@ def leaderboard_frame(predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["image_id", "face_index", *coordinates])
 
 
-def write_leaderboard_csv(predictions: Mapping[str, np.ndarray], path: str | Path, decimals: int = SUBMISSION_DECIMALS) -> Path:
+def write_leaderboard_csv(predictions: Mapping[str, np.ndarray], path: str | Path, decimals: int = DECIMALS) -> Path:
     """Write :func:`leaderboard_frame` as CSV atomically."""
     atomic_save_csv(leaderboard_frame(predictions), path, index=False, float_format=f"%.{decimals}f")
     return Path(path)
