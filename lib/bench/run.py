@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from lib.bench.score import DEFAULT_WEIGHTS, challenge_score
 from lib.bench.timing import export_onnx, litert_latency, onnx_latency, torch_latency
@@ -24,6 +23,7 @@ from lib.io import atomic_save_csv, atomic_write_text
 from lib.metrics import nme
 from lib.models.report import count_flops, count_parameters
 from lib.paths import resolve
+from lib.progress import track
 from lib.training.checkpoint import load_checkpoint, load_model
 
 # What a user would run instead, timed in the same run: MediaPipe's FaceMesh landmark model
@@ -79,7 +79,7 @@ def benchmark(
     config = load_checkpoint(checkpoint)["config"]
     baselines: dict[int, dict] = {}
     rows = []
-    for path in tqdm(sorted(files), desc="bench", disable=not progress):
+    for path in track(sorted(files), desc="bench", disable=not progress):
         size = TFLiteNet(path).input_shape[1]
         if size not in baselines:
             graph = DeployableLandmarks(load_model(checkpoint, input_size=size))

@@ -19,8 +19,6 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.package import build_package
 from lib.deploy.run_model import MAX_FACES, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, predict_file, pts_text
@@ -29,6 +27,7 @@ from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.paths import resolve
+from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.score import read_ground_truth, score_submission
@@ -89,13 +88,13 @@ def make_submission(
     source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} calibration={calibration_summary}"
     start_or_resume(txt_dir, source)
     prediction_problems = []
-    for path in tqdm(paths, desc="submission", disable=not progress):
+    for path in track(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
         if not target.is_file():
             faces, problem = predict_file(pipeline, path)
             if problem:
                 prediction_problems.append(problem)
-                tqdm.write(problem)
+                note(problem)
             atomic_write_text(target, pts_text(faces))
     problems = validate_submission(txt_dir, [p.stem for p in paths])
     predictions = read_submission(txt_dir)

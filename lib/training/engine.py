@@ -26,7 +26,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from lib.data.augment import AugmentConfig
 from lib.data.dataset import LandmarkDataset
@@ -37,6 +36,7 @@ from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.models.registry import init_outputs_from
 from lib.paths import resolve
+from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.training.checkpoint import inference_state, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
 from lib.training.config import TrainConfig
@@ -244,7 +244,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         train_set.set_epoch(epoch)
         network.train()
         started, sums, seen = time.perf_counter(), {}, 0
-        bar = tqdm(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
+        bar = track(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
         for step, batch in enumerate(bar):
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             with autocast(cfg, device):
@@ -303,7 +303,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
                 save_checkpoint(best_path, inference_state(state))
             save_checkpoint(last_path, state)
             if progress:
-                tqdm.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
+                note(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
         dist.barrier()
     if stop < cfg.epochs:
         return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}

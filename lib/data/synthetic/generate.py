@@ -25,13 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
 from lib.formats.pts import format_pts_block
 from lib.formats.table import points_box
 from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
+from lib.progress import track
 from lib.schemes import load_scheme
 
 GENERATOR_VERSION = 2
@@ -142,10 +142,10 @@ def _test_job(args: tuple[int, int]) -> tuple[int, bytes, list]:
 
 def _imap(function, jobs: list, workers: int, description: str):
     if workers <= 1:
-        yield from tqdm(map(function, jobs), total=len(jobs), desc=description)
+        yield from track(map(function, jobs), total=len(jobs), desc=description)
         return
     with Pool(workers) as pool:
-        yield from tqdm(pool.imap(function, jobs, chunksize=8), total=len(jobs), desc=description)
+        yield from track(pool.imap(function, jobs, chunksize=8), total=len(jobs), desc=description)
 
 
 def generated_params(folder: Path) -> dict | None:
