@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from lib.paths import PROJECT_ROOT
-from lib.pipeline.config import load_pipeline, parse_overrides, step_parameters
-from lib.pipeline.runner import StepFailed, run_pipeline
+from lib.pipeline.config import Step, load_pipeline, parse_overrides, step_parameters
+from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -90,6 +90,16 @@ def test_parameter_precedence_and_selection(tmp_path):
     assert parse_overrides(["a=3", "b=1e-3", "c=x y", "d=[1, 2]"]) == {"a": 3, "b": 0.001, "c": "x y", "d": [1, 2]}
     with pytest.raises(ValueError, match="not key=value"):
         parse_overrides(["novalue"])
+
+
+def test_declared_outputs_are_checked_with_placeholders_and_optional_entries(tmp_path):
+    step_dir = tmp_path / "run-xyz" / "export"
+    step_dir.mkdir(parents=True)
+    (step_dir / "student_96_fp32.tflite").write_bytes(b"x")
+    (step_dir / "seeds").mkdir()
+    writes = ("run_dir/student_<size>_<precision>.tflite", "run_dir/seeds/", "run_dir/best.json", "run_dir/extra.csv (optional)", "submissions/<run id>/txt/")
+    assert missing_outputs(Step("export", "nb.ipynb", writes=writes), step_dir) == ["run_dir/best.json", "submissions/<run id>/txt/"]
+    assert declared_path_pattern("submissions/<run id>/score.json (optional)", step_dir) == ("submissions/run-xyz/score.json", False)
 
 
 @pytest.mark.slow

@@ -61,14 +61,6 @@ def verify_images(table: pd.DataFrame) -> None:
         load_image(path)
 
 
-def check_points(points: np.ndarray, num_points: int, source: str | Path) -> None:
-    """Raise :class:`FormatError` unless ``points`` is a finite (num_points, 2) array."""
-    if points.shape != (num_points, 2):
-        raise FormatError(source, f"expected {num_points} points, found {points.shape[0]}")
-    if not np.isfinite(points).all():
-        raise FormatError(source, "NaN or infinite landmark coordinates")
-
-
 def require_nonempty(table: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     if table.empty:
         raise FormatError(source, "no labelled faces found")

@@ -28,22 +28,6 @@ def soft_argmax(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return torch.stack([x, y], dim=-1)
 
 
-def argmax_quarter(maps: torch.Tensor) -> torch.Tensor:
-    """Arg-max cell, moved a quarter cell towards the higher neighbour on each axis (the
-    classic heatmap decoding). (B, N, G, G) -> (B, N, 2) ``x, y`` in [-1, 1]."""
-    batch, points, height, width = maps.shape
-    flat = maps.reshape(batch, points, -1).argmax(dim=-1)
-    row, col = flat // width, flat % width
-    padded = torch.nn.functional.pad(maps, (1, 1, 1, 1), value=float("-inf"))
-    b = torch.arange(batch, device=maps.device)[:, None]
-    n = torch.arange(points, device=maps.device)[None, :]
-    shift_x = torch.sign(padded[b, n, row + 1, col + 2] - padded[b, n, row + 1, col]).nan_to_num(0.0) * 0.25
-    shift_y = torch.sign(padded[b, n, row + 2, col + 1] - padded[b, n, row, col + 1]).nan_to_num(0.0) * 0.25
-    x = (2 * (col + shift_x) + 1) / width - 1
-    y = (2 * (row + shift_y) + 1) / height - 1
-    return torch.stack([x, y], dim=-1).to(maps.dtype)
-
-
 def to_image_pixels(points_norm: torch.Tensor, grid_size: int, input_size: int, crop_to_image: torch.Tensor) -> torch.Tensor:
     """(B, N, 2) normalised grid coordinates -> original-image pixels through each item's
     (B, 2, 3) crop-to-image affine (float64 result)."""

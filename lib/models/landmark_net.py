@@ -33,14 +33,3 @@ class LandmarkNet(nn.Module):
         maps = self.head(pyramid)
         fused = self.aam(maps["heatmap"], maps["pointmap"], maps["edgemap"])
         return {"features": pyramid[-1], **maps, "fused": fused, "landmarks": soft_argmax(fused)}
-
-
-class LandmarkOutput(nn.Module):
-    """The deployable graph: image -> (B, N, 2) landmarks in [-1, 1] only (for export)."""
-
-    def __init__(self, model: LandmarkNet):
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model(image)["landmarks"]

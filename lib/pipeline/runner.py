@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +68,33 @@ def run_step(step: Step, parameters: dict, run_dir: Path) -> Path:
     return output
 
 
+OPTIONAL = " (optional)"
+
+
+def declared_path_pattern(entry: str, step_dir: Path) -> tuple[str, bool]:
+    """A ``writes`` entry of ``pipeline.yaml`` as a glob pattern under the project, and whether
+    it is required: ``run_dir`` is the step's folder, ``<run id>`` the run's name, any other
+    ``<placeholder>`` matches anything, and a trailing `` (optional)`` marks an output that
+    depends on the step's parameters or data (not required)."""
+    optional = entry.endswith(OPTIONAL)
+    entry = entry.removesuffix(OPTIONAL)
+    if entry.startswith("run_dir/"):
+        entry = str(step_dir.relative_to(PROJECT_ROOT) if step_dir.is_relative_to(PROJECT_ROOT) else step_dir) + entry[len("run_dir") :]
+    entry = entry.replace("<run id>", step_dir.parent.name)
+    return re.sub(r"<[^>]+>", "*", entry).rstrip("/"), not optional
+
+
+def missing_outputs(step: Step, step_dir: Path) -> list[str]:
+    """The required ``writes`` entries of ``step`` that nothing on disk matches."""
+    missing = []
+    for entry in step.writes:
+        pattern, required = declared_path_pattern(entry, step_dir)
+        root = Path("/") if Path(pattern).is_absolute() else PROJECT_ROOT
+        if required and not any(root.glob(pattern.lstrip("/"))):
+            missing.append(entry)
+    return missing
+
+
 def run_pipeline(
     pipeline: Pipeline,
     profile_name: str,
@@ -95,6 +123,9 @@ def run_pipeline(
         print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
         try:
             run_step(step, parameters, run_dir)
+            missing = missing_outputs(step, step_dir)
+            if missing:
+                raise StepFailed(f"step {step.name!r} ({step.notebook}) finished without writing what pipeline.yaml declares: {', '.join(missing)}")
         except StepFailed:
             _log(run_dir, {"step": step.name, "status": "failed", "seconds": round(time.perf_counter() - started, 1), "notebook": Path(step.notebook).name})
             write_summary(run_dir, profile_name)

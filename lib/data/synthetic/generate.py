@@ -28,7 +28,7 @@ import pandas as pd
 
 from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
-from lib.formats.pts import format_pts_block
+from lib.formats.pts import write_pts
 from lib.formats.table import points_box
 from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.progress import track
@@ -183,7 +183,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     for index, subset, jpeg, points, conditions in _imap(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
         stem = f"{subset.lower()}_{index:05d}"
         atomic_write_bytes(train_root / subset / "images" / f"{stem}.jpg", jpeg)
-        atomic_write_text(train_root / subset / "labels" / f"{stem}.pts", format_pts_block(points))
+        write_pts(train_root / subset / "labels" / f"{stem}.pts", points)
         rows.append({"image": f"{subset}/images/{stem}.jpg", "face_index": 0, **conditions})
     atomic_save_csv(pd.DataFrame(rows), train_root / "conditions.csv", index=False)
     test_root.mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     for index, png, faces in _imap(_test_job, [(seed, i) for i in range(test)], workers, "test images"):
         name = f"image_{index + 1:04d}"
         atomic_write_bytes(test_root / f"{name}.png", png)
-        atomic_write_text(gt_root / f"{name}.txt", "".join(format_pts_block(points) for points, _ in faces))
+        write_pts(gt_root / f"{name}.txt", [points for points, _ in faces])
         rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
