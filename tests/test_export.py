@@ -167,9 +167,12 @@ def test_float_files_give_the_same_outputs_on_tflite_runtime_2_14(exported):
     for precision in ("fp32", "fp16"):
         assert rows[precision]["runs"], rows[precision]["error"]
         assert rows[precision]["max_abs_difference"] < 1e-4
-    # The 64 px int8 file aborts tflite-runtime 2.14 (the default's 128-256 px ones run): either
-    # it runs, or the report says how it failed.
-    assert rows["int8"]["runs"] or "exit code" in rows["int8"]["error"]
+    # A full-integer file may abort tflite-runtime 2.14 at some sizes: when it runs, it agrees with
+    # LiteRT to within an int8 step of the landmarks; when not, the report says how it failed.
+    if rows["int8"]["runs"]:
+        assert rows["int8"]["max_abs_difference"] < 0.05
+    else:
+        assert "exit code" in rows["int8"]["error"]
 
 
 @pytest.mark.slow

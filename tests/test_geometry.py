@@ -43,13 +43,12 @@ def test_crop_matrix_maps_box_corners_and_centre():
 
 
 @pytest.mark.parametrize("flip", [False, True])
-def test_inverse_returns_points_within_1e3_px(flip):
+def test_inverse_returns_points_within_1e9_px(flip):
     rng = np.random.default_rng(0)
     for _ in range(50):
         matrix = crop_matrix(rng.uniform(0, 500, 2), rng.uniform(0.2, 3), int(rng.choice([128, 192, 256])), rng.uniform(-90, 90), flip)
         points = rng.uniform(-100, 600, (51, 2))
         back = apply_affine(invert_affine(matrix), apply_affine(matrix, points))
-        assert np.abs(back - points).max() < 1e-3
         assert np.abs(back - points).max() < 1e-9
 
 

@@ -76,7 +76,10 @@ def test_conditions_are_recorded_in_range(synthetic_root):
         assert column in conditions
     for flag in WFLW_FLAGS:
         assert set(conditions[flag]) <= {0, 1}
-    assert ((conditions["occluder"] == "none") | (conditions["occluded_fraction"] >= 0)).all()
+    plain = conditions["occluder"] == "none"
+    assert (conditions.loc[plain, "occluded_fraction"] == 0).all()
+    assert conditions["occluded_fraction"].between(0, 1).all()
+    assert (conditions.loc[~plain, "occluded_fraction"] > 0).any()  # occluders do cover landmarks
 
 
 def test_generation_is_deterministic_and_independent_of_workers(tmp_path, synthetic_root):

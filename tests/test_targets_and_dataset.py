@@ -98,8 +98,10 @@ def test_augmentation_is_reproducible_and_changes_with_epoch(table):
     assert np.array_equal(first["image"].numpy(), again["image"].numpy())
     a.set_epoch(1)
     assert not np.array_equal(a[2]["image"].numpy(), first["image"].numpy())
-    plain = LandmarkDataset(table, SCHEME, 128)
-    assert np.array_equal(plain[2]["image"].numpy(), plain[2]["image"].numpy())
+    plain, other = LandmarkDataset(table, SCHEME, 128), LandmarkDataset(table, SCHEME, 128)
+    other.set_epoch(3)  # without augmentation the epoch changes nothing
+    assert np.array_equal(plain[2]["image"].numpy(), other[2]["image"].numpy())
+    assert not np.array_equal(plain[2]["image"].numpy(), first["image"].numpy())
 
 
 def test_heatmap_targets_peak_at_the_landmarks(table):
