@@ -21,10 +21,10 @@ from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.export.splits import export_datasets
 from lib.formats.images import load_image
+from lib.models.checkpoint import load_checkpoint, save_checkpoint
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT, resolve
 from lib.submission.make import landmark_model, make_submission
-from lib.training.checkpoint import load_checkpoint, save_checkpoint
 from lib.training.config import TrainConfig, train_config
 
 EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"

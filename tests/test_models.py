@@ -10,10 +10,10 @@ from lib.data.targets import gaussian_maps
 from lib.export.graph import DeployableLandmarks
 from lib.models import build_model
 from lib.models.aam import AAMFusion, edge_to_landmark_matrix
+from lib.models.complexity import count_flops, count_parameters, flops_by_part
 from lib.models.decode import soft_argmax, to_image_pixels
 from lib.models.export_safe import ExportSafeLinearSelfAttention
 from lib.models.registry import init_outputs_from, model_config
-from lib.models.report import count_flops, count_parameters, flops_by_part
 from lib.schemes import load_scheme
 
 torch.manual_seed(0)

@@ -12,11 +12,12 @@ import pytest
 import torch
 import yaml
 
+from lib.data.splits import split_table
 from lib.formats.pts import read_pts, write_pts
+from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
-from lib.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.training.config import train_config
-from lib.training.engine import read_log_records, split_table, train, warmup_cosine
+from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.report import seed_summary
 from lib.training.step_benchmark import step_times
 

@@ -21,10 +21,10 @@ from lib.export.splits import export_datasets
 from lib.formats.table import points_array
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.metrics import nme
-from lib.models.report import count_flops, count_parameters
+from lib.models.checkpoint import load_checkpoint, load_model
+from lib.models.complexity import count_flops, count_parameters
 from lib.paths import resolve
 from lib.progress import track
-from lib.training.checkpoint import load_checkpoint, load_model
 
 # What a user would run instead, timed in the same run: MediaPipe's FaceMesh landmark model
 # (192 px, 468 points) and the BlazeFace detector the final package runs before the student.

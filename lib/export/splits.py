@@ -4,8 +4,8 @@ validation split, both cut exactly as in training (deterministic, no augmentatio
 from __future__ import annotations
 
 from lib.data.dataset import LandmarkDataset
+from lib.data.splits import training_split
 from lib.schemes import load_scheme
-from lib.training.engine import training_split
 
 
 def export_datasets(train_config: dict, input_size: int, data_root: str | None = None) -> tuple[LandmarkDataset, LandmarkDataset]:

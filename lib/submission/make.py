@@ -26,13 +26,13 @@ from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.io import atomic_save_csv, atomic_write_text
+from lib.models.checkpoint import load_model
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
-from lib.training.checkpoint import load_model
 
 
 def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, scheme: str = "ivslab51"):

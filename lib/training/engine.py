@@ -17,11 +17,8 @@ import json
 import math
 import random
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -29,42 +26,24 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lib.data.augment import AugmentConfig
 from lib.data.dataset import LandmarkDataset
-from lib.formats.audit import drop_bad_faces
-from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.data.splits import training_split
+from lib.formats.pair import read_faces_folder
 from lib.io import atomic_save_csv, atomic_save_npy, atomic_write_text
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
+from lib.models.checkpoint import inference_state, load_checkpoint, load_model, save_checkpoint
 from lib.models.registry import init_outputs_from
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
-from lib.training.checkpoint import inference_state, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
 from lib.training.config import TrainConfig
 from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distributed, setup_distributed
 from lib.training.ema import ModelEMA
 from lib.training.evaluate import evaluate
 from lib.training.provenance import run_provenance
+from lib.training.rng import rng_state, set_rng_state
 
 POSTFIX_EVERY = 10
-
-
-def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded random split into (train, validation) faces; at least one validation face."""
-    order = np.random.default_rng(seed).permutation(len(table))
-    count = max(1, int(round(len(table) * val_fraction)))
-    return table.iloc[np.sort(order[count:])].reset_index(drop=True), table.iloc[np.sort(order[:count])].reset_index(drop=True)
-
-
-def training_split(data_root: str | Path, scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, validation) tables of ``data_root/ivslab_facial_train``: every face checked up
-    front (:func:`lib.formats.audit.drop_bad_faces`: an error listing all problems, or, with
-    ``skip_bad_faces``, a warning and the faces left out), then :func:`split_table`. Training,
-    the export's crops and the reports all split through here, so they agree."""
-    tree = resolve(data_root) / "ivslab_facial_train"
-    table, problems = drop_bad_faces(read_pair_train(tree, scheme), skip_bad_faces, str(tree))
-    if problems:
-        warnings.warn(f"{tree}: {len(problems)} faces left out (skip_bad_faces), first: {problems[0]}", stacklevel=2)
-    return split_table(table, val_fraction, seed)
 
 
 def param_groups(model: nn.Module, extra: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict]:

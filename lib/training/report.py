@@ -14,13 +14,14 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lib.data.dataset import LandmarkDataset
+from lib.data.splits import training_split
 from lib.formats.table import points_array
 from lib.metrics import nme
-from lib.models.report import count_flops, count_parameters
+from lib.models.checkpoint import load_model
+from lib.models.complexity import count_flops, count_parameters
 from lib.schemes import load_scheme
-from lib.training.checkpoint import load_model
 from lib.training.config import TrainConfig
-from lib.training.engine import read_log_records, training_split
+from lib.training.engine import read_log_records
 from lib.training.evaluate import predict
 from lib.viz.overlay import overlay_grid
 

@@ -1,14 +1,13 @@
 """Checkpoints written atomically (an interrupted write leaves the previous file intact).
 
 ``last.pt`` holds everything a resumed run needs: weights, EMA, optimiser, scheduler, epoch,
-RNG states, config. ``best.pt`` holds what inference, distillation and export need
+RNG states (:mod:`lib.training.rng`), config. ``best.pt`` holds what inference, distillation and export need
 (``INFERENCE_KEYS``): without AdamW's two moments it is about half the size (by parameter
 count, a SwinV2-B teacher's ``last.pt`` holds 4 x 88.5 M float32 values, about 1.4 GB)."""
 
 from __future__ import annotations
 
 import pickle
-import random
 from pathlib import Path
 
 import torch
@@ -23,21 +22,6 @@ INFERENCE_KEYS = ("model", "ema", "epoch", "best_nme", "config", "model_config")
 def inference_state(state: dict) -> dict:
     """The part of a training ``state`` that rebuilds and scores the model (see ``load_model``)."""
     return {key: state[key] for key in INFERENCE_KEYS}
-
-
-def rng_state() -> dict:
-    """Global RNG states (the project's own randomness uses seeded numpy Generators)."""
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

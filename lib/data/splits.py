@@ -1,0 +1,33 @@
+"""The seeded train/validation split of a training tree, shared by training, the export's crops
+and the reports, so all of them see the same faces."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lib.formats.audit import drop_bad_faces
+from lib.formats.pair import read_pair_train
+from lib.paths import resolve
+
+
+def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split into (train, validation) faces; at least one validation face."""
+    order = np.random.default_rng(seed).permutation(len(table))
+    count = max(1, int(round(len(table) * val_fraction)))
+    return table.iloc[np.sort(order[count:])].reset_index(drop=True), table.iloc[np.sort(order[:count])].reset_index(drop=True)
+
+
+def training_split(data_root: str | Path, scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) tables of ``data_root/ivslab_facial_train``: every face checked up
+    front (:func:`lib.formats.audit.drop_bad_faces`: an error listing all problems, or, with
+    ``skip_bad_faces``, a warning and the faces left out), then :func:`split_table`. Training,
+    the export's crops and the reports all split through here, so they agree."""
+    tree = resolve(data_root) / "ivslab_facial_train"
+    table, problems = drop_bad_faces(read_pair_train(tree, scheme), skip_bad_faces, str(tree))
+    if problems:
+        warnings.warn(f"{tree}: {len(problems)} faces left out (skip_bad_faces), first: {problems[0]}", stacklevel=2)
+    return split_table(table, val_fraction, seed)
