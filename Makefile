@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
+STAMP := $(VENV)/.requirements-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 EXPORT_VENV := .venv-export
 EXPORT_REQUIREMENTS := lib/export/requirements.txt
 EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell cat requirements.txt $(EXPORT_REQUIREMENTS) | sha1sum | cut -c1-12)
@@ -18,12 +18,14 @@ ARGS ?=
 
 venv: $(STAMP)
 
-# (Re)install only when requirements.txt changes; the .pth file puts the project root on the
-# venv's path so `import lib` works from notebooks/, tests and papermill kernels alike.
-$(STAMP): requirements.txt
+# (Re)install only when requirements.txt or pyproject.toml changes; `lib` is installed editable
+# (the standard way: notebooks/, tests, papermill kernels and IDEs all find it), with the venv's
+# own setuptools and nothing else (--no-deps --no-build-isolation: no download).
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	echo "$(CURDIR)" > "$$($(PY) $(SITE_PACKAGES))/facial_kd_project.pth"
+	rm -f "$$($(PY) $(SITE_PACKAGES))/facial_kd_project.pth"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.requirements-*
 	@touch $@
 
