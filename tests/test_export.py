@@ -16,6 +16,7 @@ import torch
 from lib.bench.run import benchmark
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.export.command import export_command
 from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
@@ -70,8 +71,7 @@ def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
     require_export_python()
     folder = tmp_path_factory.mktemp("export")
     checkpoint = student_checkpoint(folder / "student.pt", synthetic_root, seed=0)
-    command = [str(EXPORT_PYTHON), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(folder / "tflite")]
-    command += ["--precision", "fp32,fp16,int8w,int8", "--require", "fp32", "--calibration-crops", "8", "--parity-faces", "6"]
+    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", "fp32,fp16,int8w,int8", require="fp32", calibration_crops=8, parity_faces=6)
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return checkpoint, folder / "tflite"

@@ -172,7 +172,9 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     export = pd.read_csv(run_dir / "export" / "export_report.csv")
     assert set(export["precision"]) == {"fp32", "fp16", "int8"}
     assert export.set_index("precision").loc["fp32", "passed"]
-    assert (run_dir / "export" / "best.tflite").is_file()
+    shipped = json.loads((run_dir / "timing" / "best.json").read_text())
+    assert (run_dir / "timing" / "best.tflite").read_bytes() == (run_dir / "export" / shipped["file"]).read_bytes()
+    assert export.set_index("file").loc[shipped["file"], "passed"]
     bench = json.loads((run_dir / "timing" / "bench.json").read_text())
     assert sorted(row["precision"] for row in bench["rows"]) == ["fp16", "fp32", "int8"]
     assert (run_dir / "timing" / "pareto.png").stat().st_size > 1000

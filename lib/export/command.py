@@ -1,0 +1,35 @@
+"""The command line that runs one export in the export environment (``.venv-export``): the
+kernel cannot import the converter, so notebook 03 and the tests call ``python -m lib.export``
+as a subprocess built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def export_command(
+    python: str | Path,
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    precisions: str = "fp32,fp16,int8w,int8",
+    require: str | None = None,
+    data_root: str | Path | None = None,
+    calibration_crops: int = 64,
+    parity_faces: int = 64,
+    nme_budget: float | None = None,
+    input_size: int | None = None,
+) -> list[str]:
+    """``[python, -m, lib.export, ...]`` with every option that is given (None: the CLI's default)."""
+    command = [str(python), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(out_dir), "--precision", precisions]
+    options = {
+        "--require": require,
+        "--data-root": data_root,
+        "--calibration-crops": calibration_crops,
+        "--parity-faces": parity_faces,
+        "--nme-budget": nme_budget,
+        "--input-size": input_size,
+    }
+    for flag, value in options.items():
+        if value is not None:
+            command += [flag, str(value)]
+    return command
