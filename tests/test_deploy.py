@@ -3,6 +3,7 @@ calibration, and PyTorch inference with flip test-time augmentation."""
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from lib.data.geometry import crop_matrix
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
+from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
@@ -165,3 +167,10 @@ def test_relative_list_lines_try_the_working_directory_then_the_list_folder(tmp_
     assert note == f"images/b.png: read {work / 'images' / 'b.png'} (the working directory's), not {lists / 'images' / 'b.png'} (the list folder's)"
     assert run_model.resolve_listed(str(lists / "images" / "a.png"), work) == (lists / "images" / "a.png", None)
     assert run_model.resolve_listed("images/b.png", work) == (work / "images" / "b.png", None)  # the same file: no note
+
+
+def test_the_package_pins_what_the_kernel_runs():
+    """The package's requirements are the kernel's installed versions of its three packages."""
+    pinned = dict(line.split("==") for line in package_requirements().splitlines())
+    assert list(pinned) == ["ai-edge-litert", "numpy", "opencv-python-headless"]
+    assert pinned == {name: importlib.metadata.version(name) for name in pinned}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lib.bench.plots import pareto_figure
 from lib.bench.run import benchmark
+from lib.bench.timing import compared_threads
 from lib.io import atomic_save_figure
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     threads = tuple(int(t) for t in args.threads.split(","))
     table, references = benchmark(args.checkpoint, args.files, args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
-    atomic_save_figure(pareto_figure(table, f"litert_ms_t{2 if 2 in threads else threads[0]}", references), args.out / "pareto.png", dpi=100)
+    atomic_save_figure(pareto_figure(table, f"litert_ms_t{compared_threads(threads)}", references), args.out / "pareto.png", dpi=100)
     columns = [
         "file",
         "size_mb",

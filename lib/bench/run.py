@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from lib.bench.score import DEFAULT_WEIGHTS, challenge_score
-from lib.bench.timing import export_onnx, litert_latency, onnx_latency, torch_latency
+from lib.bench.timing import compared_threads, export_onnx, litert_latency, onnx_latency, torch_latency
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.run_model import TFLiteNet
 from lib.export.graph import DeployableLandmarks
@@ -114,7 +114,7 @@ def benchmark(
                 row[f"{name}_ms_t{t}"], row[f"{name}_p90_t{t}"] = base[f"{name}_ms_t{t}"]["median"], base[f"{name}_ms_t{t}"]["p90"]
         rows.append(row)
     table = pd.DataFrame(rows)
-    speed = f"litert_ms_t{2 if 2 in threads else threads[0]}"
+    speed = f"litert_ms_t{compared_threads(threads)}"
     fp32 = table[table["precision"] == "fp32"]
     reference = (fp32 if len(fp32) else table).sort_values("input_size").iloc[-1]
     keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}

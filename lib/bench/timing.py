@@ -15,6 +15,12 @@ from lib.deploy.run_model import TFLiteNet
 from lib.export.graph import DeployableLandmarks
 
 
+def compared_threads(threads: tuple[int, ...] | list[int]) -> int:
+    """The thread count tables, ratios and plots compare files at: 2 when it was measured (the
+    challenge's phones ran small thread pools; 2 is this machine's core count), else the first."""
+    return 2 if 2 in threads else threads[0]
+
+
 def time_calls(call: Callable[[], object], warmup: int = 5, runs: int = 50) -> dict[str, float]:
     """``{"median": ms, "p90": ms}`` of ``runs`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from lib.data.augment import IDENTITY, AugmentConfig, GeometryDraw, pixel_pipeline, sample_geometry
 from lib.data.geometry import apply_affine, box_to_center_scale, crop_matrix, crop_to_grid, grid_to_normalised, invert_affine, warp_image
 from lib.data.targets import make_targets
+from lib.deploy.run_model import HEATMAP_STRIDE, CROP_UNIT
 from lib.formats.images import load_image
 from lib.formats.table import boxes_array, points_array
 from lib.schemes import Scheme
@@ -67,7 +68,7 @@ class LandmarkDataset(Dataset):
         self.boxes = boxes_array(self.table)
         self.scheme = scheme
         self.input_size = input_size
-        self.grid_size = input_size // 4
+        self.grid_size = input_size // HEATMAP_STRIDE
         self.augment = augment
         self.pixel_augment = pixel_pipeline(augment) if augment is not None else None
         self.crop_rule, self.crop_factor = crop_rule, crop_factor
@@ -86,7 +87,7 @@ class LandmarkDataset(Dataset):
         """The image-to-crop affine (2, 3) of face ``index`` under a geometric draw."""
         centre, scale = box_to_center_scale(self.boxes[index], self.crop_rule, self.crop_factor)
         scale *= draw.scale_factor
-        centre = centre + draw.shift * 200.0 * scale
+        centre = centre + draw.shift * CROP_UNIT * scale
         return crop_matrix(centre, scale, self.input_size, draw.rotation, draw.flip)
 
     def __getitem__(self, index: int) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from lib.deploy.run_model import CROP_UNIT
+
 # name -> (which side of the box, enlargement factor); scale = side(w, h) / 200 * factor.
 CROP_RULES = {
     "star": ("min", 1.05),  # STAR / ADNet, for detector or WFLW boxes
@@ -34,7 +36,7 @@ def box_to_center_scale(box: np.ndarray, rule: str = "hrnet", factor: float | No
         raise ValueError(f"degenerate box {box.tolist()}")
     size = min(width, height) if side == "min" else max(width, height)
     centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-    return centre, float(size / 200.0 * (default_factor if factor is None else factor))
+    return centre, float(size / CROP_UNIT * (default_factor if factor is None else factor))
 
 
 def crop_matrix(centre: np.ndarray, scale: float, size: int, rotation: float = 0.0, flip: bool = False) -> np.ndarray:

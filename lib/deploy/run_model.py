@@ -36,6 +36,8 @@ import numpy as np
 PTS_ORIGIN = 1.0
 DECIMALS = 3
 MAX_FACES = 3
+HEATMAP_STRIDE = 4  # input pixels per heatmap cell: the grid is input_size // HEATMAP_STRIDE
+CROP_UNIT = 200.0  # pixels: a crop of scale s covers a square of side CROP_UNIT * s
 
 
 def tflite_interpreter() -> type:
@@ -190,7 +192,7 @@ class BlazeFaceDetector:
 def crop_matrix(centre: np.ndarray, scale: float, size: int, flip: bool = False) -> np.ndarray:
     """(2, 3) affine from image pixels to the ``size`` crop of side ``200 * scale`` at ``centre``,
     mirrored horizontally if ``flip``."""
-    zoom = size / (200.0 * scale)
+    zoom = size / (CROP_UNIT * scale)
     linear = np.array([[-zoom if flip else zoom, 0.0], [0.0, zoom]])
     middle = (size - 1) / 2.0
     return np.column_stack([linear, middle - linear @ np.asarray(centre, dtype=np.float64)])
@@ -208,7 +210,7 @@ class LandmarkCalibration:
         """Centre (2,) and scale (side / 200 px) of the landmark crop for a (4,) box."""
         side = max(box[2] - box[0], box[3] - box[1])
         centre = (box[:2] + box[2:]) / 2.0 + self.offset * side
-        return centre, side * self.side_factor / 200.0
+        return centre, side * self.side_factor / CROP_UNIT
 
 
 class LandmarkModel:
@@ -227,7 +229,7 @@ class LandmarkModel:
         """(S, S, 3) uint8 RGB crop -> (N, 2) landmarks in crop pixels."""
         outputs = self.net(crop[None].astype(np.float32))
         landmarks = next(o for o in outputs if o.ndim == 3)[0].astype(np.float64)
-        grid = self.input_size // 4
+        grid = self.input_size // HEATMAP_STRIDE
         cells = ((landmarks + 1.0) * grid - 1.0) / 2.0  # [-1, 1] -> grid cells
         return (cells + 0.5) * (self.input_size / grid) - 0.5  # grid cells -> crop pixels
 

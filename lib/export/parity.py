@@ -18,7 +18,7 @@ import torch
 
 from lib.data.dataset import PIXEL_MEAN, PIXEL_SCALE, LandmarkDataset
 from lib.data.geometry import apply_affine, grid_to_crop, normalised_to_grid
-from lib.deploy.run_model import TFLiteNet
+from lib.deploy.run_model import HEATMAP_STRIDE, TFLiteNet
 from lib.export.graph import DeployableLandmarks
 from lib.formats.table import points_array
 from lib.metrics import nme
@@ -61,7 +61,7 @@ def crop_pixels(dataset: LandmarkDataset, limit: int | None = None) -> np.ndarra
 
 def landmarks_to_image(landmarks: np.ndarray, dataset: LandmarkDataset, input_size: int) -> np.ndarray:
     """(F, N, 2) graph landmarks in [-1, 1] -> original-image pixels through each crop's inverse."""
-    grid = input_size // 4
+    grid = input_size // HEATMAP_STRIDE
     crop_points = grid_to_crop(normalised_to_grid(landmarks.astype(np.float64), grid), input_size, grid)
     inverses = np.stack([dataset[i]["crop_to_image"].numpy() for i in range(len(landmarks))])
     return apply_affine(inverses, crop_points)

@@ -9,6 +9,7 @@ import torch
 
 from lib.data.dataset import normalise_image
 from lib.data.geometry import apply_affine, crop_matrix, grid_to_crop, invert_affine, normalised_to_grid, warp_image
+from lib.deploy.run_model import HEATMAP_STRIDE
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 
@@ -32,7 +33,7 @@ class TorchLandmarkModel:
         batch = torch.stack([normalise_image(warp_image(image, matrix, self.input_size)) for matrix in matrices])
         with torch.no_grad():
             landmarks = self.model(batch)["landmarks"].double().numpy()
-        grid = self.input_size // 4
+        grid = self.input_size // HEATMAP_STRIDE
         crop_points = grid_to_crop(normalised_to_grid(landmarks, grid), self.input_size, grid)
         faces = [apply_affine(invert_affine(matrix), points) for matrix, points in zip(matrices, crop_points, strict=True)]
         if self.flip:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lib.deploy.run_model import HEATMAP_STRIDE
+
 
 class Outputs(nn.Module):
     """Three 1x1 convs: N landmark heatmaps, N point maps, E edge maps (logits)."""
@@ -102,14 +104,14 @@ class PyramidHead(nn.Module):
 
     def __init__(self, in_channels: Sequence[int], strides: Sequence[int], num_points: int, num_edges: int, channels: int = 64):
         super().__init__()
-        if len(in_channels) != len(strides) or any(b != 2 * a for a, b in zip(strides, strides[1:], strict=False)) or strides[0] < 4:
+        if len(in_channels) != len(strides) or any(b != 2 * a for a, b in zip(strides, strides[1:], strict=False)) or strides[0] < HEATMAP_STRIDE:
             raise ValueError(
                 f"pyramid strides must double from level to level, from at least 4, one width each; got strides {list(strides)}, widths {list(in_channels)}"
             )
         self.lateral = nn.ModuleList(nn.Conv2d(width, channels, 1) for width in in_channels)
         self.refine = nn.ModuleList(_separable_block(channels) for _ in in_channels[:-1])
         self.up2 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
-        factor = strides[0] // 4
+        factor = strides[0] // HEATMAP_STRIDE
         self.upsample = nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False) if factor > 1 else nn.Identity()
         self.outputs = Outputs(channels, num_points, num_edges)
 

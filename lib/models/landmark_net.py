@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lib.deploy.run_model import HEATMAP_STRIDE
 from lib.models.aam import AAMFusion
 from lib.models.decode import soft_argmax
 from lib.schemes import Scheme
@@ -25,7 +26,7 @@ class LandmarkNet(nn.Module):
         self.aam = AAMFusion(scheme)
         self.scheme_name = scheme.name
         self.input_size = input_size
-        self.grid_size = input_size // 4
+        self.grid_size = input_size // HEATMAP_STRIDE
         self.kind = kind
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:

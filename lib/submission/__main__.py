@@ -16,7 +16,7 @@ from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.run_model import MAX_FACES
 from lib.formats.pair import list_test_images
 from lib.schemes import load_scheme
-from lib.submission.make import make_submission
+from lib.submission.make import MIN_SCORE, make_submission
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("--train-root", required=True, help="ivslab_facial_train folder (fits the detector-box rule)")
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
     write.add_argument("--detector", default=DEFAULT_DETECTOR)
-    write.add_argument("--min-score", type=float, default=0.4)
+    write.add_argument("--min-score", type=float, default=MIN_SCORE, help="detector score threshold")
     write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
     write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
