@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from lib.data.geometry import crop_matrix
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
@@ -47,12 +46,6 @@ def test_iou_and_weighted_nms_by_hand():
     np.testing.assert_allclose(kept[0], [0.6 / 1.5, 0, 10 + 0.6 / 1.5, 10])  # score-weighted mean
     np.testing.assert_allclose(kept[1], boxes[2])
     np.testing.assert_allclose(scores, [0.9, 0.8])
-
-
-def test_runtime_helpers_equal_the_projects():
-    centre, scale = np.array([123.4, 56.7]), 0.83
-    np.testing.assert_allclose(run_model.crop_matrix(centre, scale, 192), crop_matrix(centre, scale, 192))
-    np.testing.assert_allclose(run_model.crop_matrix(centre, scale, 96, flip=True), crop_matrix(centre, scale, 96, flip=True))
 
 
 def test_detector_finds_the_synthetic_test_faces(detector, synthetic_root):

@@ -7,7 +7,6 @@ import pytest
 from lib.data.geometry import (
     apply_affine,
     box_to_center_scale,
-    crop_matrix,
     crop_to_grid,
     grid_to_crop,
     grid_to_normalised,
@@ -15,6 +14,7 @@ from lib.data.geometry import (
     normalised_to_grid,
     warp_image,
 )
+from lib.deploy.run_model import crop_matrix
 
 
 def test_crop_rules_by_hand():

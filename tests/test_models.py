@@ -5,8 +5,9 @@ import pytest
 import torch
 from timm.models.mobilevit import LinearSelfAttention
 
-from lib.data.geometry import apply_affine, crop_matrix, crop_to_grid, invert_affine
+from lib.data.geometry import apply_affine, crop_to_grid, invert_affine
 from lib.data.targets import gaussian_maps
+from lib.deploy.run_model import crop_matrix
 from lib.export.graph import DeployableLandmarks
 from lib.models import build_model
 from lib.models.aam import AAMFusion, edge_to_landmark_matrix

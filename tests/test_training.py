@@ -254,7 +254,7 @@ def test_two_process_gloo_ddp_run_and_its_checkpoint(tmp_path, synthetic_root):
         "--master_port",
         "29517",
         "-m",
-        "lib.train",
+        "lib.training",
         "--stage",
         "student",
         "--config",

@@ -8,9 +8,9 @@ import torch
 from torch.utils.data import Dataset
 
 from lib.data.augment import IDENTITY, AugmentConfig, GeometryDraw, pixel_pipeline, sample_geometry
-from lib.data.geometry import apply_affine, box_to_center_scale, crop_matrix, crop_to_grid, grid_to_normalised, invert_affine, warp_image
+from lib.data.geometry import apply_affine, box_to_center_scale, crop_to_grid, grid_to_normalised, invert_affine, warp_image
 from lib.data.targets import make_targets
-from lib.deploy.run_model import HEATMAP_STRIDE, CROP_UNIT
+from lib.deploy.run_model import CROP_UNIT, HEATMAP_STRIDE, crop_matrix
 from lib.formats.images import load_image
 from lib.formats.table import boxes_array, points_array
 from lib.schemes import Scheme

@@ -39,23 +39,6 @@ def box_to_center_scale(box: np.ndarray, rule: str = "hrnet", factor: float | No
     return centre, float(size / CROP_UNIT * (default_factor if factor is None else factor))
 
 
-def crop_matrix(centre: np.ndarray, scale: float, size: int, rotation: float = 0.0, flip: bool = False) -> np.ndarray:
-    """Affine (2, 3) from image pixels to a ``size`` x ``size`` crop.
-
-    The square of side ``200 * scale`` around ``centre``, rotated by ``rotation`` degrees
-    (counter-clockwise in the image), fills the crop; ``flip`` mirrors the crop horizontally.
-    The centre lands on the crop's centre ``(size - 1) / 2``.
-    """
-    zoom = size / (200.0 * scale)
-    angle = np.deg2rad(rotation)
-    cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
-    linear = np.array([[cos, sin], [-sin, cos]])
-    if flip:
-        linear = np.array([[-1.0, 0.0], [0.0, 1.0]]) @ linear
-    middle = (size - 1) / 2.0
-    return np.column_stack([linear, middle - linear @ np.asarray(centre, dtype=np.float64)])
-
-
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a (2, 3) affine."""
     full = np.vstack([matrix, [0.0, 0.0, 1.0]])

@@ -189,11 +189,17 @@ class BlazeFaceDetector:
 # ---------------------------------------------------------------- landmarks
 
 
-def crop_matrix(centre: np.ndarray, scale: float, size: int, flip: bool = False) -> np.ndarray:
-    """(2, 3) affine from image pixels to the ``size`` crop of side ``200 * scale`` at ``centre``,
-    mirrored horizontally if ``flip``."""
+def crop_matrix(centre: np.ndarray, scale: float, size: int, rotation: float = 0.0, flip: bool = False) -> np.ndarray:
+    """(2, 3) affine from image pixels to a ``size`` x ``size`` crop: the square of side
+    ``CROP_UNIT * scale`` around ``centre``, rotated by ``rotation`` degrees (counter-clockwise in
+    the image), fills the crop with the centre on ``(size - 1) / 2``; ``flip`` mirrors the crop
+    horizontally. The one crop rule of the kit (training, calibration, prediction)."""
     zoom = size / (CROP_UNIT * scale)
-    linear = np.array([[-zoom if flip else zoom, 0.0], [0.0, zoom]])
+    angle = np.deg2rad(rotation)
+    cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
+    linear = np.array([[cos, sin], [-sin, cos]])
+    if flip:
+        linear = np.array([[-1.0, 0.0], [0.0, 1.0]]) @ linear
     middle = (size - 1) / 2.0
     return np.column_stack([linear, middle - linear @ np.asarray(centre, dtype=np.float64)])
 
@@ -237,7 +243,7 @@ class LandmarkModel:
         """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image."""
         faces = []
         for flip in (False, True) if self.flip_permutation is not None else (False,):
-            matrix = crop_matrix(centre, scale, self.input_size, flip)
+            matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
             crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
             points = self.crop_landmarks(crop) @ inverse[:, :2].T + inverse[:, 2]

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from lib.data.dataset import normalise_image
-from lib.data.geometry import apply_affine, crop_matrix, grid_to_crop, invert_affine, normalised_to_grid, warp_image
-from lib.deploy.run_model import HEATMAP_STRIDE
+from lib.data.geometry import apply_affine, grid_to_crop, invert_affine, normalised_to_grid, warp_image
+from lib.deploy.run_model import HEATMAP_STRIDE, crop_matrix
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 

@@ -48,7 +48,7 @@ class Profile:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class PipelineSpec:
     steps: list[Step]
     profiles: dict[str, Profile]
 
@@ -72,7 +72,7 @@ class Pipeline:
         return self.steps[first:]
 
 
-def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
+def load_pipeline(path: str | Path = "pipeline.yaml") -> PipelineSpec:
     path = resolve(path)
     spec = yaml.safe_load(path.read_text())
     steps = [Step(s["name"], s["notebook"], dict(s.get("parameters") or {}), tuple(s.get("reads", ())), tuple(s.get("writes", ()))) for s in spec["steps"]]
@@ -84,7 +84,7 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
         if unknown:
             raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
         profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}))
-    return Pipeline(steps, profiles)
+    return PipelineSpec(steps, profiles)
 
 
 def parse_overrides(items: list[str]) -> dict:

@@ -15,7 +15,7 @@ from papermill.exceptions import PapermillExecutionError
 from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
-from lib.pipeline.config import Dataset, Pipeline, Step, step_parameters
+from lib.pipeline.config import Dataset, PipelineSpec, Step, step_parameters
 
 
 class StepFailed(RuntimeError):
@@ -96,7 +96,7 @@ def missing_outputs(step: Step, step_dir: Path) -> list[str]:
 
 
 def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: PipelineSpec,
     profile_name: str,
     only: list[str] | None = None,
     start: str | None = None,

@@ -1,4 +1,4 @@
-"""``python -m lib.train --stage teacher|student [--config pipeline.yaml] [--profile P] [--set key=value ...]``
+"""``python -m lib.training --stage teacher|student [--config pipeline.yaml] [--profile P] [--set key=value ...]``
 
 Trains one stage with the profile's ``train`` settings; ``--set`` overrides any of them
 (e.g. ``--set epochs=3 out_dir=runs/x/teacher``). Under ``torchrun --nproc_per_node K`` the same
@@ -16,7 +16,7 @@ from lib.training.engine import train
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lib.train", description="Train the teacher or the distilled student.")
+    parser = argparse.ArgumentParser(prog="python -m lib.training", description="Train the teacher or the distilled student.")
     parser.add_argument("--stage", required=True, choices=STAGES)
     parser.add_argument("--config", default="pipeline.yaml")
     parser.add_argument("--profile", default="default")
