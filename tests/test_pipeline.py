@@ -100,6 +100,8 @@ def test_declared_outputs_are_checked_with_placeholders_and_optional_entries(tmp
     writes = ("run_dir/student_<size>_<precision>.tflite", "run_dir/seeds/", "run_dir/best.json", "run_dir/extra.csv (optional)", "submissions/<run id>/txt/")
     assert missing_outputs(Step("export", "nb.ipynb", writes=writes), step_dir) == ["run_dir/best.json", "submissions/<run id>/txt/"]
     assert declared_path_pattern("submissions/<run id>/score.json (optional)", step_dir) == ("submissions/run-xyz/score.json", False)
+    elsewhere = tmp_path / "mine"
+    assert declared_path_pattern("submissions/<run id>/txt/", step_dir, str(elsewhere)) == (str(elsewhere / "txt"), True)
 
 
 @pytest.mark.slow

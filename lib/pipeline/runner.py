@@ -71,24 +71,31 @@ def run_step(step: Step, parameters: dict, run_dir: Path) -> Path:
 OPTIONAL = " (optional)"
 
 
-def declared_path_pattern(entry: str, step_dir: Path) -> tuple[str, bool]:
+SUBMISSIONS = "submissions/<run id>"  # a step's `submission_dir` parameter, when set, replaces it
+
+
+def declared_path_pattern(entry: str, step_dir: Path, submission_dir: str | None = None) -> tuple[str, bool]:
     """A ``writes`` entry of ``pipeline.yaml`` as a glob pattern under the project, and whether
-    it is required: ``run_dir`` is the step's folder, ``<run id>`` the run's name, any other
+    it is required: ``run_dir`` is the step's folder, ``submissions/<run id>`` the step's
+    ``submission_dir`` when one is given (else ``<run id>`` is the run's name), any other
     ``<placeholder>`` matches anything, and a trailing `` (optional)`` marks an output that
     depends on the step's parameters or data (not required)."""
     optional = entry.endswith(OPTIONAL)
     entry = entry.removesuffix(OPTIONAL)
+    if submission_dir and entry.startswith(SUBMISSIONS):
+        entry = str(resolve(submission_dir)) + entry[len(SUBMISSIONS) :]
     if entry.startswith("run_dir/"):
         entry = str(step_dir.relative_to(PROJECT_ROOT) if step_dir.is_relative_to(PROJECT_ROOT) else step_dir) + entry[len("run_dir") :]
     entry = entry.replace("<run id>", step_dir.parent.name)
     return re.sub(r"<[^>]+>", "*", entry).rstrip("/"), not optional
 
 
-def missing_outputs(step: Step, step_dir: Path) -> list[str]:
-    """The required ``writes`` entries of ``step`` that nothing on disk matches."""
+def missing_outputs(step: Step, step_dir: Path, parameters: dict | None = None) -> list[str]:
+    """The required ``writes`` entries of ``step`` (run with ``parameters``) that nothing on disk
+    matches."""
     missing = []
     for entry in step.writes:
-        pattern, required = declared_path_pattern(entry, step_dir)
+        pattern, required = declared_path_pattern(entry, step_dir, (parameters or {}).get("submission_dir"))
         root = Path("/") if Path(pattern).is_absolute() else PROJECT_ROOT
         if required and not any(root.glob(pattern.lstrip("/"))):
             missing.append(entry)
@@ -123,7 +130,7 @@ def run_pipeline(
         print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
         try:
             run_step(step, parameters, run_dir)
-            missing = missing_outputs(step, step_dir)
+            missing = missing_outputs(step, step_dir, parameters)
             if missing:
                 raise StepFailed(f"step {step.name!r} ({step.notebook}) finished without writing what pipeline.yaml declares: {', '.join(missing)}")
         except StepFailed:
