@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lib.paths import PROJECT_ROOT
+from lib.pipeline import outputs
 from lib.pipeline.config import Step, load_pipeline, parse_overrides, step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
 
@@ -189,3 +190,22 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     assert (run_dir / "submission" / "ced.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
     assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission"))
+
+
+def test_the_outputs_later_steps_read_are_the_ones_pipeline_yaml_declares(tmp_path):
+    """lib.pipeline.outputs names where each notebook finds an earlier step's product; each must
+    be a `reads` entry of the step that uses it and a `writes` entry of the step that makes it."""
+    steps = {step.name: step for step in load_pipeline().steps}
+    run = tmp_path / "run-1"
+    uses = [
+        ("student", "teacher", outputs.teacher_checkpoint),
+        ("export", "student", outputs.student_checkpoint),
+        ("timing", "student", outputs.student_checkpoint),
+        ("submission", "timing", outputs.shipped_model),
+    ]
+    for reader, writer, where in uses:
+        path = where(run / reader).relative_to(run)
+        assert str(path) in steps[reader].reads, (reader, path)
+        assert f"run_dir/{path.name}" in steps[writer].writes, (writer, path)
+    assert outputs.export_folder(run / "timing") == run / "export"
+    assert outputs.submission_folder(run / "submission") == PROJECT_ROOT / "submissions" / "run-1"

@@ -105,7 +105,10 @@ def paired_interval(differences: pd.Series, level: float = 0.95) -> tuple[float,
     return float(differences.mean() - half_width), float(differences.mean() + half_width)
 
 
-def seed_summary(table: pd.DataFrame, baseline: str = "student alone") -> pd.DataFrame:
+ALONE, DISTILLED = "student alone", "student + KD"  # the ablation's model labels
+
+
+def seed_summary(table: pd.DataFrame, baseline: str = ALONE) -> pd.DataFrame:
     """Per model of an :func:`ablation_table` with several seeds: the number of seeds, mean and
     sample standard deviation of NME, and, against ``baseline`` on the seeds both have, the mean
     paired NME difference (negative: better than the baseline) with its 95 % interval (paired t,
