@@ -16,10 +16,14 @@ from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.formats.pts import read_pts, write_pts
 from lib.inference.calibrate import fit_calibration, landmark_boxes
 from lib.inference.torch_model import TorchLandmarkModel
+from lib.models.checkpoint import save_checkpoint
 from lib.models.registry import build_model
 from lib.paths import resolve
+from lib.submission.make import make_submission
+from lib.submission.validate import validate_submission
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +171,30 @@ def test_the_package_pins_what_the_kernel_runs():
     pinned = dict(line.split("==") for line in package_requirements().splitlines())
     assert list(pinned) == ["ai-edge-litert", "numpy", "opencv-python-headless"]
     assert pinned == {name: importlib.metadata.version(name) for name in pinned}
+
+
+def test_the_scheme_decides_the_point_count_through_the_submission_path(detector, synthetic_root, tmp_path):
+    """A 68-point model and 68-point training labels give 68-point files that validate as such:
+    nothing on the way (calibration, prediction, writing, validation) assumes 51."""
+    tree = tmp_path / "train68"
+    for label in sorted(synthetic_root.glob("ivslab_facial_train/*/labels/*.pts")):
+        points = read_pts(label, 51)
+        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+        angles = np.linspace(np.pi, 0, 17)  # a jaw line under the 51 points (iBUG points 1-17)
+        jaw = np.column_stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(angles), y1 + (y1 - y0) * 0.3 * np.sin(angles)])
+        subset = label.parent.parent.relative_to(synthetic_root / "ivslab_facial_train")
+        write_pts(tree / subset / "labels" / label.name, np.concatenate([jaw, points]))
+        image = next(label.parent.parent.glob(f"images/{label.stem}.*"))
+        (tree / subset / "images").mkdir(parents=True, exist_ok=True)
+        (tree / subset / "images" / image.name).write_bytes(image.read_bytes())
+    torch.manual_seed(0)
+    config = {"kind": "student", "backbone": "mobilenetv4_conv_small", "head": "pyramid", "head_channels": 16, "input_size": 64, "scheme": "ibug68"}
+    save_checkpoint(tmp_path / "student68.pt", {"model_config": config, "ema": {"module": build_model(config).state_dict(), "updates": 0}})
+    summary = make_submission(
+        tmp_path / "student68.pt", synthetic_root / "ivslab_facial_test", tmp_path / "out", tree, calibration_faces=12, progress=False, scheme="ibug68"
+    )
+    assert summary["problems"] == []
+    assert summary["faces_predicted"] > 0
+    texts = [path.read_text() for path in sorted((tmp_path / "out" / "txt").glob("*.txt"))]
+    assert all(block.startswith("n_points: 68") for text in texts for block in text.split("version: 1\n")[1:])
+    assert validate_submission(tmp_path / "out" / "txt", [p.stem for p in (synthetic_root / "ivslab_facial_test").glob("*.png")], 51) != []

@@ -55,7 +55,7 @@ def test_files_order_faces_right_to_left_and_round_trip(tmp_path, predictions):
     # The face at x=200 is written first; values survive to the written 3 decimals.
     np.testing.assert_allclose(blocks[0], predictions["image_0001"][1], atol=5e-4)
     np.testing.assert_allclose(blocks[1], predictions["image_0001"][0], atol=5e-4)
-    read_back = read_submission(tmp_path / "txt")
+    read_back = read_submission(tmp_path / "txt", 51)
     np.testing.assert_allclose(read_back["image_0002"], predictions["image_0002"], atol=5e-4)
 
 
@@ -66,7 +66,7 @@ def test_zip_is_flat_and_deterministic(tmp_path, predictions):
     assert first == second
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert archive.namelist() == ["image_0001.txt", "image_0002.txt"]
-    assert validate_submission(tmp_path / "a.zip", ["image_0001", "image_0002"]) == []
+    assert validate_submission(tmp_path / "a.zip", ["image_0001", "image_0002"], 51) == []
 
 
 def test_leaderboard_csv_matches_the_txt_order(tmp_path, predictions):
@@ -102,7 +102,7 @@ def test_validator_reports_every_kind_of_problem_with_file_and_line(tmp_path):
     (folder / "empty.txt").write_text("")
     (folder / "stray.txt").write_text(good)
     stems = ["fifty", "nan", "header", "order", "empty", "missing"]
-    problems = {p.file: p for p in validate_submission(folder, stems)}
+    problems = {p.file: p for p in validate_submission(folder, stems, 51)}
     for name, (_, line, fragment) in broken_texts(good).items():
         assert problems[f"{name}.txt"].line == line
         assert fragment in problems[f"{name}.txt"].message
@@ -121,7 +121,7 @@ def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_roo
     for image, group in table.groupby("image"):
         truth[image.rsplit("/", 1)[1].rsplit(".", 1)[0]] = points_array(group)
     write_submission_folder(truth, tmp_path / "gt_as_submission", decimals=None)
-    submitted = read_submission(tmp_path / "gt_as_submission")
+    submitted = read_submission(tmp_path / "gt_as_submission", 51)
     summary, faces = score_submission(submitted, truth, SCHEME)
     assert summary["nme"] == pytest.approx(0.0, abs=1e-12)
     assert (summary["faces"], summary["matched"], summary["missed"], summary["extra"]) == (len(table), len(table), 0, 0)

@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     score = commands.add_parser("score", help="score a submission against ground truth in the same format")
     score.add_argument("submission", type=Path)
     score.add_argument("--gt", required=True, type=Path)
-    for command in (validate, score):
-        command.add_argument("--scheme", default="ivslab51")
+    for command in (write, validate, score):
+        command.add_argument("--scheme", default="ivslab51", help="the landmark scheme (decides the number of points)")
     args = parser.parse_args(argv)
 
     if args.command == "write":
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             flip=args.flip,
             max_faces=args.max_faces,
             ground_truth=args.gt,
+            scheme=args.scheme,
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0

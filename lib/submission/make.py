@@ -78,13 +78,16 @@ def make_submission(
     calibration_faces: int = 200,
     threads: int = 2,
     progress: bool = True,
+    scheme: str = "ivslab51",
 ) -> dict:
-    """Predict every test image, write and validate the files; returns a summary dict."""
+    """Predict every test image, write and validate the files; returns a summary dict. The
+    ``scheme`` (the model's and the labels') decides the number of points throughout."""
     out_dir = resolve(out_dir)
+    landmarks = load_scheme(scheme)
     face_detector = BlazeFaceDetector(resolve(detector), min_score=min_score, num_threads=threads)
-    calibration, calibration_summary = fit_calibration(face_detector, read_pair_train(resolve(train_root)), calibration_faces)
+    calibration, calibration_summary = fit_calibration(face_detector, read_pair_train(resolve(train_root), scheme), calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
-    pipeline = Pipeline(landmark_model(model, flip, threads), face_detector, calibration, max_faces)
+    pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces)
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
     source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} calibration={calibration_summary}"
@@ -98,8 +101,8 @@ def make_submission(
                 prediction_problems.append(problem)
                 note(problem)
             atomic_write_text(target, pts_text(faces))
-    problems = validate_submission(txt_dir, [p.stem for p in paths])
-    predictions = read_submission(txt_dir)
+    problems = validate_submission(txt_dir, [p.stem for p in paths], landmarks.num_points)
+    predictions = read_submission(txt_dir, landmarks.num_points)
     write_submission_zip(txt_dir, out_dir / "submission.zip")
     write_leaderboard_csv(predictions, out_dir / "leaderboard.csv")
     summary = {
@@ -111,12 +114,11 @@ def make_submission(
         "calibration": calibration_summary,
     }
     if Path(model).suffix == ".tflite":
-        flip_permutation = tuple(int(k) for k in load_scheme("ivslab51").flip_permutation) if flip else None
+        flip_permutation = tuple(int(k) for k in landmarks.flip_permutation) if flip else None
         settings = PackageSettings(tuple(float(v) for v in calibration.offset), calibration.side_factor, min_score, max_faces, flip_permutation)
         summary["package"] = str(build_package(resolve(model), resolve(detector), settings, out_dir / "final_package.zip"))
     if ground_truth is not None:
-        scheme = load_scheme("ivslab51")
-        score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), scheme.num_points), scheme)
+        score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), landmarks.num_points), landmarks)
         atomic_save_csv(faces, out_dir / "faces.csv", index=False)
         atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
         summary["score"] = score

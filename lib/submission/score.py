@@ -26,7 +26,7 @@ from lib.metrics import auc, failure_rate, nme
 from lib.schemes import Scheme
 
 
-def read_ground_truth(folder: str | Path, num_points: int = 51) -> dict[str, np.ndarray]:
+def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarray]:
     """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
     return {stem: np.stack(read_pts_blocks(path, num_points)) for stem, path in files_by_stem(Path(folder), [".txt"], "ground-truth").items()}
 

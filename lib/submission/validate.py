@@ -70,7 +70,7 @@ def check_file(name: str, text: str, num_points: int) -> tuple[list[Problem], np
     return problems, faces
 
 
-def validate_submission(source: str | Path, image_stems: Iterable[str], num_points: int = 51) -> list[Problem]:
+def validate_submission(source: str | Path, image_stems: Iterable[str], num_points: int) -> list[Problem]:
     """Every problem of the submission at ``source`` for the test images named by ``image_stems``
     (an empty list means the submission is valid)."""
     texts = read_submission_texts(source)
@@ -92,7 +92,7 @@ def validate_submission(source: str | Path, image_stems: Iterable[str], num_poin
     return problems
 
 
-def read_submission(source: str | Path, num_points: int = 51) -> dict[str, np.ndarray]:
+def read_submission(source: str | Path, num_points: int) -> dict[str, np.ndarray]:
     """``{image stem: (F, N, 2)}`` of a valid-looking submission (0-based pixels, file order).
     Raises :class:`FormatError` for the first file that does not parse."""
     faces_by_stem = {}
