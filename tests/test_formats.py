@@ -295,6 +295,9 @@ def test_training_and_prediction_decode_images_alike(tmp_path):
     assert upright[:20, -10:].mean() > 200  # the block is now at the top right
     assert upright[-20:, :10].mean() < 50
     np.testing.assert_array_equal(upright, read_rgb(tmp_path / "turned.jpg"))
+    trailed = tmp_path / "trailed.jpg"  # data after the end marker (phones append a video), not a truncation
+    trailed.write_bytes((tmp_path / "turned.jpg").read_bytes() + bytes(5000))
+    np.testing.assert_array_equal(load_image(trailed), upright)
     deep = np.random.default_rng(0).integers(0, 65536, (8, 9), dtype=np.uint16)
     Image.fromarray(deep).save(tmp_path / "deep.png")  # 16-bit grey
     decoded = load_image(tmp_path / "deep.png")

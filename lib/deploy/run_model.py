@@ -348,14 +348,13 @@ class UnreadableImage(ValueError):
 
 
 def cut_short(data: np.ndarray) -> bool:
-    """Whether encoded JPEG or PNG bytes lack their end marker (a truncated file, which OpenCV
-    would decode with its missing part grey instead of failing). Other formats: False."""
-    head, tail = data[:8].tobytes(), data[-1024:].tobytes()
-    if head.startswith(b"\xff\xd8"):
-        return b"\xff\xd9" not in tail
-    if head.startswith(b"\x89PNG"):
-        return b"IEND" not in tail
-    return False
+    """Whether encoded JPEG or PNG bytes lack their end marker anywhere (a truncated file, which
+    OpenCV would decode with its missing part grey instead of failing). The last kilobyte is
+    searched first; a file with data appended after its end marker (phones append videos to
+    JPEGs) is not cut short. Other formats: False."""
+    head = data[:8].tobytes()
+    marker = b"\xff\xd9" if head.startswith(b"\xff\xd8") else b"IEND" if head.startswith(b"\x89PNG") else None
+    return marker is not None and marker not in data[-1024:].tobytes() and marker not in data.tobytes()
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -436,7 +435,7 @@ def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, str | None
     package's ``main`` and the project's submission writer both predict through this."""
     try:
         image = read_rgb(path)
-    except ValueError as error:  # read_rgb names the file
+    except UnreadableImage as error:  # it names the file
         return np.zeros((0, 0, 2)), str(error)
     faces = pipeline(image)
     finite = np.isfinite(faces).all(axis=(1, 2))
