@@ -16,6 +16,7 @@ from lib.data.splits import split_table
 from lib.formats.pts import read_pts, write_pts
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
+from lib.training import engine
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.report import seed_summary
@@ -191,6 +192,29 @@ def test_config_layers_and_errors(tmp_path, synthetic_root):
         train_config("pupil", path, "tiny")
 
 
+def test_teacher_precision_auto_follows_the_cpu_and_bf16_runs_the_teacher_in_bf16(tmp_path, synthetic_root, monkeypatch):
+    path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0})
+    cpu = torch.device("cpu")
+    auto = train_config("student", path, "tiny", {"teacher_precision": "auto"})
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(engine, "cpu_has_bf16", lambda native=native: native)
+        assert engine.teacher_precision(auto, cpu) == expected
+    assert engine.teacher_precision(train_config("student", path, "tiny", {"teacher_precision": "bf16"}), cpu) == "bf16"
+    with pytest.raises(ValueError, match="teacher_precision must be one of"):
+        train_config("student", path, "tiny", {"teacher_precision": "int8"})
+    conv = torch.nn.Conv2d(3, 8, 3)
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        exact = conv(image)
+        with engine.teacher_autocast("fp32", cpu):
+            assert torch.equal(conv(image), exact)
+        with engine.teacher_autocast("bf16", cpu):
+            rounded = conv(image)
+    assert rounded.dtype == torch.bfloat16
+    error = (rounded.float() - exact).abs().max() / exact.abs().max()
+    assert 0 < error < 2**-6  # bf16 keeps 8 significant bits
+
+
 @pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path, synthetic_root):
     path = tiny_config(tmp_path, synthetic_root)
@@ -232,9 +256,12 @@ def test_student_distils_from_a_trained_teacher(tmp_path, synthetic_root):
     assert "optimiser" not in best  # best.pt: weights for inference only
     assert (tmp_path / "t" / "best.pt").stat().st_size < 0.6 * (tmp_path / "t" / "last.pt").stat().st_size
     student = train(
-        train_config("student", path, "tiny", {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt")}),
+        train_config(
+            "student", path, "tiny", {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt"), "teacher_precision": "bf16"}
+        ),
         progress=False,
     )
+    assert student["teacher_precision"] == "bf16"
     log = json.loads((tmp_path / "s" / "metrics.jsonl").read_text().splitlines()[0])
     assert log["train"]["kd"] > 0
     assert log["train"]["feature_kd"] > 0
@@ -282,7 +309,7 @@ def test_step_benchmark_times_every_part_of_a_step_and_the_teacher_only_when_dis
     parts = ["data (one batch, main process)", "student forward", "loss (forward)", "backward + optimiser step"]
     path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0, "kd_mode": "kl"})
     table = step_times("tiny", runs=2, threads=1, config=path).set_index("part")
-    assert list(table.index) == [*parts, "teacher forward (no grad)", "step (sum)"]
+    assert list(table.index) == [*parts, "teacher forward (no grad, fp32)", "step (sum)"]
     assert (table["ms_median"] > 0).all()  # backward + step is derived: the whole step outlasts forward + loss
     alone = step_times("tiny", runs=2, threads=1, config=tiny_config(tmp_path, synthetic_root, loss={})).set_index("part")
     assert list(alone.index) == [*parts, "step (sum)"]

@@ -19,6 +19,7 @@ import yaml
 from lib.paths import resolve
 
 STAGES = ("teacher", "student")
+TEACHER_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     grad_clip: float = 5.0
     amp: str = "auto"  # auto: bf16/fp16 autocast on a GPU, fp32 on the CPU; or off
+    teacher_precision: str = "fp32"  # the frozen teacher's forward on the CPU: fp32, bf16 or auto (bf16 where the CPU has bf16 instructions)
     seed: int = 0
     workers: int = 0
     val_fraction: float = 0.1
@@ -57,6 +59,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.teacher_precision not in TEACHER_PRECISIONS:
+            raise ValueError(f"teacher_precision must be one of {TEACHER_PRECISIONS}, got {self.teacher_precision!r}")
         if self.distils and not self.teacher_checkpoint:
             raise ValueError("student distillation needs teacher_checkpoint")
 

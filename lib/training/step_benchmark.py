@@ -22,7 +22,7 @@ from lib.bench.timing import time_calls
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.training.config import train_config
-from lib.training.engine import stage_datasets
+from lib.training.engine import stage_datasets, teacher_autocast, teacher_precision
 
 WARMUP = 2
 
@@ -60,11 +60,14 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     whole = time_calls(backward_and_step, WARMUP, runs)["median"]
     if teacher is not None:
 
+        precision = teacher_precision(cfg, torch.device("cpu"))
+
         @torch.no_grad()
         def teacher_forward():
-            return teacher(batch["image"])
+            with teacher_autocast(precision, torch.device("cpu")):
+                return teacher(batch["image"])
 
-        parts["teacher forward (no grad)"] = teacher_forward
+        parts[f"teacher forward (no grad, {precision})"] = teacher_forward
     rows = []
     for name, call in parts.items():
         times = time_calls(call, WARMUP, runs)
