@@ -16,6 +16,7 @@ import torch
 from lib.bench.run import benchmark
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.export import __main__ as export_cli
 from lib.export.command import export_command
 from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
@@ -71,13 +72,25 @@ def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
     require_export_python()
     folder = tmp_path_factory.mktemp("export")
     checkpoint = student_checkpoint(folder / "student.pt", synthetic_root, seed=0)
-    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", "fp32,fp16,int8w,int8", require="fp32", calibration_crops=8, parity_faces=6)
+    command = export_command(
+        EXPORT_PYTHON, checkpoint, folder / "tflite", ["fp32", "fp16", "int8w", "int8"], require=["fp32"], calibration_crops=8, parity_faces=6
+    )
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return checkpoint, folder / "tflite"
 
 
 @pytest.mark.slow
+def test_the_built_export_command_is_read_back_by_the_export_cli(tmp_path):
+    command = export_command("py", tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"], "data/x", 8, 6, 0.01, 128)
+    assert command[:3] == ["py", "-m", "lib.export"]
+    args = export_cli.build_parser().parse_args(command[3:])
+    assert (args.checkpoint, args.out, args.precision, args.require) == (tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"])
+    assert (args.data_root, args.calibration_crops, args.parity_faces, args.nme_budget, args.input_size) == ("data/x", 8, 6, 0.01, 128)
+    defaults = export_cli.build_parser().parse_args(export_command("py", "c.pt", "o")[3:])
+    assert (defaults.precision, defaults.require, defaults.input_size, defaults.calibration_crops) == (["fp32", "fp16", "int8w", "int8"], None, None, 64)
+
+
 def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):
     _, folder = exported
     rows = {row["precision"]: row for row in json.loads((folder / f"export_report_{SIZE}.json").read_text())}

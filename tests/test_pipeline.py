@@ -1,5 +1,6 @@
 """pipeline.yaml, parameter resolution, and runs of real notebooks through papermill."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
-from lib.pipeline.config import Step, load_pipeline, parse_overrides, step_parameters
+from lib.pipeline.config import Step, add_set_option, load_pipeline, parse_overrides, step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
@@ -93,6 +94,15 @@ def test_parameter_precedence_and_selection(tmp_path):
         parse_overrides(["novalue"])
 
 
+def test_every_override_option_takes_several_pairs_and_repeats():
+    """``--set`` is one option with one meaning in every command line that overrides settings."""
+    parser = argparse.ArgumentParser()
+    add_set_option(parser, "settings")
+    args = parser.parse_args(["--set", "epochs=3", "loss={kd: 0}", "--set", "ablation_seeds=[1, 2]"])
+    assert parse_overrides(args.set) == {"epochs": 3, "loss": {"kd": 0}, "ablation_seeds": [1, 2]}
+    assert parser.parse_args([]).set == []
+
+
 def test_declared_outputs_are_checked_with_placeholders_and_optional_entries(tmp_path):
     step_dir = tmp_path / "run-xyz" / "export"
     step_dir.mkdir(parents=True)
@@ -123,43 +133,64 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
         run_pipeline(pipeline, "tiny", overrides={"unknown": 1}, run_dir=run_dir)
 
 
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One run of the smoke profile through ``python -m lib.pipeline`` (every notebook, papermill),
+    shared by the per-notebook tests below: (run folder, submission folder, the finished process)."""
+    root = tmp_path_factory.mktemp("smoke")
+    run_dir, submitted = root / "run", root / "submission"
+    command = [
+        sys.executable,
+        "-m",
+        "lib.pipeline",
+        "--profile",
+        "smoke",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"submission_dir={submitted}",
+        "ablation_seeds=[1]",
+    ]
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    return run_dir, submitted, finished
+
+
+def step_succeeded(smoke_run, step: str) -> Path:
+    """The run folder, once ``step``'s record in ``steps.jsonl`` says it ran to the end and its
+    executed notebook holds outputs."""
+    run_dir, _, finished = smoke_run
+    log = run_dir / "steps.jsonl"
+    records = {r["step"]: r for r in map(json.loads, log.read_text().splitlines())} if log.is_file() else {}
+    assert records.get(step, {}).get("status") == "ok", f"step {step!r}: {records.get(step)}\n{finished.stderr[-3000:]}"
+    executed = nbformat.read(run_dir / records[step]["notebook"], as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+    return run_dir
+
+
 @pytest.mark.slow
-def test_smoke_profile_runs_every_notebook(tmp_path):
-    run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lib.pipeline",
-            "--profile",
-            "smoke",
-            "--run-dir",
-            str(run_dir),
-            "-p",
-            f"submission_dir={tmp_path / 'submission'}",
-            "-p",
-            "ablation_seeds=[1]",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_smoke_eda_notebook(smoke_run):
+    run_dir = step_succeeded(smoke_run, "eda")
     summary = json.loads((run_dir / "eda" / "eda_summary.json").read_text())
-    profile = load_pipeline().profile("smoke")
-    assert summary["faces"] == profile.dataset.train
+    assert summary["faces"] == load_pipeline().profile("smoke").dataset.train
     assert summary["mean_shape_baseline"]["nme"] > 0.10
     for figure in ["overlay_grid.png", "shape_pca.png", "outliers.png", "sizes.png", "mean_shape.png"]:
-        assert (run_dir / "eda" / figure).stat().st_size > 1000
-    executed = nbformat.read(run_dir / "00_eda.ipynb", as_version=4)
-    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+        assert (run_dir / "eda" / figure).stat().st_size > 1000, figure
+
+
+@pytest.mark.slow
+def test_smoke_teacher_notebook(smoke_run):
+    run_dir = step_succeeded(smoke_run, "teacher")
     teacher = json.loads((run_dir / "teacher" / "results.json").read_text())
     assert teacher["completed_epochs"] == 2
     assert 0 < teacher["test"]["nme"] < 1
     assert (run_dir / "teacher" / "best.pt").is_file()
-    assert (run_dir / "teacher" / "curves.png").is_file()
-    assert (run_dir / "teacher" / "val_overlays.png").stat().st_size > 1000
+    for figure in ["curves.png", "val_overlays.png"]:
+        assert (run_dir / "teacher" / figure).stat().st_size > 1000, figure
+
+
+@pytest.mark.slow
+def test_smoke_student_notebook_trains_both_students_over_the_seeds(smoke_run):
+    run_dir = step_succeeded(smoke_run, "student")
     assert (run_dir / "student" / "val_overlays.png").stat().st_size > 1000
     ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
     assert list(ablation["model"]) == ["teacher", "student alone", "student + KD", "student alone", "student + KD"]
@@ -169,22 +200,36 @@ def test_smoke_profile_runs_every_notebook(tmp_path):
     kd_minus_alone = ablation["nme"].iloc[[2, 4]].to_numpy() - ablation["nme"].iloc[[1, 3]].to_numpy()
     assert over_seeds.loc["student + KD", "nme_minus_baseline"] == pytest.approx(kd_minus_alone.mean())
     assert ablation["params_m"].iloc[0] > 10 * ablation["params_m"].iloc[2]
-    kd_log = (run_dir / "student" / "metrics.jsonl").read_text()
-    assert '"kd"' in kd_log
+    assert '"kd"' in (run_dir / "student" / "metrics.jsonl").read_text()
     assert '"kd"' not in (run_dir / "student" / "student_alone" / "metrics.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_smoke_export_notebook(smoke_run):
+    run_dir = step_succeeded(smoke_run, "export")
     export = pd.read_csv(run_dir / "export" / "export_report.csv")
     assert set(export["precision"]) == {"fp32", "fp16", "int8"}
     assert export.set_index("precision").loc["fp32", "passed"]
+
+
+@pytest.mark.slow
+def test_smoke_timing_notebook_ships_the_chosen_file(smoke_run):
+    run_dir = step_succeeded(smoke_run, "timing")
     shipped = json.loads((run_dir / "timing" / "best.json").read_text())
     assert (run_dir / "timing" / "best.tflite").read_bytes() == (run_dir / "export" / shipped["file"]).read_bytes()
-    assert export.set_index("file").loc[shipped["file"], "passed"]
+    assert pd.read_csv(run_dir / "export" / "export_report.csv").set_index("file").loc[shipped["file"], "passed"]
     bench = json.loads((run_dir / "timing" / "bench.json").read_text())
     assert sorted(row["precision"] for row in bench["rows"]) == ["fp16", "fp32", "int8"]
     assert (run_dir / "timing" / "pareto.png").stat().st_size > 1000
-    submitted = tmp_path / "submission"
+
+
+@pytest.mark.slow
+def test_smoke_submission_notebook(smoke_run):
+    run_dir = step_succeeded(smoke_run, "submission")
+    submitted = smoke_run[1]
     for product in ("submission.zip", "leaderboard.csv", "final_package.zip", "score.json"):
         assert (submitted / product).stat().st_size > 0, product
-    test_images = sorted((PROJECT_ROOT / profile.dataset.root / "ivslab_facial_test").glob("*.png"))
+    test_images = sorted((PROJECT_ROOT / load_pipeline().profile("smoke").dataset.root / "ivslab_facial_test").glob("*.png"))
     assert sorted(p.stem for p in (submitted / "txt").glob("*.txt")) == [p.stem for p in test_images]
     assert json.loads((submitted / "score.json").read_text())["faces"] > 0
     assert (run_dir / "submission" / "ced.png").stat().st_size > 1000

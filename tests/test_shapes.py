@@ -20,9 +20,16 @@ def test_procrustes_removes_similarity_transforms():
     shapes[3, 38:] += [0, 30.0]
     aligned, mean = procrustes_align(shapes)
     assert np.argmax(procrustes_distance(aligned, mean)) == 3
-    _, ratios, scores = shape_pca(aligned, 3)
+    components, ratios, scores = shape_pca(aligned, 3)
     assert ratios[0] > 0.99
     assert np.argmax(np.abs(scores[:, 0])) == 3
+    # The scores reconstruct the shapes: mean + scores @ components, exact with all components.
+    flat = aligned.reshape(len(aligned), -1)
+    assert np.allclose(flat.mean(axis=0) + scores @ components, flat, atol=1e-3 * np.abs(flat).max())
+    all_components, all_ratios, all_scores = shape_pca(aligned, 20)
+    assert all_scores.shape == (10, 10)
+    assert abs(all_ratios.sum() - 1) < 1e-9
+    assert np.allclose(flat.mean(axis=0) + all_scores @ all_components, flat, atol=1e-12)
 
 
 def test_mean_shape_baseline_is_exact_for_box_scaled_copies():

@@ -39,6 +39,14 @@ def test_split_is_seeded_and_disjoint(synthetic_root):
     assert list(val_a["image"]) == list(val_b["image"])
     assert len(val_a) == 6
     assert not set(train_a["image"]) & set(val_a["image"])
+    assert list(split_table(table, 0.25, 4)[1]["image"]) != list(val_a["image"])  # another seed, other faces
+    # Several faces of one image (a group photo): all of them on one side of the split.
+    shared = table.assign(image=[f"photo_{i // 3}.jpg" for i in range(len(table))])
+    for seed in range(5):
+        train, val = split_table(shared, 0.25, seed)
+        assert not set(train["image"]) & set(val["image"])
+        assert len(train) + len(val) == len(table)
+        assert val["image"].nunique() == round(shared["image"].nunique() * 0.25)
 
 
 def test_seed_summary_by_hand():
@@ -257,7 +265,10 @@ def test_student_distils_from_a_trained_teacher(tmp_path, synthetic_root):
     assert (tmp_path / "t" / "best.pt").stat().st_size < 0.6 * (tmp_path / "t" / "last.pt").stat().st_size
     student = train(
         train_config(
-            "student", path, "tiny", {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt"), "teacher_precision": "bf16"}
+            "student",
+            path,
+            "tiny",
+            {"out_dir": str(tmp_path / "s"), "epochs": 1, "teacher_checkpoint": str(tmp_path / "t" / "best.pt"), "teacher_precision": "bf16"},
         ),
         progress=False,
     )

@@ -7,6 +7,7 @@ Shapes are (F, N, 2) pixel coordinates.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.decomposition import PCA
 
 
 def _similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -41,10 +42,8 @@ def shape_pca(aligned: np.ndarray, components: int = 5) -> tuple[np.ndarray, np.
     """PCA of aligned shapes: component vectors (K, N*2), explained-variance ratios (K,), and
     each face's scores (F, K)."""
     flat = aligned.reshape(len(aligned), -1)
-    centred = flat - flat.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    ratios = singular**2 / (singular**2).sum()
-    return vt[:components], ratios[:components], centred @ vt[:components].T
+    pca = PCA(n_components=min(components, *flat.shape)).fit(flat)
+    return pca.components_, pca.explained_variance_ratio_, pca.transform(flat)
 
 
 def procrustes_distance(aligned: np.ndarray, mean: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``python -m lib.bench --checkpoint best.pt --files DIR/*.tflite --out DIR [--threads 1,2,4] [--runs 50]``
+"""``python -m lib.bench --checkpoint best.pt --files DIR/*.tflite --out DIR [--threads 1 2 4] [--runs 50]``
 
 Writes ``bench.json``, ``bench.csv``, ``references.csv`` (MediaPipe's face-landmark model and face
 detector, timed in the same run) and ``pareto.png`` (NME against LiteRT latency) to ``--out``.
@@ -21,13 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, type=Path, help="the PyTorch checkpoint the files were exported from")
     parser.add_argument("--files", required=True, nargs="+", type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--threads", default="1,2,4")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--faces", type=int, default=64, help="validation faces for the NME of each file")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
-    threads = tuple(int(t) for t in args.threads.split(","))
+    threads = tuple(args.threads)
     table, references = benchmark(args.checkpoint, args.files, args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
     atomic_save_figure(pareto_figure(table, f"litert_ms_t{compared_threads(threads)}", references), args.out / "pareto.png", dpi=100)
     columns = [

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit
 
 from lib.formats.audit import drop_bad_faces
 from lib.formats.pair import read_pair_train
@@ -15,10 +16,14 @@ from lib.paths import resolve
 
 
 def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded random split into (train, validation) faces; at least one validation face."""
-    order = np.random.default_rng(seed).permutation(len(table))
-    count = max(1, int(round(len(table) * val_fraction)))
-    return table.iloc[np.sort(order[count:])].reset_index(drop=True), table.iloc[np.sort(order[:count])].reset_index(drop=True)
+    """A seeded random split into (train, validation) faces, grouped by image: the faces of one
+    picture (one identity, one background) fall on one side, so validation never sees a face
+    whose image was trained on. ``val_fraction`` of the images, at least one, are validation."""
+    images = table["image"].astype(str).to_numpy()
+    count = max(1, int(round(len(np.unique(images)) * val_fraction)))
+    splitter = GroupShuffleSplit(n_splits=1, test_size=count, random_state=seed)
+    train, val = next(splitter.split(images, groups=images))
+    return table.iloc[np.sort(train)].reset_index(drop=True), table.iloc[np.sort(val)].reset_index(drop=True)
 
 
 def training_split(data_root: str | Path, scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:

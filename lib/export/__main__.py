@@ -1,4 +1,4 @@
-"""``python -m lib.export --checkpoint best.pt --out DIR [--precision fp32,fp16,int8w,int8] [--input-size S]``
+"""``python -m lib.export --checkpoint best.pt --out DIR [--precision fp32 fp16 int8w int8] [--input-size S]``
 
 Converts a trained student to ``.tflite`` files, runs the parity gate on its validation crops
 and writes ``DIR/export_report.json``; exits non-zero, naming the file, if the gate fails.
@@ -16,31 +16,42 @@ from lib.export.parity import FP32_TOLERANCE, NME_BUDGET, ParityError
 from lib.export.run import export
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export a landmark checkpoint to .tflite with a parity gate.")
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options (:func:`lib.export.command.export_command` builds a call)."""
+    parser = argparse.ArgumentParser(prog="python -m lib.export", description="Export a landmark checkpoint to .tflite with a parity gate.")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--precision", default="fp32,fp16,int8w,int8", help=f"comma-separated subset of {','.join(PRECISIONS)}")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="the precisions to export (default: all)")
     parser.add_argument("--input-size", type=int, default=None, help="input side (default: the checkpoint's)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: the checkpoint's)")
     parser.add_argument("--calibration-crops", type=int, default=64)
     parser.add_argument("--parity-faces", type=int, default=64)
     parser.add_argument("--fp32-tolerance", type=float, default=FP32_TOLERANCE)
     parser.add_argument("--nme-budget", type=float, default=NME_BUDGET, help="allowed NME increase of quantised files (fraction)")
-    parser.add_argument("--require", default=None, help="precisions that must pass the gate (default: all exported); the others are only reported")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--require",
+        nargs="+",
+        choices=PRECISIONS,
+        default=None,
+        help="precisions that must pass the gate (default: all exported); the others are only reported",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         rows = export(
             args.checkpoint,
             args.out,
-            args.precision.split(","),
+            args.precision,
             args.input_size,
             args.data_root,
             args.calibration_crops,
             args.parity_faces,
             args.fp32_tolerance,
             args.nme_budget,
-            args.require.split(",") if args.require else None,
+            args.require,
         )
     except ParityError as error:
         print(error, file=sys.stderr)

@@ -4,6 +4,7 @@ as a subprocess built here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -11,8 +12,8 @@ def export_command(
     python: str | Path,
     checkpoint: str | Path,
     out_dir: str | Path,
-    precisions: str = "fp32,fp16,int8w,int8",
-    require: str | None = None,
+    precisions: Sequence[str] = ("fp32", "fp16", "int8w", "int8"),
+    require: Sequence[str] | None = None,
     data_root: str | Path | None = None,
     calibration_crops: int = 64,
     parity_faces: int = 64,
@@ -20,9 +21,10 @@ def export_command(
     input_size: int | None = None,
 ) -> list[str]:
     """``[python, -m, lib.export, ...]`` with every option that is given (None: the CLI's default)."""
-    command = [str(python), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(out_dir), "--precision", precisions]
+    command = [str(python), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(out_dir), "--precision", *precisions]
+    if require is not None:
+        command += ["--require", *require]
     options = {
-        "--require": require,
         "--data-root": data_root,
         "--calibration-crops": calibration_crops,
         "--parity-faces": parity_faces,

@@ -10,6 +10,7 @@ timed forward passes after warm-up, in eval mode with ``threads`` intra-op threa
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -63,7 +64,7 @@ def model_report(configs: dict[str, dict], sizes: list[int], threads: int = 2, r
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.models.report", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[192, 256])
     parser.add_argument("--teacher", default=None, help="teacher backbone (default: the registry's)")
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\n{name} at {size} px")
             print(flops_by_part(build_model({**cfg, "input_size": size}), size).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m lib.pipeline [--profile P] [--only STEP ...] [--from STEP] [-p key=value ...]``
+"""``python -m lib.pipeline [--profile P] [--only STEP ...] [--from STEP] [--set key=value ...]``
 
 Runs the notebooks of pipeline.yaml with papermill into ``runs/<id>/``: each executed notebook
 is saved there as it runs, and each step writes its products under ``runs/<id>/<step>/``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lib.pipeline.config import load_pipeline, parse_overrides
+from lib.pipeline.config import add_set_option, load_pipeline, parse_overrides
 from lib.pipeline.runner import StepFailed, run_pipeline
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default", help="smoke | default | paper (see pipeline.yaml)")
     parser.add_argument("--only", nargs="+", metavar="STEP", help="run just these steps")
     parser.add_argument("--from", dest="start", metavar="STEP", help="run this step and the ones after it")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a notebook parameter")
+    add_set_option(parser, "notebook parameters")
     parser.add_argument("--run-dir", help="run folder (default: runs/<timestamp>-<profile>)")
     parser.add_argument("--list", action="store_true", help="list the steps and profiles, then exit")
     args = parser.parse_args(argv)
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print("profiles:", ", ".join(pipeline.profiles))
         return 0
     try:
-        run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.param), args.run_dir)
+        run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.set), args.run_dir)
     except StepFailed as failure:
         print(f"pipeline failed: {failure}", file=sys.stderr)
         return 1

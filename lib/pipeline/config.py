@@ -4,13 +4,14 @@ A step's parameters are resolved in this order, later winning:
   1. the step's own ``parameters`` in pipeline.yaml,
   2. the profile's ``params`` (shared by all steps; only passed to notebooks that declare them),
   3. the profile's ``steps: {<step name>: {...}}``,
-  4. command-line overrides ``-p key=value`` (YAML-typed values).
+  4. command-line overrides ``--set key=value`` (YAML-typed values).
 ``data_root`` comes from the profile's ``dataset.root``, ``profile`` is its name and ``run_dir``
 is the run's step folder.
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,12 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> PipelineSpec:
             raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
         profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}))
     return PipelineSpec(steps, profiles)
+
+
+def add_set_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The one override option of every command line here: ``--set KEY=VALUE [KEY=VALUE ...]``,
+    repeatable, values typed as YAML (:func:`parse_overrides`)."""
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=f"override {what} (YAML-typed values)")
 
 
 def parse_overrides(items: list[str]) -> dict:

@@ -12,6 +12,7 @@ ms per batch and as images/s.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,6 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     parts["loss (forward)"] = lambda: criterion({k: v.detach() for k, v in outputs.items()}, batch, teacher_outputs)
     whole = time_calls(backward_and_step, WARMUP, runs)["median"]
     if teacher is not None:
-
         precision = teacher_precision(cfg, torch.device("cpu"))
 
         @torch.no_grad()
@@ -82,7 +82,7 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     return table
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.training.step_benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="default")
     parser.add_argument("--config", default="pipeline.yaml")
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         table.to_csv(args.out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

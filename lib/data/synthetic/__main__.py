@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 
 from lib.data.synthetic.generate import generate
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.data.synthetic", description="Generate a synthetic 51-point face dataset in the PAIR layout.")
     parser.add_argument("--out", default="data/synthetic", help="output folder (default: data/synthetic)")
     parser.add_argument("--train", type=int, default=2000, help="training images, one face each")
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     out = generate(args.out, args.train, args.test, args.seed, args.workers, args.force)
     print(json.dumps(json.loads((out / "manifest.json").read_text()), indent=2))
 
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
