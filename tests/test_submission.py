@@ -15,7 +15,7 @@ from lib.io import atomic_write_text
 from lib.schemes import load_scheme
 from lib.submission.files import leaderboard_frame, read_leaderboard_csv, write_leaderboard_csv, write_submission_zip
 from lib.submission.make import content_digest, start_or_resume
-from lib.submission.score import score_submission
+from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
 SCHEME = load_scheme("ivslab51")
@@ -108,11 +108,12 @@ def test_validator_reports_every_kind_of_problem_with_file_and_line(tmp_path):
         assert fragment in problems[f"{name}.txt"].message
     assert problems["order.txt"].line == 56
     assert "right to left" in problems["order.txt"].message
-    assert "no face block" in problems["empty.txt"].message
+    assert "empty.txt" not in problems  # no face found: valid (PAIR's final round has face-free images)
+    assert read_submission(folder, 51)["empty"].shape == (0, 51, 2)
     assert "missing" in problems["missing.txt"].message
     assert "no test image" in problems["stray.txt"].message
     assert str(problems["nan.txt"]).startswith("nan.txt:11: ")
-    assert len(problems) == 7
+    assert len(problems) == 6
 
 
 def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_root, tmp_path):
@@ -150,6 +151,22 @@ def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_roo
     assert summary["fr"] == pytest.approx(failures / len(table))
     assert summary["fr_with_false"] == pytest.approx((failures + 3) / (len(table) + 3))
     assert summary["auc_with_false"] == pytest.approx(summary["auc"] * len(table) / (len(table) + 3))
+
+
+def test_faces_on_face_free_images_are_counted_as_invented(tmp_path):
+    truth = {"scene": np.stack([face_at(300), face_at(100)]), "sea": np.zeros((0, 51, 2)), "sky": np.zeros((0, 51, 2))}
+    predictions = {"scene": truth["scene"][:1], "sea": np.stack([face_at(50), face_at(200)]), "sky": np.zeros((0, 51, 2))}
+    summary, faces = score_submission(predictions, truth, SCHEME)
+    assert (summary["faces"], summary["matched"], summary["missed"], summary["missed_share"]) == (2, 1, 1, 0.5)
+    assert (summary["face_free_images"], summary["faces_on_face_free"], summary["face_free_with_a_face"]) == (2, 2, 1)
+    assert summary["extra"] == summary["false_faces"] == 2
+    assert len(faces) == 4  # two ground-truth faces, two invented
+    # An empty ground-truth file reads as a face-free image.
+    atomic_write_text(tmp_path / "gt" / "sea.txt", "")
+    atomic_write_text(tmp_path / "gt" / "scene.txt", pts_text(truth["scene"]))
+    read = read_ground_truth(tmp_path / "gt", 51)
+    assert read["sea"].shape == (0, 51, 2)
+    np.testing.assert_allclose(read["scene"], truth["scene"], atol=1e-3)
 
 
 def test_faces_are_matched_regardless_of_order():

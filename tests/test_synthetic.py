@@ -12,7 +12,7 @@ import pytest
 
 from lib.analysis.shapes import MeanShapeBaseline
 from lib.data.synthetic.face_model import Expression, deform, sample_identity
-from lib.data.synthetic.generate import generate
+from lib.data.synthetic.generate import NEGATIVES_FOLDER, extra_counts, generate
 from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
 from lib.formats.images import image_size, load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
@@ -34,7 +34,10 @@ def test_layout_is_the_pair_layout(synthetic_root):
         assert stems_images == stems_labels
     assert sum(1 for _ in train.glob("*/labels/*.pts")) == SMALL_TRAIN
     tests = sorted((synthetic_root / "ivslab_facial_test").iterdir())
-    assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + 1)]
+    extra = extra_counts(SMALL_TEST)
+    assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + extra["test_empty"] + extra["test_closeup"] + 1)]
+    negatives = sorted((synthetic_root / NEGATIVES_FOLDER).iterdir())
+    assert [p.name for p in negatives] == [f"negative_{i:04d}.jpg" for i in range(1, extra["negatives"] + 1)]
     truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))
     assert [p.stem for p in truths] == [p.stem for p in tests]
     manifest = json.loads((synthetic_root / "manifest.json").read_text())
@@ -52,15 +55,25 @@ def test_labels_are_51_points_inside_their_images(synthetic_root):
         assert (row.points[:, 1] < 1.1 * height).all()
 
 
-def test_test_images_hold_one_to_three_faces_right_to_left(synthetic_root):
+def test_test_images_hold_scenes_then_face_free_images_then_close_ups(synthetic_root):
+    """Scenes of 1-3 faces, right to left; then face-free images (empty ground truth); then one
+    face filling most of a 1024 x 1024 frame (PAIR's final round has both)."""
     counts = []
-    for truth in sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt")):
+    truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))
+    for truth in truths:
         faces = read_pts_blocks(truth, expected_points=51)
         counts.append(len(faces))
         centres = [face.min(axis=0)[0] / 2 + face.max(axis=0)[0] / 2 for face in faces]
         assert centres == sorted(centres, reverse=True)
-    assert set(counts) <= {1, 2, 3}
-    assert max(counts) > 1
+    extra = extra_counts(SMALL_TEST)
+    assert set(counts[:SMALL_TEST]) <= {1, 2, 3}
+    assert max(counts[:SMALL_TEST]) > 1
+    assert counts[SMALL_TEST:] == [0] * extra["test_empty"] + [1] * extra["test_closeup"]
+    for truth in truths[SMALL_TEST + extra["test_empty"] :]:
+        image = synthetic_root / "ivslab_facial_test" / f"{truth.stem}.png"
+        assert image_size(image) == (1024, 1024)
+        (face,) = read_pts_blocks(truth, expected_points=51)
+        assert (face.max(axis=0) - face.min(axis=0)).max() > 0.3 * 1024
     table = read_faces_folder(synthetic_root / "ivslab_facial_test", synthetic_root / "ivslab_facial_test_gt")
     assert len(table) == sum(counts)
     assert table["yaw"].notna().all()

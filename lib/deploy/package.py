@@ -10,10 +10,17 @@ package's ``requirements.txt``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from lib.deploy import run_model
 from lib.deploy.run_model import PackageSettings
+from lib.formats.pts import read_pts_blocks
 from lib.io import atomic_write_zip
 from lib.paths import PROJECT_ROOT
 
@@ -45,3 +52,27 @@ def build_package(model: str | Path, detector: str | Path, settings: PackageSett
         "settings.json": settings.to_json().encode(),
     }
     return atomic_write_zip(zip_path, members)
+
+
+def run_package(zip_path: str | Path, images: Sequence[str | Path], work_dir: str | Path, num_points: int, python: str | Path = sys.executable) -> dict[str, np.ndarray]:
+    """Run a final package as the organisers do: unpack it into ``work_dir/package``, write the
+    image list, ``python run_model.py <list> <out>`` there; returns ``{image path: (F, N, 2)}``
+    read back from its files (0-based pixels). A failing run raises with its stderr."""
+    stems = [Path(image).stem for image in images]
+    if len(set(stems)) != len(stems):
+        clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+        raise ValueError(f"images share file stems {clashes[:5]}: the package names each output by its image's stem")
+    work_dir = Path(work_dir)
+    package, out = work_dir / "package", work_dir / "out"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(package)
+    listing = work_dir / "images.txt"
+    listing.write_text("".join(f"{Path(image).resolve()}\n" for image in images))
+    done = subprocess.run([str(python), "run_model.py", str(listing), str(out)], cwd=package, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{zip_path}: run_model.py failed ({done.returncode}): {done.stderr[-2000:]}")
+    faces = {}
+    for image in images:
+        blocks = read_pts_blocks(out / f"{Path(image).stem}.txt", num_points)
+        faces[str(image)] = np.stack(blocks) if blocks else np.zeros((0, num_points, 2))
+    return faces

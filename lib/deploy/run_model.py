@@ -151,9 +151,9 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 class BlazeFaceDetector:
     """Faces of an RGB image with a BlazeFace ``.tflite`` file (MediaPipe's short- or full-range
     model). The image is letterboxed to the model's square input; boxes come back in image pixels.
-    ``at_least_one``: when no anchor reaches ``min_score``, return the likeliest face anyway."""
+    No anchor at ``min_score`` or above: no face (a face-free image gets an empty file)."""
 
-    def __init__(self, path: str | Path, min_score: float | None = None, iou_threshold: float = 0.3, num_threads: int = 2, at_least_one: bool = True):
+    def __init__(self, path: str | Path, min_score: float | None = None, iou_threshold: float = 0.3, num_threads: int = 2):
         self.net = TFLiteNet(path, num_threads)
         size = self.net.input_shape[1]
         if size not in BLAZEFACE_SPECS:
@@ -162,7 +162,6 @@ class BlazeFaceDetector:
         self.anchors = blazeface_anchors(self.spec)
         self.min_score = self.spec.min_score if min_score is None else min_score
         self.iou_threshold = iou_threshold
-        self.at_least_one = at_least_one
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
@@ -176,8 +175,6 @@ class BlazeFaceDetector:
         regressors, logits = sorted(self.net(square[None].astype(np.float32) / 127.5 - 1.0), key=lambda a: -a.shape[-1])
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100, 100)))
         keep = scores >= self.min_score
-        if self.at_least_one and not keep.any():  # every test image holds a face: take the likeliest
-            keep = scores >= 0.8 * scores.max()
         raw, anchors = regressors[0, keep, :4] / size, self.anchors[keep]
         centre, extent = anchors + raw[:, :2], raw[:, 2:]
         boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)

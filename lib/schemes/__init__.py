@@ -125,3 +125,21 @@ def load_scheme(name: str) -> Scheme:
 
 def available_schemes() -> list[str]:
     return sorted(path.stem for path in SCHEME_DIR.glob("*.yaml"))
+
+
+@cache
+def correspondence(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A point correspondence between two markups, kept as data in ``correspondences/<name>.yaml``:
+    ``(vertices, weights)``, both (T, K): target point t is ``sum_k weights[t, k] *
+    source[vertices[t, k]]`` (each target point the mean of its one or more source points)."""
+    source = SCHEME_DIR / "correspondences" / f"{name}.yaml"
+    if not source.is_file():
+        raise KeyError(f"unknown correspondence {name!r}; available: {sorted(p.stem for p in (SCHEME_DIR / 'correspondences').glob('*.yaml'))}")
+    spec = yaml.safe_load(source.read_text())
+    groups = spec["vertices"]
+    width = max(len(group) for group in groups)
+    vertices = np.array([group + group[-1:] * (width - len(group)) for group in groups])
+    weights = np.array([[1.0 / len(group)] * len(group) + [0.0] * (width - len(group)) for group in groups])
+    if vertices.min() < 0 or vertices.max() >= spec["source_points"] or len(groups) != load_scheme(spec["target"]).num_points:
+        raise ValueError(f"{source}: vertices must index {spec['source_points']} source points, one group per {spec['target']} point")
+    return vertices, weights

@@ -8,7 +8,10 @@ matched faces; ``nme_all`` is not defined when a face is missed, so it is not re
 
 FR and AUC ignore false faces (extra faces, and faces predicted on images without ground truth),
 so a lower detector threshold could only help them; ``fr_with_false``/``auc_with_false`` count
-each false face as one more failure (error ``inf``) and are the numbers to tune a threshold on.
+each false face as one more failure (error ``inf``): they show what a detector threshold costs
+(it is chosen on training-side images, :mod:`lib.inference.detection_threshold`, never here).
+An image whose ground truth is empty holds no face: every face predicted on it is extra, and
+``faces_on_face_free`` / ``face_free_with_a_face`` count them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from lib.schemes import Scheme
 
 def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarray]:
     """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
-    return {stem: np.stack(read_pts_blocks(path, num_points)) for stem, path in files_by_stem(Path(folder), [".txt"], "ground-truth").items()}
+    return {
+        stem: np.stack(blocks) if (blocks := read_pts_blocks(path, num_points)) else np.zeros((0, num_points, 2))
+        for stem, path in files_by_stem(Path(folder), [".txt"], "ground-truth").items()
+    }
 
 
 def match_faces(pred: np.ndarray, gt: np.ndarray, scheme: Scheme, normaliser: str | None = None, match_nme: float = 0.5) -> list[tuple[int, int, float]]:
@@ -48,8 +54,9 @@ def score_submission(
     threshold: float = 0.10,
     match_nme: float = 0.5,
 ) -> tuple[dict, pd.DataFrame]:
-    """Summary (``faces, matched, missed, extra, false_faces, nme, fr, auc, fr_with_false,
-    auc_with_false``) and a per-face table (one row
+    """Summary (``faces, matched, missed, missed_share, extra, false_faces, face_free_images,
+    faces_on_face_free, face_free_with_a_face, nme, fr, auc, fr_with_false, auc_with_false``) and
+    a per-face table (one row
     per ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``).
 
     ``predictions`` and ``ground_truth`` map image stems to (F, N, 2) pixel arrays; an image
@@ -76,13 +83,19 @@ def score_submission(
     extra = int(faces["gt_index"].isna().sum())
     false_faces = extra + sum(len(predictions[stem]) for stem in unknown)
     with_false = np.concatenate([errors, np.full(false_faces, np.inf)])
+    face_free = [stem for stem, gt in ground_truth.items() if not len(gt)]
+    on_face_free = [len(predictions.get(stem, ())) for stem in face_free]
     summary = {
         "faces": len(errors),
         "matched": int(matched.sum()),
         "missed": int((~matched).sum()),
+        "missed_share": float((~matched).mean()),
         "extra": extra,
         "unknown_images": unknown,
         "false_faces": false_faces,
+        "face_free_images": len(face_free),
+        "faces_on_face_free": int(sum(on_face_free)),
+        "face_free_with_a_face": int(sum(count > 0 for count in on_face_free)),
         "nme": float(errors[matched].mean()) if matched.any() else float("nan"),
         "fr": failure_rate(errors, threshold),
         "auc": auc(errors, threshold, method="exact"),

