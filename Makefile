@@ -17,7 +17,7 @@ SITE_PACKAGES := -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 PROFILE ?= default
 ARGS ?=
 
-.PHONY: venv export-venv old-runtime-venv detector real-faces dlib lint test test-fast pipeline data lab strip
+.PHONY: venv export-venv old-runtime-venv detector real-faces dlib lint test test-fast pipeline data lab strip gpu-check
 
 venv: $(STAMP)
 
@@ -85,6 +85,10 @@ test-fast: lint detector real-faces
 
 pipeline: venv export-venv old-runtime-venv detector real-faces
 	$(PY) -m lib.pipeline --profile $(PROFILE) $(ARGS)
+
+# The paper profile's teacher and student on this machine's GPU: images/s, data-wait share, memory.
+gpu-check: venv
+	$(PY) -m lib.training.gpu_check --profile paper
 
 data: venv
 	$(PY) -m lib.data.synthetic --out data/synthetic --train 2000 --test 200 --seed 0 --workers $$(nproc)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import timm
 import torch
 from timm.models.mobilevit import LinearSelfAttention
 
@@ -9,7 +10,8 @@ from lib.data.geometry import apply_affine, crop_to_grid, invert_affine
 from lib.data.targets import gaussian_maps
 from lib.deploy.run_model import crop_matrix
 from lib.export.graph import DeployableLandmarks
-from lib.models import build_model
+from lib.models import backbones, build_model
+from lib.models.backbones import Backbone
 from lib.models.aam import AAMFusion, edge_to_landmark_matrix
 from lib.models.complexity import count_flops, count_parameters, flops_by_part
 from lib.models.decode import soft_argmax, to_image_pixels
@@ -60,8 +62,47 @@ def test_config_errors():
         build_model({"kind": "student", "backbone": "resnet18", "input_size": 64, "head": "pyramid", "pyramid_strides": [16, 8, 32]})
     with pytest.raises(ValueError, match="mobilevitv2_050 maps 96 px to a 4x4 grid at stride 32, not 3x3"):
         build_model({"kind": "student", "backbone": "mobilevitv2_050", "input_size": 96})
-    with pytest.raises(FileNotFoundError, match="checkpoint"):
-        build_model({"kind": "student", "input_size": 128, "checkpoint": "/nonexistent.pth"})
+    with pytest.raises(FileNotFoundError, match="nonexistent.pth not found"):
+        build_model({"kind": "student", "input_size": 128, "pretrained": "/nonexistent.pth"})
+    with pytest.raises(ValueError, match="must be a timm tag of the backbone mobilevitv2_050"):
+        build_model({"kind": "student", "input_size": 128, "pretrained": "resnet18.a1_in1k"})
+
+
+def test_a_local_state_dict_gives_its_models_features_through_the_input_normalisation(tmp_path):
+    """A state dict saved from a timm classification model loads into the backbone, and the
+    backbone (kit inputs in [-1, 1]) gives that model's own intermediate maps for the same pixels
+    under the weights' normalisation (ImageNet mean and std for resnet18)."""
+    torch.manual_seed(0)
+    original = timm.create_model("resnet18", pretrained=False).eval()
+    torch.save(original.state_dict(), tmp_path / "resnet18.pth")
+    backbone = Backbone("resnet18", 64, str(tmp_path / "resnet18.pth"), strides=(8, 16, 32)).eval()
+    pixels = torch.rand(2, 3, 64, 64) * 255
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = original.forward_intermediates((pixels / 255 - mean) / std, indices=[2, 3, 4], intermediates_only=True)
+        maps = backbone((pixels - 127.5) / 127.5)
+    for ours, theirs in zip(maps, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    # A file of another architecture is refused, naming what it lacks.
+    torch.save(timm.create_model("mobilenetv4_conv_small", pretrained=False).state_dict(), tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing, first \['conv1.weight'"):
+        Backbone("resnet18", 64, str(tmp_path / "other.pth"))
+    # A checkpoint rebuilds without reading the file again (load_weights=False), same normalisation.
+    rebuilt = Backbone("resnet18", 64, str(tmp_path / "resnet18.pth"), strides=(8, 16, 32), load_weights=False).eval()
+    rebuilt.body.load_state_dict(backbone.body.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt((pixels - 127.5) / 127.5)[-1], maps[-1])
+
+
+def test_pretrained_weights_offline_fail_at_once_naming_tag_cache_and_the_local_alternative(monkeypatch):
+    monkeypatch.setattr(backbones, "is_cached", lambda tag: False)
+    monkeypatch.setattr(backbones, "hub_reachable", lambda host=backbones.HUB_HOST, timeout=3.0: False)
+    with pytest.raises(RuntimeError, match=r"'mobilevitv2_050.cvnets_in1k' are not in timm's cache \(.*huggingface.*\).*cannot be reached.*local state-dict file") as error:
+        build_model({"kind": "student", "input_size": 128, "pretrained": "mobilevitv2_050.cvnets_in1k"})
+    assert "huggingface.co" in str(error.value)
+    # Rebuilding a trained model from its config never asks for the weights.
+    model = build_model({"kind": "student", "input_size": 128, "pretrained": "mobilevitv2_050.cvnets_in1k"}, load_weights=False)
+    assert model.backbone.renormalise
 
 
 def test_e2h_sends_each_landmark_to_its_own_part():

@@ -16,7 +16,7 @@ from lib.data.splits import split_table
 from lib.formats.pts import read_pts, write_pts
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
-from lib.training import engine
+from lib.training import engine, gpu_check
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.report import seed_summary
@@ -221,6 +221,18 @@ def test_teacher_precision_auto_follows_the_cpu_and_bf16_runs_the_teacher_in_bf1
     assert rounded.dtype == torch.bfloat16
     error = (rounded.float() - exact).abs().max() / exact.abs().max()
     assert 0 < error < 2**-6  # bf16 keeps 8 significant bits
+
+
+def test_gpu_check_says_when_there_is_no_gpu_and_measures_the_loop_on_a_cpu(tmp_path, synthetic_root, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the no-GPU message cannot be shown")
+    assert gpu_check.main(["--profile", "tiny"]) == 1
+    assert "no CUDA device here" in capsys.readouterr().err
+    path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0})
+    row = gpu_check.stage_throughput("student", "tiny", 2, torch.device("cpu"), str(path), str(synthetic_root), warmup=1)
+    assert row["images_per_second"] > 0
+    assert 0 <= row["data_wait_share"] < 1
+    assert row["batch"] == 4
 
 
 @pytest.mark.slow

@@ -1,9 +1,14 @@
-"""timm backbones as multi-stride feature extractors (NCHW), never downloading weights."""
+"""timm backbones as multi-stride feature extractors (NCHW), from scratch or from pretrained
+weights: a timm tag (``mobilevitv2_050.cvnets_in1k``), fetched through timm's hub and cache only
+when a profile names one, or a local state-dict file.
+"""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import huggingface_hub
 import timm
 import torch
 from torch import nn
@@ -17,13 +22,29 @@ class Backbone(nn.Module):
 
     ``strides``: ascending, ending at 32 (``(32,)``: the last map only, as the paper's heads use).
     ``channels`` is the stride-32 width, ``pyramid_channels`` the width at each stride.
-    ``checkpoint``: a local timm/PyTorch state dict to load (weights are never downloaded).
+    ``pretrained``: None (random weights), a timm tag of this architecture (``<name>.<tag>``) or a
+    local state-dict file (:func:`pretrained_source`). With pretrained weights the kit's inputs
+    (``[-1, 1]``) are mapped to the normalisation the weights were trained with (the tag's, or the
+    architecture's default tag's for a file). ``load_weights`` False builds the same network
+    without fetching or reading them (a checkpoint's weights replace them anyway).
     """
 
-    def __init__(self, name: str, input_size: int, checkpoint: str | Path | None = None, strides: tuple[int, ...] = (32,)):
+    def __init__(self, name: str, input_size: int, pretrained: str | None = None, strides: tuple[int, ...] = (32,), load_weights: bool = True):
         super().__init__()
         kwargs = {"img_size": input_size} if name.startswith("swin") else {}
-        self.body = timm.create_model(name, pretrained=False, features_only=True, **kwargs)
+        source = pretrained_source(name, pretrained)
+        if isinstance(source, str) and load_weights:
+            ensure_available(source)
+            self.body = timm.create_model(source, pretrained=True, features_only=True, **kwargs)
+        else:
+            self.body = timm.create_model(name, pretrained=False, features_only=True, **kwargs)
+        if isinstance(source, Path) and load_weights:
+            load_backbone_weights(self.body, source)
+        self.renormalise = source is not None
+        if self.renormalise:
+            scale, shift = input_affine(source if isinstance(source, str) else name)
+            self.register_buffer("input_scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("input_shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
         reductions, widths = self.body.feature_info.reduction(), self.body.feature_info.channels()
         if list(strides) != sorted(set(strides)) or strides[-1] != 32 or reductions[-1] != 32 or not set(strides) <= set(reductions):
             raise ValueError(f"backbone {name} has strides {reductions}; strides must be ascending, among them and end at 32, got {list(strides)}")
@@ -32,8 +53,6 @@ class Backbone(nn.Module):
         self.pyramid_channels = tuple(widths[i] for i in self.picks)
         self.channels = self.pyramid_channels[-1]
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
-        if checkpoint is not None:
-            load_backbone_weights(self.body, checkpoint)
         make_export_safe(self.body)
         self._check_grid(name, input_size)
 
@@ -55,19 +74,86 @@ class Backbone(nn.Module):
                 )
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        every = self.body(image)
+        every = self.body(image * self.input_scale + self.input_shift if self.renormalise else image)
         maps = [every[i] for i in self.picks]
         return [m.permute(0, 3, 1, 2).contiguous() for m in maps] if self.channels_last else list(maps)
 
 
-def load_backbone_weights(body: nn.Module, checkpoint: str | Path) -> None:
-    """Load a classification checkpoint into a ``features_only`` model (heads are ignored);
-    raises if no backbone weight matched."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone checkpoint {path} not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state.get("model", state))
-    result = body.load_state_dict(state, strict=False)
-    if len(result.missing_keys) == len(body.state_dict()):
-        raise ValueError(f"{path}: no parameter matches the backbone")
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+HUB_HOST = "huggingface.co"
+
+
+def pretrained_source(name: str, pretrained: str | None) -> str | Path | None:
+    """What ``pretrained`` names: None; a local file (a path with a weights suffix, or one that
+    exists), which must exist; or a timm tag of the architecture ``name``."""
+    if pretrained is None:
+        return None
+    path = Path(pretrained)
+    if path.suffix in WEIGHT_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained backbone weights {path} not found")
+        return path
+    architecture, tag = timm.models.split_model_name_tag(pretrained)
+    if architecture != name or not tag:
+        raise ValueError(f"pretrained {pretrained!r} must be a timm tag of the backbone {name} (e.g. {name}.<tag>: see timm.list_pretrained('{name}*')) or a local file")
+    if timm.models.get_pretrained_cfg(pretrained) is None:
+        raise ValueError(f"timm has no pretrained weights {pretrained!r}; known for {name}: {timm.list_pretrained(name + '.*')}")
+    return pretrained
+
+
+def input_affine(name_or_tag: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``(scale, shift)`` taking the kit's inputs, ``(pixel - 127.5) / 127.5``, to the
+    weights' own normalisation ``(pixel / 255 - mean) / std`` (timm's pretrained config: metadata,
+    no download)."""
+    cfg = timm.models.get_pretrained_cfg(name_or_tag)
+    if cfg is None:
+        raise ValueError(f"timm knows no pretrained normalisation for {name_or_tag!r}")
+    scale = tuple(0.5 / s for s in cfg.std)
+    shift = tuple((0.5 - m) / s for m, s in zip(cfg.mean, cfg.std, strict=True))
+    return scale, shift
+
+
+def is_cached(tag: str) -> bool:
+    """Whether timm would find the weights of ``tag`` without the network (Hugging Face cache or
+    torch hub's checkpoint folder)."""
+    cfg = timm.models.get_pretrained_cfg(tag)
+    if cfg.hf_hub_id:
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        if any(isinstance(huggingface_hub.try_to_load_from_cache(cfg.hf_hub_id, n), str) for n in names):
+            return True
+    return bool(cfg.url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file()
+
+
+def hub_reachable(host: str = HUB_HOST, timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def ensure_available(tag: str) -> None:
+    """Raise at once, naming the tag, the cache folder and the local-file alternative, when the
+    weights of ``tag`` are neither cached nor downloadable (this machine is offline)."""
+    if is_cached(tag) or hub_reachable():
+        return
+    raise RuntimeError(
+        f"pretrained weights {tag!r} are not in timm's cache ({huggingface_hub.constants.HF_HUB_CACHE}, {Path(torch.hub.get_dir()) / 'checkpoints'}) "
+        f"and {HUB_HOST} cannot be reached: run once on a machine that is online (timm caches them), "
+        "or set the model's `pretrained` to a local state-dict file (.pth/.safetensors) of this architecture"
+    )
+
+
+def load_backbone_weights(body: nn.Module, path: Path) -> None:
+    """Load a classification state dict into a ``features_only`` model: its head's keys are
+    ignored, and a backbone parameter the file lacks is an error naming the first ones."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state.get("model", state))
+    missing = body.load_state_dict(state, strict=False).missing_keys
+    if missing:
+        raise ValueError(f"{path}: not weights of this backbone: {len(missing)} of its {len(body.state_dict())} tensors are missing, first {missing[:5]}")

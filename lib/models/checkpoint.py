@@ -47,6 +47,7 @@ def load_model(path: str | Path, ema: bool = True, input_size: int | None = None
     """Rebuild a trained model from a checkpoint (the EMA weights by default), in eval mode;
     ``input_size`` rebuilds it for another input side (the networks are size-agnostic)."""
     state = load_checkpoint(path)
-    model = build_model({**state["model_config"], **({"input_size": input_size} if input_size else {})})
+    config = {key: value for key, value in state["model_config"].items() if key != "checkpoint"}  # the key's name before `pretrained`
+    model = build_model({**config, **({"input_size": input_size} if input_size else {})}, load_weights=False)
     model.load_state_dict(state["ema"]["module"] if ema else state["model"])
     return model.eval()

@@ -5,7 +5,8 @@ name), ``input_size`` (a multiple of 32), ``scheme``, ``head`` (``paper``: the p
 the kind, transposed convs for the teacher, upsampling for the student; ``pyramid``: a top-down
 feature pyramid over the backbone's maps at ``pyramid_strides``), ``head_channels``,
 ``noise_std`` (teacher's paper head), ``upsample`` (student's paper head: ``nearest`` as in the
-paper, or ``bilinear``), ``checkpoint`` (optional local backbone weights; nothing is downloaded).
+paper, or ``bilinear``), ``pretrained`` (backbone weights: None, a timm tag fetched through
+timm's hub only when a profile names one, or a local file; see :mod:`lib.models.backbones`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lib.models.heads import PyramidHead, StudentHead, TeacherHead
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 
-_COMMON = {"input_size": 256, "scheme": "ivslab51", "head": "paper", "head_channels": 256, "pyramid_strides": [8, 16, 32], "checkpoint": None}
+_COMMON = {"input_size": 256, "scheme": "ivslab51", "head": "paper", "head_channels": 256, "pyramid_strides": [8, 16, 32], "pretrained": None}
 DEFAULTS = {
     "teacher": {"backbone": "swinv2_tiny_window8_256", **_COMMON, "noise_std": 0.1},
     "student": {"backbone": "mobilevitv2_050", **_COMMON, "upsample": "bilinear"},
@@ -55,12 +56,13 @@ def model_config(cfg: dict) -> dict:
     return full
 
 
-def build_model(cfg: dict) -> LandmarkNet:
-    """A teacher or student :class:`LandmarkNet` from a config dict."""
+def build_model(cfg: dict, load_weights: bool = True) -> LandmarkNet:
+    """A teacher or student :class:`LandmarkNet` from a config dict; ``load_weights`` False
+    skips the backbone's pretrained weights (a checkpoint about to be loaded replaces them)."""
     cfg = model_config(cfg)
     scheme = load_scheme(cfg["scheme"])
     strides = tuple(cfg["pyramid_strides"]) if cfg["head"] == "pyramid" else (32,)
-    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["checkpoint"], strides)
+    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["pretrained"], strides, load_weights)
     head = HEADS[cfg["head"]](cfg, backbone, scheme.num_points, scheme.num_parts)
     return LandmarkNet(backbone, head, scheme, cfg["input_size"], cfg["kind"])
 

@@ -103,6 +103,46 @@ def teacher_autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+def optimisation(cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device) -> tuple[LandmarkCriterion, torch.optim.Optimizer, torch.amp.GradScaler]:
+    """The loss (with its learnable parts), AdamW over the model and the loss (the head at its
+    own learning rate) and the AMP gradient scaler (active for fp16 autocast on a GPU only)."""
+    criterion = LandmarkCriterion(LossWeights(**cfg.loss), model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
+    optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
+    return criterion, optimiser, scaler
+
+
+def training_step(
+    network: nn.Module,
+    teacher: nn.Module | None,
+    criterion: LandmarkCriterion,
+    optimiser: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    batch: dict,
+    cfg: TrainConfig,
+    device: torch.device,
+    teacher_precision: str | None,
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on a batch already on ``device``: the forward pass (and the frozen
+    teacher's when distilling) under autocast, the loss, backward through the AMP scaler, gradient
+    clipping and the update. Returns the loss terms (tensors: reading them syncs a GPU)."""
+    with autocast(cfg, device):
+        outputs = network(batch["image"])
+        teacher_outputs = None
+        if teacher is not None:
+            with torch.no_grad(), teacher_autocast(teacher_precision, device):
+                teacher_outputs = teacher(batch["image"])
+        loss, terms = criterion({k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()})
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimiser)
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], cfg.grad_clip)
+    scaler.step(optimiser)
+    scaler.update()
+    return terms
+
+
 def seed_everything(seed: int) -> None:
     """Seed the global RNGs (torch: initialisation, feature noise, DataLoader workers)."""
     random.seed(seed)
@@ -207,24 +247,21 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + dist.rank)
     scheme = load_scheme(cfg.scheme)
+    model = build_model(cfg.model_config).to(device)  # first: pretrained weights that cannot be had fail before any data is read
     train_set, val_set, test_set = stage_datasets(cfg)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
     if len(loader) == 0:
         raise ValueError(f"{len(train_set)} training faces are fewer than one batch of {cfg.batch_size}")
-    model = build_model(cfg.model_config).to(device)
     teacher = _teacher(cfg, device)
     precision = teacher_precision(cfg, device) if teacher is not None else None
     if teacher is not None and cfg.init_outputs_from_teacher:
         init_outputs_from(model, teacher)
-    weights = LossWeights(**cfg.loss)
-    criterion = LandmarkCriterion(weights, model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
-    optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay))
+    criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
     total_steps = cfg.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * len(loader)), total_steps))
     ema = ModelEMA(model, cfg.ema_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
     start_epoch, best_nme = 0, math.inf
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     provenance = run_provenance(train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None)
@@ -253,23 +290,8 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         started, sums, seen = time.perf_counter(), {}, 0
         bar = track(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
         for step, batch in enumerate(bar):
-            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            with autocast(cfg, device):
-                outputs = network(batch["image"])
-                teacher_outputs = None
-                if teacher is not None:
-                    with torch.no_grad(), teacher_autocast(precision, device):
-                        teacher_outputs = teacher(batch["image"])
-                loss, terms = criterion(
-                    {k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()}
-                )
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimiser)
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], cfg.grad_clip)
-            scaler.step(optimiser)
-            scaler.update()
+            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+            terms = training_step(network, teacher, criterion, optimiser, scaler, batch, cfg, device, precision)
             scheduler.step()
             ema.update(model)
             seen += batch["image"].shape[0]
