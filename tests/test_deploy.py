@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from lib.data.synthetic.generate import NEGATIVES_FOLDER
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
+from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, write_pts
-from lib.data.synthetic.generate import NEGATIVES_FOLDER
-from lib.formats.errors import FormatError
 from lib.inference.calibrate import fit_calibration, landmark_boxes
 from lib.inference.detection_threshold import choose_threshold, measure_threshold, threshold_table
 from lib.inference.torch_model import TorchLandmarkModel

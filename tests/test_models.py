@@ -11,8 +11,8 @@ from lib.data.targets import gaussian_maps
 from lib.deploy.run_model import crop_matrix
 from lib.export.graph import DeployableLandmarks
 from lib.models import backbones, build_model
-from lib.models.backbones import Backbone
 from lib.models.aam import AAMFusion, edge_to_landmark_matrix
+from lib.models.backbones import Backbone
 from lib.models.complexity import count_flops, count_parameters, flops_by_part
 from lib.models.decode import soft_argmax, to_image_pixels
 from lib.models.export_safe import ExportSafeLinearSelfAttention
@@ -85,7 +85,7 @@ def test_a_local_state_dict_gives_its_models_features_through_the_input_normalis
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
     # A file of another architecture is refused, naming what it lacks.
     torch.save(timm.create_model("mobilenetv4_conv_small", pretrained=False).state_dict(), tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing, first \['conv1.weight'"):
+    with pytest.raises(ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing or of another shape, first \['conv1.weight'"):
         Backbone("resnet18", 64, str(tmp_path / "other.pth"))
     # A checkpoint rebuilds without reading the file again (load_weights=False), same normalisation.
     rebuilt = Backbone("resnet18", 64, str(tmp_path / "resnet18.pth"), strides=(8, 16, 32), load_weights=False).eval()
@@ -97,7 +97,9 @@ def test_a_local_state_dict_gives_its_models_features_through_the_input_normalis
 def test_pretrained_weights_offline_fail_at_once_naming_tag_cache_and_the_local_alternative(monkeypatch):
     monkeypatch.setattr(backbones, "is_cached", lambda tag: False)
     monkeypatch.setattr(backbones, "hub_reachable", lambda host=backbones.HUB_HOST, timeout=3.0: False)
-    with pytest.raises(RuntimeError, match=r"'mobilevitv2_050.cvnets_in1k' are not in timm's cache \(.*huggingface.*\).*cannot be reached.*local state-dict file") as error:
+    with pytest.raises(
+        RuntimeError, match=r"'mobilevitv2_050.cvnets_in1k' are not in timm's cache \(.*huggingface.*\).*cannot be reached.*local state-dict file"
+    ) as error:
         build_model({"kind": "student", "input_size": 128, "pretrained": "mobilevitv2_050.cvnets_in1k"})
     assert "huggingface.co" in str(error.value)
     # Rebuilding a trained model from its config never asks for the weights.

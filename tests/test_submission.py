@@ -109,7 +109,9 @@ def test_validator_reports_every_kind_of_problem_with_file_and_line(tmp_path):
     assert problems["order.txt"].line == 56
     assert "right to left" in problems["order.txt"].message
     assert "empty.txt" not in problems  # no face found: valid (PAIR's final round has face-free images)
-    assert read_submission(folder, 51)["empty"].shape == (0, 51, 2)
+    (tmp_path / "only_empty" / "empty.txt").parent.mkdir()
+    (tmp_path / "only_empty" / "empty.txt").write_text("")
+    assert read_submission(tmp_path / "only_empty", 51)["empty"].shape == (0, 51, 2)
     assert "missing" in problems["missing.txt"].message
     assert "no test image" in problems["stray.txt"].message
     assert str(problems["nan.txt"]).startswith("nan.txt:11: ")

@@ -54,7 +54,9 @@ def build_package(model: str | Path, detector: str | Path, settings: PackageSett
     return atomic_write_zip(zip_path, members)
 
 
-def run_package(zip_path: str | Path, images: Sequence[str | Path], work_dir: str | Path, num_points: int, python: str | Path = sys.executable) -> dict[str, np.ndarray]:
+def run_package(
+    zip_path: str | Path, images: Sequence[str | Path], work_dir: str | Path, num_points: int, python: str | Path = sys.executable
+) -> dict[str, np.ndarray]:
     """Run a final package as the organisers do: unpack it into ``work_dir/package``, write the
     image list, ``python run_model.py <list> <out>`` there; returns ``{image path: (F, N, 2)}``
     read back from its files (0-based pixels). A failing run raises with its stderr."""

@@ -6,6 +6,7 @@ Each maps an RGB image to ``(F, N, 2)`` faces in a scheme's points, like the kit
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ import numpy as np
 from lib.deploy.run_model import CROP_UNIT, MAX_FACES, BlazeFaceDetector, TFLiteNet, crop_matrix
 from lib.schemes import correspondence, load_scheme
 
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"  # in face_recognition_models
 MESH_POINTS = 468
 ROI_SCALE = 1.5  # MediaPipe's ROI: 1.5 x the longer side of the face box, square
 EYE_CORNERS = (33, 263)  # mesh vertices whose line sets the ROI's rotation (right, left outer eye corner)
@@ -83,11 +85,14 @@ class DlibLandmarks:
     def __init__(self, scheme: str = "ivslab51", upsample: int = 1, max_faces: int = MAX_FACES):
         try:
             import dlib
-            import face_recognition_models
         except ImportError as error:
             raise ImportError(f"dlib's landmarks need dlib and face_recognition_models: `make dlib` installs them ({error})") from error
+        models = importlib.util.find_spec("face_recognition_models")
+        if models is None:
+            raise ImportError("dlib's 68-point model comes from face_recognition_models: `make dlib` installs it")
+        # the package's own __init__ imports pkg_resources, gone from recent setuptools: find its file directly
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.predictor = dlib.shape_predictor(str(Path(models.origin).parent / "models" / PREDICTOR_FILE))
         self.scheme, self.upsample, self.max_faces = scheme, upsample, max_faces
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

@@ -95,7 +95,9 @@ def pretrained_source(name: str, pretrained: str | None) -> str | Path | None:
         return path
     architecture, tag = timm.models.split_model_name_tag(pretrained)
     if architecture != name or not tag:
-        raise ValueError(f"pretrained {pretrained!r} must be a timm tag of the backbone {name} (e.g. {name}.<tag>: see timm.list_pretrained('{name}*')) or a local file")
+        raise ValueError(
+            f"pretrained {pretrained!r} must be a timm tag of the backbone {name} (e.g. {name}.<tag>: see timm.list_pretrained('{name}*')) or a local file"
+        )
     if timm.models.get_pretrained_cfg(pretrained) is None:
         raise ValueError(f"timm has no pretrained weights {pretrained!r}; known for {name}: {timm.list_pretrained(name + '.*')}")
     return pretrained
@@ -154,6 +156,8 @@ def load_backbone_weights(body: nn.Module, path: Path) -> None:
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state.get("model", state))
-    missing = body.load_state_dict(state, strict=False).missing_keys
+    own = body.state_dict()
+    missing = [key for key, value in own.items() if key not in state or state[key].shape != value.shape]
     if missing:
-        raise ValueError(f"{path}: not weights of this backbone: {len(missing)} of its {len(body.state_dict())} tensors are missing, first {missing[:5]}")
+        raise ValueError(f"{path}: not weights of this backbone: {len(missing)} of its {len(own)} tensors are missing or of another shape, first {missing[:5]}")
+    body.load_state_dict({key: state[key] for key in own})

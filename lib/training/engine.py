@@ -103,7 +103,9 @@ def teacher_autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def optimisation(cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device) -> tuple[LandmarkCriterion, torch.optim.Optimizer, torch.amp.GradScaler]:
+def optimisation(
+    cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device
+) -> tuple[LandmarkCriterion, torch.optim.Optimizer, torch.amp.GradScaler]:
     """The loss (with its learnable parts), AdamW over the model and the loss (the head at its
     own learning rate) and the AMP gradient scaler (active for fp16 autocast on a GPU only)."""
     criterion = LandmarkCriterion(LossWeights(**cfg.loss), model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
@@ -132,7 +134,9 @@ def training_step(
         if teacher is not None:
             with torch.no_grad(), teacher_autocast(teacher_precision, device):
                 teacher_outputs = teacher(batch["image"])
-        loss, terms = criterion({k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()})
+        loss, terms = criterion(
+            {k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()}
+        )
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimiser)

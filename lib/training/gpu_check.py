@@ -38,7 +38,13 @@ def stage_throughput(stage: str, profile: str, steps: int, device: torch.device,
         teacher.requires_grad_(False)
     train_set, _, _ = stage_datasets(cfg)
     loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers, drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0
+        train_set,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=cfg.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=cfg.workers > 0,
     )
     criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
     precision = teacher_precision(cfg, device) if teacher is not None else None
@@ -79,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print(f"no CUDA device here (torch {torch.__version__}, built for CUDA {torch.version.cuda}): the GPU check measured nothing; run it on a GPU machine", file=sys.stderr)
+        print(
+            f"no CUDA device here (torch {torch.__version__}, built for CUDA {torch.version.cuda}): the GPU check measured nothing; run it on a GPU machine",
+            file=sys.stderr,
+        )
         return 1
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     rows = [stage_throughput(stage, args.profile, args.steps, device, args.config, args.data_root, args.warmup) for stage in ("teacher", "student")]
