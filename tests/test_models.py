@@ -85,7 +85,9 @@ def test_a_local_state_dict_gives_its_models_features_through_the_input_normalis
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
     # A file of another architecture is refused, naming what it lacks.
     torch.save(timm.create_model("mobilenetv4_conv_small", pretrained=False).state_dict(), tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing or of another shape, first \['conv1.weight'"):
+    with pytest.raises(
+        ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing or of another shape, first \['conv1.weight'"
+    ):
         Backbone("resnet18", 64, str(tmp_path / "other.pth"))
     # A checkpoint rebuilds without reading the file again (load_weights=False), same normalisation.
     rebuilt = Backbone("resnet18", 64, str(tmp_path / "resnet18.pth"), strides=(8, 16, 32), load_weights=False).eval()
