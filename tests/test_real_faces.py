@@ -124,6 +124,10 @@ def test_mediapipe_mesh_follows_a_rotated_photograph(mesh):
     assert np.abs(rotated - expected).mean() < 0.02 * face_size
 
 
+def test_mediapipe_mesh_on_a_face_free_image_gives_no_face(mesh):
+    assert mesh(np.full((240, 320, 3), 128, np.uint8)).shape == (0, 51, 2)
+
+
 def test_scores_by_hand_with_a_missed_face_and_a_method_given_as_predictions(tmp_path):
     truth = np.array([[0.0, 0.0]] * 51) + np.linspace(0, 50, 51)[:, None] * [1.0, 0.3]
     truth[19:25] = [10.0, 0.0]  # right eye centroid and corners

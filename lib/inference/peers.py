@@ -75,7 +75,7 @@ class MediaPipeFaceMesh:
         """(H, W, 3) uint8 RGB -> (F, N, 2) faces, the likeliest ``max_faces`` detections."""
         boxes, _ = self.detector(image)
         faces = [self.face_points(image, box) for box in boxes[: self.max_faces]]
-        return np.array(faces).reshape(len(faces), -1, 2)
+        return np.array(faces).reshape(len(faces), load_scheme(self.scheme).num_points, 2)
 
 
 class DlibLandmarks:
