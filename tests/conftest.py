@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lib.data.synthetic.generate import generate
@@ -14,3 +15,11 @@ SMALL_TRAIN, SMALL_TEST = 24, 6
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("synthetic") / "dataset", SMALL_TRAIN, SMALL_TEST, seed=7)
+
+
+def with_jaw(points: np.ndarray) -> np.ndarray:
+    """(68, 2) iBUG points: a jaw line (points 1-17) under (51, 2) PAIR points (iBUG 18-68)."""
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    angles = np.linspace(np.pi, 0, 17)
+    jaw = np.column_stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(angles), y1 + (y1 - y0) * 0.3 * np.sin(angles)])
+    return np.concatenate([jaw, points])

@@ -27,6 +27,7 @@ from lib.models.registry import build_model
 from lib.paths import resolve
 from lib.submission.make import detector_threshold, make_submission
 from lib.submission.validate import validate_submission
+from tests.conftest import with_jaw
 
 
 @pytest.fixture(scope="module")
@@ -218,12 +219,8 @@ def test_the_scheme_decides_the_point_count_through_the_submission_path(detector
     nothing on the way (calibration, prediction, writing, validation) assumes 51."""
     tree = tmp_path / "train68"
     for label in sorted(synthetic_root.glob("ivslab_facial_train/*/labels/*.pts")):
-        points = read_pts(label, 51)
-        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-        angles = np.linspace(np.pi, 0, 17)  # a jaw line under the 51 points (iBUG points 1-17)
-        jaw = np.column_stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(angles), y1 + (y1 - y0) * 0.3 * np.sin(angles)])
         subset = label.parent.parent.relative_to(synthetic_root / "ivslab_facial_train")
-        write_pts(tree / subset / "labels" / label.name, np.concatenate([jaw, points]))
+        write_pts(tree / subset / "labels" / label.name, with_jaw(read_pts(label, 51)))
         image = next(label.parent.parent.glob(f"images/{label.stem}.*"))
         (tree / subset / "images").mkdir(parents=True, exist_ok=True)
         (tree / subset / "images" / image.name).write_bytes(image.read_bytes())

@@ -12,7 +12,9 @@ import pytest
 import torch
 import yaml
 
-from lib.data.splits import split_table
+from lib.data.sources import Source, profile_sources
+from lib.data.splits import split_table, training_split
+from lib.formats.w300 import SPLITS
 from lib.formats.pts import read_pts, write_pts
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
@@ -21,6 +23,7 @@ from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.report import seed_summary
 from lib.training.step_benchmark import step_times
+from tests.conftest import with_jaw
 
 
 def test_warmup_cosine_by_hand():
@@ -221,6 +224,39 @@ def test_teacher_precision_auto_follows_the_cpu_and_bf16_runs_the_teacher_in_bf1
     assert rounded.dtype == torch.bfloat16
     error = (rounded.float() - exact).abs().max() / exact.abs().max()
     assert 0 < error < 2**-6  # bf16 keeps 8 significant bits
+
+
+def w300_tree(synthetic_root, root) -> None:
+    """The synthetic training faces written in 300-W's layout (68 points: a jaw added), spread
+    over its six folders."""
+    folders = [folder for split in ("train", "full") for folder in SPLITS[split]]
+    labels = sorted(synthetic_root.glob("ivslab_facial_train/*/labels/*.pts"))
+    for k, label in enumerate(labels):
+        folder = root / folders[k % len(folders)]
+        write_pts(folder / f"{label.stem}.pts", with_jaw(read_pts(label, 51)))
+        image = next(label.parent.parent.glob(f"images/{label.stem}.*"))
+        shutil.copy(image, folder / image.name)
+
+
+def test_a_profile_trains_on_a_pair_tree_and_a_300w_tree_and_reports_each(tmp_path, synthetic_root):
+    w300_tree(synthetic_root, tmp_path / "300w")
+    sources = [{"kind": "pair", "root": str(synthetic_root)}, {"kind": "300w", "root": str(tmp_path / "300w")}]
+    path = tiny_config(tmp_path, synthetic_root)
+    cfg = train_config("teacher", path, "tiny", {"out_dir": str(tmp_path / "t"), "epochs": 1, "sources": sources, "max_train_faces": None})
+    train_table, val_table = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, cfg.seed)
+    assert set(train_table["source"]) == set(val_table["source"]) == {"pair", "300w"}
+    assert (val_table["source"] == "300w").sum() == round(sum(1 for folder in SPLITS["train"] for _ in (tmp_path / "300w" / folder).glob("*.pts")) * 0.25)
+    results = train(cfg, progress=False)
+    assert list(results["tests"]) == ["pair/test", "300w/common", "300w/challenge", "300w/full"]
+    assert results["test"] == results["tests"]["pair/test"]
+    assert results["tests"]["300w/full"]["normaliser"] == "outer_eye_corners"
+    assert results["tests"]["pair/test"]["normaliser"] == "eye_centroids"
+    assert set(results["val_by_source"]) == {"pair", "300w"}
+    with pytest.raises(ValueError, match="source names must differ"):
+        profile_sources([sources[1], sources[1]], "unused")
+    with pytest.raises(ValueError, match="a source is"):
+        profile_sources([{"kind": "wflw", "root": "x"}], "unused")
+    assert profile_sources(None, "data/x") == [Source("pair", "pair", "data/x")]
 
 
 def test_gpu_check_says_when_there_is_no_gpu_and_measures_the_loop_on_a_cpu(tmp_path, synthetic_root, capsys):

@@ -1,5 +1,5 @@
-"""The seeded train/validation split of a training tree, shared by training, the export's crops
-and the reports, so all of them see the same faces."""
+"""The seeded train/validation split of a profile's sources, shared by training, the export's
+crops and the reports, so all of them see the same faces."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
+from lib.data.sources import Source, source_train_table
 from lib.formats.audit import drop_bad_faces
-from lib.formats.pair import read_pair_train
 from lib.paths import resolve
 
 
@@ -26,13 +26,18 @@ def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd
     return table.iloc[np.sort(train)].reset_index(drop=True), table.iloc[np.sort(val)].reset_index(drop=True)
 
 
-def training_split(data_root: str | Path, scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, validation) tables of ``data_root/ivslab_facial_train``: every face checked up
-    front (:func:`lib.formats.audit.drop_bad_faces`: an error listing all problems, or, with
-    ``skip_bad_faces``, a warning and the faces left out), then :func:`split_table`. Training,
-    the export's crops and the reports all split through here, so they agree."""
-    tree = resolve(data_root) / "ivslab_facial_train"
-    table, problems = drop_bad_faces(read_pair_train(tree, scheme), skip_bad_faces, str(tree))
-    if problems:
-        warnings.warn(f"{tree}: {len(problems)} faces left out (skip_bad_faces), first: {problems[0]}", stacklevel=2)
-    return split_table(table, val_fraction, seed)
+def training_split(sources: list[Source], scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) tables of a profile's sources (:mod:`lib.data.sources`), each source
+    split on its own by :func:`split_table`, after every face is checked up front
+    (:func:`lib.formats.audit.drop_bad_faces`: an error listing all problems, or, with
+    ``skip_bad_faces``, a warning and the faces left out). Training, the export's crops and the
+    reports all split through here, so they agree."""
+    trains, vals = [], []
+    for source in sources:
+        table, problems = drop_bad_faces(source_train_table(source, scheme), skip_bad_faces, str(resolve(source.root)))
+        if problems:
+            warnings.warn(f"{source.root}: {len(problems)} faces left out (skip_bad_faces), first: {problems[0]}", stacklevel=2)
+        train, val = split_table(table, val_fraction, seed)
+        trains.append(train)
+        vals.append(val)
+    return pd.concat(trains, ignore_index=True), pd.concat(vals, ignore_index=True)

@@ -4,14 +4,15 @@ validation split, both cut exactly as in training (deterministic, no augmentatio
 from __future__ import annotations
 
 from lib.data.dataset import LandmarkDataset
+from lib.data.sources import profile_sources
 from lib.data.splits import training_split
 from lib.schemes import load_scheme
 
 
 def export_datasets(train_config: dict, input_size: int, data_root: str | None = None) -> tuple[LandmarkDataset, LandmarkDataset]:
-    """(calibration, validation) datasets of a checkpoint's training config at ``input_size``."""
+    """(calibration, validation) datasets of a checkpoint's training config at ``input_size``
+    (``data_root``: the PAIR tree to use instead, for a config without ``sources``)."""
     scheme = load_scheme(train_config["scheme"])
-    train_table, val_table = training_split(
-        data_root or train_config["data_root"], scheme.name, train_config["val_fraction"], train_config["seed"], train_config.get("skip_bad_faces", False)
-    )
+    sources = profile_sources(train_config.get("sources"), data_root or train_config["data_root"])
+    train_table, val_table = training_split(sources, scheme.name, train_config["val_fraction"], train_config["seed"], train_config.get("skip_bad_faces", False))
     return LandmarkDataset(train_table, scheme, input_size), LandmarkDataset(val_table, scheme, input_size)

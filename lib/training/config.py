@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from lib.data.sources import Source, profile_sources
 from lib.paths import resolve
 
 STAGES = ("teacher", "student")
@@ -29,6 +30,7 @@ class TrainConfig:
 
     stage: str
     data_root: str = "data/synthetic"
+    sources: list | None = None  # the labelled trees trained on (lib.data.sources); None: the PAIR tree at data_root
     out_dir: str = "runs/manual/teacher"
     scheme: str = "ivslab51"
     model: dict = field(default_factory=dict)
@@ -68,6 +70,10 @@ class TrainConfig:
     def distils(self) -> bool:
         """A student with a distillation term: it loads the frozen teacher."""
         return self.stage == "student" and (self.loss.get("kd", 0) > 0 or self.loss.get("feature_kd", 0) > 0)
+
+    @property
+    def data_sources(self) -> list[Source]:
+        return profile_sources(self.sources, self.data_root)
 
     @property
     def model_config(self) -> dict:

@@ -26,10 +26,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lib.data.augment import AugmentConfig
 from lib.data.dataset import LandmarkDataset
+from lib.data.sources import source_of, source_test_tables
 from lib.data.splits import training_split
-from lib.formats.pair import read_faces_folder
+from lib.formats.table import points_array
 from lib.io import atomic_save_csv, atomic_save_npy, atomic_write_text
 from lib.losses.criterion import LandmarkCriterion, LossWeights
+from lib.metrics import summarise
 from lib.models import build_model
 from lib.models.checkpoint import inference_state, load_checkpoint, load_model, save_checkpoint
 from lib.models.registry import init_outputs_from
@@ -153,20 +155,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, LandmarkDataset | None]:
-    """(train with augmentation, validation, test or None) datasets of a stage: the seeded split
-    of the training tree, and the synthetic test faces where their ground truth exists."""
+def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, dict[str, LandmarkDataset]]:
+    """(train with augmentation, validation, ``{test set name: faces}``) datasets of a stage: the
+    seeded split of each source's training faces, and the test sets of each source that has them
+    (:mod:`lib.data.sources`; the first is the stage's headline test)."""
     scheme = load_scheme(cfg.scheme)
-    root = resolve(cfg.data_root)
-    train_table, val_table = training_split(root, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)
+    train_table, val_table = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)
     if cfg.max_train_faces:
         train_table = train_table.iloc[: cfg.max_train_faces]
     train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)
     val_set = LandmarkDataset(val_table, scheme, cfg.input_size)
-    test_set = None
-    if (root / "ivslab_facial_test_gt").is_dir():
-        test_set = LandmarkDataset(read_faces_folder(root / "ivslab_facial_test", root / "ivslab_facial_test_gt", cfg.scheme), scheme, cfg.input_size)
-    return train_set, val_set, test_set
+    tests = {name: LandmarkDataset(table, scheme, cfg.input_size) for source in cfg.data_sources for name, table in source_test_tables(source, cfg.scheme).items()}
+    return train_set, val_set, tests
 
 
 def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
@@ -252,7 +252,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     seed_everything(cfg.seed + dist.rank)
     scheme = load_scheme(cfg.scheme)
     model = build_model(cfg.model_config).to(device)  # first: pretrained weights that cannot be had fail before any data is read
-    train_set, val_set, test_set = stage_datasets(cfg)
+    train_set, val_set, test_sets = stage_datasets(cfg)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
@@ -342,19 +342,29 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}
     results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": precision}
     if dist.is_main:
-        results.update(_final_evaluation(cfg, best_path, val_set, test_set, scheme, device, out_dir))
+        results.update(_final_evaluation(cfg, best_path, val_set, test_sets, scheme, device, out_dir))
         atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2))
     return results
 
 
-def _final_evaluation(cfg: TrainConfig, best_path: Path, val_set, test_set, scheme, device, out_dir: Path) -> dict:
-    """Metrics of the best checkpoint's EMA weights on validation and (if present) test faces,
-    with the test NME broken down by condition."""
+def _final_evaluation(cfg: TrainConfig, best_path: Path, val_set: LandmarkDataset, test_sets: dict[str, LandmarkDataset], scheme, device, out_dir: Path) -> dict:
+    """Metrics of the best checkpoint's EMA weights: ``val`` (and ``val_by_source`` with several
+    sources), ``tests`` (every test set, each with its source's normaliser) and ``test`` (the
+    first, the headline: its NME by condition and its predictions are saved)."""
     best = load_model(best_path).to(device)
-    results = {"val": evaluate(best, val_set, scheme, batch_size=cfg.batch_size, device=device)[0]}
-    if test_set is not None:
-        report, predicted, by_condition = evaluate(best, test_set, scheme, by_condition=True, batch_size=cfg.batch_size, device=device)
-        results["test"] = report
-        atomic_save_csv(by_condition, out_dir / "test_by_condition.csv", index=False)
-        atomic_save_npy(out_dir / "test_predictions.npy", predicted)
+    report, predicted, _ = evaluate(best, val_set, scheme, batch_size=cfg.batch_size, device=device)
+    results = {"val": report}
+    sources = val_set.table["source"].to_numpy()
+    if len(set(sources)) > 1:
+        truth = points_array(val_set.table)
+        results["val_by_source"] = {name: summarise(predicted[sources == name], truth[sources == name], scheme) for name in dict.fromkeys(sources)}
+    results["tests"] = {}
+    for name, test_set in test_sets.items():
+        normaliser = source_of(name, cfg.data_sources).normaliser
+        report, predicted, by_condition = evaluate(best, test_set, scheme, by_condition=True, normaliser=normaliser, batch_size=cfg.batch_size, device=device)
+        results["tests"][name] = report
+        if "test" not in results:
+            results["test"] = report
+            atomic_save_csv(by_condition, out_dir / "test_by_condition.csv", index=False)
+            atomic_save_npy(out_dir / "test_predictions.npy", predicted)
     return results

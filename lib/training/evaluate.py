@@ -44,15 +44,15 @@ def condition_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate(
-    model: nn.Module, dataset: LandmarkDataset, scheme: Scheme, by_condition: bool = False, **predict_kwargs
+    model: nn.Module, dataset: LandmarkDataset, scheme: Scheme, by_condition: bool = False, normaliser: str | None = None, **predict_kwargs
 ) -> tuple[dict, np.ndarray, pd.DataFrame | None]:
-    """Summary metrics (NME, FR@0.10, AUC@0.10, per part), the predictions, and optionally the
-    NME by condition."""
+    """Summary metrics (NME under ``normaliser``, default the scheme's; FR@0.10, AUC@0.10, per
+    part), the predictions, and optionally the NME by condition."""
     predicted = predict(model, dataset, **predict_kwargs)
     truth = points_array(dataset.table)
-    report = summarise(predicted, truth, scheme)
+    report = summarise(predicted, truth, scheme, normaliser)
     conditions = None
     if by_condition:
         columns = condition_columns(dataset.table)
-        conditions = nme_by_condition(nme(predicted, truth, scheme), columns, list(columns.columns))
+        conditions = nme_by_condition(nme(predicted, truth, scheme, normaliser), columns, list(columns.columns))
     return report, predicted, conditions

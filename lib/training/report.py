@@ -86,7 +86,7 @@ def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -
     best (second row): predictions in part colours, ground truth as crosses."""
     scheme = load_scheme(cfg.scheme)
     model = load_model(Path(out_dir) / "best.pt")
-    validation = training_split(cfg.data_root, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)[1]
+    validation = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)[1]
     dataset = LandmarkDataset(validation, scheme, model.input_size)
     predicted = predict(model, dataset, batch_size=cfg.batch_size)
     errors = nme(predicted, points_array(dataset.table), scheme)
