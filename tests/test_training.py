@@ -14,8 +14,8 @@ import yaml
 
 from lib.data.sources import Source, profile_sources
 from lib.data.splits import split_table, training_split
-from lib.formats.w300 import SPLITS
 from lib.formats.pts import read_pts, write_pts
+from lib.formats.w300 import SPLITS
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
 from lib.training import engine, gpu_check

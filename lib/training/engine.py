@@ -165,7 +165,9 @@ def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, 
         train_table = train_table.iloc[: cfg.max_train_faces]
     train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)
     val_set = LandmarkDataset(val_table, scheme, cfg.input_size)
-    tests = {name: LandmarkDataset(table, scheme, cfg.input_size) for source in cfg.data_sources for name, table in source_test_tables(source, cfg.scheme).items()}
+    tests = {
+        name: LandmarkDataset(table, scheme, cfg.input_size) for source in cfg.data_sources for name, table in source_test_tables(source, cfg.scheme).items()
+    }
     return train_set, val_set, tests
 
 
@@ -347,7 +349,9 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     return results
 
 
-def _final_evaluation(cfg: TrainConfig, best_path: Path, val_set: LandmarkDataset, test_sets: dict[str, LandmarkDataset], scheme, device, out_dir: Path) -> dict:
+def _final_evaluation(
+    cfg: TrainConfig, best_path: Path, val_set: LandmarkDataset, test_sets: dict[str, LandmarkDataset], scheme, device, out_dir: Path
+) -> dict:
     """Metrics of the best checkpoint's EMA weights: ``val`` (and ``val_by_source`` with several
     sources), ``tests`` (every test set, each with its source's normaliser) and ``test`` (the
     first, the headline: its NME by condition and its predictions are saved)."""
