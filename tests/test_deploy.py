@@ -4,13 +4,14 @@ calibration, and PyTorch inference with flip test-time augmentation."""
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lib.data.synthetic.generate import NEGATIVES_FOLDER
+from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts
 from lib.deploy import run_model
 from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
@@ -27,7 +28,7 @@ from lib.models.registry import build_model
 from lib.paths import resolve
 from lib.submission.make import detector_threshold, make_submission
 from lib.submission.validate import validate_submission
-from tests.conftest import with_jaw
+from tests.conftest import SMALL_TEST, with_jaw
 
 
 @pytest.fixture(scope="module")
@@ -135,16 +136,26 @@ def test_detector_threshold_by_hand():
         threshold_table(found, [])
 
 
-def test_detector_threshold_is_measured_on_training_faces_and_face_free_images(synthetic_root, tmp_path):
-    negatives = sorted((synthetic_root / NEGATIVES_FOLDER).glob("*.jpg"))
-    chosen, table = measure_threshold(resolve(DEFAULT_DETECTOR), read_pair_train(synthetic_root / "ivslab_facial_train"), negatives)
+def test_detector_threshold_is_measured_on_the_detector_set(synthetic_root, tmp_path):
+    chosen, table, counts = measure_threshold(resolve(DEFAULT_DETECTOR), synthetic_root / DETECTOR_FOLDER, 51)
+    extra = extra_counts(SMALL_TEST)
+    assert counts["face_free_images"] == extra["detector_empty"]
+    assert counts["faces"] >= extra["detector_scene"]
     assert chosen in table["min_score"].to_list()
     assert np.all(np.diff(table["missed_share"]) >= 0)  # a higher threshold misses more faces
     assert np.all(np.diff(table["invented_per_image"]) <= 0)  # and invents fewer
     assert table.set_index("min_score").loc[chosen, "cost"] == table["cost"].min()
     assert table["missed_share"].iloc[0] < 0.3  # at the lowest threshold the faces are found
-    with pytest.raises(FormatError, match="no face-free images"):
-        detector_threshold(resolve(DEFAULT_DETECTOR), read_pair_train(synthetic_root / "ivslab_facial_train"), tmp_path, None, tmp_path, 8, 2)
+    # A set without face-free images cannot price invented faces.
+    (tmp_path / "set" / "gt").mkdir(parents=True)
+    shutil.copytree(synthetic_root / "ivslab_facial_test", tmp_path / "set" / "images")
+    for truth in (synthetic_root / "ivslab_facial_test_gt").glob("*.txt"):
+        if truth.read_text():
+            shutil.copy(truth, tmp_path / "set" / "gt")
+        else:
+            (tmp_path / "set" / "images" / f"{truth.stem}.png").unlink()
+    with pytest.raises(FormatError, match="needs labelled faces and face-free images"):
+        detector_threshold(resolve(DEFAULT_DETECTOR), tmp_path / "set", None, tmp_path, 51, 2)
 
 
 def test_calibration_crop_rule():

@@ -12,7 +12,7 @@ import pytest
 
 from lib.analysis.shapes import MeanShapeBaseline
 from lib.data.synthetic.face_model import Expression, deform, sample_identity
-from lib.data.synthetic.generate import NEGATIVES_FOLDER, extra_counts, generate
+from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts, generate
 from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
 from lib.formats.images import image_size, load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
@@ -36,8 +36,13 @@ def test_layout_is_the_pair_layout(synthetic_root):
     tests = sorted((synthetic_root / "ivslab_facial_test").iterdir())
     extra = extra_counts(SMALL_TEST)
     assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + extra["test_empty"] + extra["test_closeup"] + 1)]
-    negatives = sorted((synthetic_root / NEGATIVES_FOLDER).iterdir())
-    assert [p.name for p in negatives] == [f"negative_{i:04d}.jpg" for i in range(1, extra["negatives"] + 1)]
+    detector_images = sorted((synthetic_root / DETECTOR_FOLDER / "images").iterdir())
+    assert [p.name for p in detector_images] == [f"image_{i:04d}.png" for i in range(1, extra["detector_scene"] + extra["detector_empty"] + 1)]
+    counts = [len(read_pts_blocks(synthetic_root / DETECTOR_FOLDER / "gt" / f"{p.stem}.txt", 51)) for p in detector_images]
+    assert set(counts[: extra["detector_scene"]]) <= {1, 2, 3}
+    assert counts[extra["detector_scene"] :] == [0] * extra["detector_empty"]
+    # its own random stream: no detector image repeats a test image
+    assert not {p.read_bytes() for p in detector_images} & {p.read_bytes() for p in tests}
     truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))
     assert [p.stem for p in truths] == [p.stem for p in tests]
     manifest = json.loads((synthetic_root / "manifest.json").read_text())

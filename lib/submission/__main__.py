@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("--train-root", required=True, help="ivslab_facial_train folder (fits the detector-box rule)")
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
     write.add_argument("--detector", default=DEFAULT_DETECTOR)
-    write.add_argument("--min-score", type=float, default=None, help=f"detector score threshold (default: measured on --negatives, else {MIN_SCORE})")
-    write.add_argument("--negatives", default=None, help="folder of face-free images: the detector threshold is measured on them and the training faces")
+    write.add_argument("--min-score", type=float, default=None, help=f"detector score threshold (default: measured on --detector-set, else {MIN_SCORE})")
+    write.add_argument(
+        "--detector-set", default=None, help="images/ + gt/ in the test's layout, disjoint from it, with face-free images: the threshold is measured there"
+    )
     write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
     write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             args.train_root,
             detector=args.detector,
             min_score=args.min_score,
-            negatives=args.negatives,
+            detector_set=args.detector_set,
             flip=args.flip,
             max_faces=args.max_faces,
             ground_truth=args.gt,

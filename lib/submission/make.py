@@ -5,7 +5,7 @@
     leaderboard.csv       one row per face
     calibration.json      the detector-box -> crop rule and how it was fitted
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
-                          the threshold was measured (face-free images given)
+                          the threshold was measured (a detector set given)
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
@@ -24,9 +24,7 @@ from pathlib import Path
 from lib.deploy.detector_files import DEFAULT_DETECTOR
 from lib.deploy.package import build_package
 from lib.deploy.run_model import MAX_FACES, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, predict_file, pts_text
-from lib.formats.errors import FormatError
-from lib.formats.images import IMAGE_SUFFIXES
-from lib.formats.pair import files_by_stem, list_test_images, read_pair_train
+from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.detection_threshold import measure_threshold
 from lib.inference.torch_model import TorchLandmarkModel
@@ -39,7 +37,7 @@ from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
-MIN_SCORE = 0.4  # detector score threshold when no face-free images are given to measure one on
+MIN_SCORE = 0.4  # detector score threshold when no detector set is given to measure one on
 
 
 def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, scheme: str = "ivslab51"):
@@ -71,24 +69,21 @@ def start_or_resume(txt_dir: Path, source: str) -> None:
 
 
 def detector_threshold(
-    detector: Path, train_table, negatives: str | Path | None, min_score: float | None, out_dir: Path, faces: int, threads: int
+    detector: Path, detector_set: str | Path | None, min_score: float | None, out_dir: Path, num_points: int, threads: int
 ) -> tuple[float, dict]:
-    """The detector threshold of a submission and how it was set: given, measured on
-    ``negatives`` (the table goes to ``out_dir/detection_threshold.csv``) or the default."""
+    """The detector threshold of a submission and how it was set: given, measured on the
+    ``detector_set`` folder (the table goes to ``out_dir/detection_threshold.csv``) or the default."""
     if min_score is not None:
         return min_score, {"min_score": min_score, "chosen_by": "given"}
-    if negatives is None:
-        return MIN_SCORE, {"min_score": MIN_SCORE, "chosen_by": "default (no face-free images to measure on)"}
-    folder = resolve(negatives)
-    images = list(files_by_stem(folder, IMAGE_SUFFIXES, "face-free image").values())
-    if not images:
-        raise FormatError(folder, "no face-free images here to measure the detector threshold on")
-    chosen, table = measure_threshold(detector, train_table, images, faces, threads)
+    if detector_set is None:
+        return MIN_SCORE, {"min_score": MIN_SCORE, "chosen_by": "default (no detector set to measure on)"}
+    folder = resolve(detector_set)
+    chosen, table, counts = measure_threshold(detector, folder, num_points, threads)
     atomic_save_csv(table, out_dir / "detection_threshold.csv", index=False)
     at = table.set_index("min_score").loc[chosen]
     return chosen, {
         "min_score": chosen,
-        "chosen_by": f"measured on {len(images)} face-free images ({folder}) and {min(faces, len(train_table))} training faces",
+        "chosen_by": f"measured on {counts['faces']} faces and {counts['face_free_images']} face-free images of {folder}",
         "missed_share": float(at["missed_share"]),
         "invented_per_image": float(at["invented_per_image"]),
     }
@@ -101,7 +96,7 @@ def make_submission(
     train_root: str | Path,
     detector: str | Path = DEFAULT_DETECTOR,
     min_score: float | None = None,
-    negatives: str | Path | None = None,
+    detector_set: str | Path | None = None,
     flip: bool = False,
     max_faces: int = MAX_FACES,
     ground_truth: str | Path | None = None,
@@ -113,14 +108,14 @@ def make_submission(
     """Predict every test image, write and validate the files; returns a summary dict. The
     ``scheme`` (the model's and the labels') decides the number of points throughout.
 
-    ``min_score`` None: the detector threshold is measured on the training faces and the
-    face-free images in ``negatives`` (:mod:`lib.inference.detection_threshold`), or is
-    :data:`MIN_SCORE` when no ``negatives`` folder is given. An image where no detection passes
+    ``min_score`` None: the detector threshold is measured on the ``detector_set`` folder (scenes
+    and face-free images in the test's layout, disjoint from it:
+    :mod:`lib.inference.detection_threshold`), or is :data:`MIN_SCORE` without one. An image where no detection passes
     it gets an empty file."""
     out_dir = resolve(out_dir)
     landmarks = load_scheme(scheme)
     train_table = read_pair_train(resolve(train_root), scheme)
-    min_score, detection_summary = detector_threshold(resolve(detector), train_table, negatives, min_score, out_dir, calibration_faces, threads)
+    min_score, detection_summary = detector_threshold(resolve(detector), detector_set, min_score, out_dir, landmarks.num_points, threads)
     face_detector = BlazeFaceDetector(resolve(detector), min_score=min_score, num_threads=threads)
     calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))

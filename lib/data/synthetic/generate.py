@@ -9,8 +9,10 @@
     <out>/ivslab_facial_test_gt/image_XXXX.txt             ground truth in the submission format
                                                            (empty for a face-free image)
     <out>/ivslab_facial_test_gt/conditions.csv
-    <out>/ivslab_facial_negatives/negative_XXXX.jpg        face-free training-side images: the
-                                                           detector threshold is chosen on them
+    <out>/ivslab_facial_detector/images/image_XXXX.png     the detector's calibration set, disjoint
+    <out>/ivslab_facial_detector/gt/image_XXXX.txt         from the test: scenes like the test's,
+                                                           then face-free images (empty files); the
+                                                           detector threshold is chosen on it
     <out>/manifest.json                                    written last: the dataset is complete
 
 Every image is rendered from its own seed (``seed``, split, index), so the output is the same
@@ -39,18 +41,19 @@ from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.progress import track
 from lib.schemes import load_scheme
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 CLOSEUP_SIZE = 1024
-SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "negative": 4}
-NEGATIVES_FOLDER = "ivslab_facial_negatives"
+SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "detector_scene": 4, "detector_empty": 5}
+DETECTOR_FOLDER = "ivslab_facial_detector"
 
 
 def extra_counts(test: int) -> dict[str, int]:
-    """How many face-free test images, close-up test images and face-free negatives come with
-    ``test`` scene images: a tenth, a tenth and a half of it (at least 1, 1 and 2)."""
-    return {"test_empty": max(1, test // 10), "test_closeup": max(1, test // 10), "negatives": max(2, test // 2)}
+    """How many images of each extra kind come with ``test`` scene images: face-free and close-up
+    test images (a tenth each, at least 1), and the detector set's scenes and face-free images (a
+    quarter and a half, at least 2 each)."""
+    return {"test_empty": max(1, test // 10), "test_closeup": max(1, test // 10), "detector_scene": max(2, test // 4), "detector_empty": max(2, test // 2)}
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,17 @@ def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) 
 
 
 def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
-    """One test image of ``kind``: ``test`` (a scene of 1-3 faces), ``test_empty`` (no face) or
-    ``test_closeup`` (one face filling most of a square frame); PNG bytes and its faces ordered
-    right to left by face-centre x."""
+    """One scene image of ``kind``: ``test`` or ``detector_scene`` (a scene of 1-3 faces),
+    ``test_empty`` or ``detector_empty`` (no face), ``test_closeup`` (one face filling most of a
+    square frame); PNG bytes and its faces ordered right to left by face-centre x. Each kind has
+    its own random stream, so the detector set never repeats a test image."""
     rng = face_rng(seed, kind, index)
     if kind == "test_closeup":
         width = height = CLOSEUP_SIZE
         placements = [Placement(np.array([width, height]) * rng.uniform(0.42, 0.58, 2), rng.uniform(0.22, 0.3) * width)]
     else:
         width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
-        count = 0 if kind == "test_empty" else int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+        count = 0 if kind.endswith("_empty") else int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
         placements = _place_faces(rng, width, height, count)
     jpeg, faces = compose(rng, width, height, placements, 1.0)
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -161,12 +165,19 @@ def _test_job(args: tuple[int, int, str]) -> tuple[int, bytes, list]:
     return (index, *render_test(seed, index, kind))
 
 
-def _negative_job(args: tuple[int, int]) -> tuple[int, bytes]:
-    seed, index = args
-    rng = face_rng(seed, "negative", index)
-    width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
-    jpeg, _ = compose(rng, width, height, [], 1.0)
-    return index, jpeg
+
+def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, workers: int, description: str) -> list[dict]:
+    """Render one scene image per entry of ``kinds`` (numbered in order, each kind counting its
+    own index) as ``images/image_XXXX.png`` with its ground truth ``truths/image_XXXX.txt``;
+    returns one conditions row per face."""
+    jobs = [(seed, i - kinds.index(kind), kind) for i, kind in enumerate(kinds)]
+    rows = []
+    for number, (_, png, faces) in enumerate(_imap(_test_job, jobs, workers, description)):
+        name = f"image_{number + 1:04d}"
+        atomic_write_bytes(images / f"{name}.png", png)
+        write_pts(truths / f"{name}.txt", [points for points, _ in faces])
+        rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
+    return rows
 
 
 def _imap(function, jobs: list, workers: int, description: str):
@@ -216,22 +227,16 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
         rows.append({"image": f"{subset}/images/{stem}.jpg", "face_index": 0, **conditions})
     atomic_save_csv(pd.DataFrame(rows), train_root / "conditions.csv", index=False)
     test_root.mkdir(parents=True, exist_ok=True)
-    rows = []
     kinds = ["test"] * test + ["test_empty"] * params["test_empty"] + ["test_closeup"] * params["test_closeup"]
-    jobs = [(seed, i - kinds.index(kind), kind) for i, kind in enumerate(kinds)]
-    for number, (_, png, faces) in enumerate(_imap(_test_job, jobs, workers, "test images")):
-        name = f"image_{number + 1:04d}"
-        atomic_write_bytes(test_root / f"{name}.png", png)
-        write_pts(gt_root / f"{name}.txt", [points for points, _ in faces])
-        rows.extend({"image": f"{name}.png", "face_index": i, **conditions} for i, (_, conditions) in enumerate(faces))
+    rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images")
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
-    for index, jpeg in _imap(_negative_job, [(seed, i) for i in range(params["negatives"])], workers, "face-free images"):
-        atomic_write_bytes(partial / NEGATIVES_FOLDER / f"negative_{index + 1:04d}.jpg", jpeg)
+    detector_kinds = ["detector_scene"] * params["detector_scene"] + ["detector_empty"] * params["detector_empty"]
+    _write_scenes(seed, detector_kinds, partial / DETECTOR_FOLDER / "images", partial / DETECTOR_FOLDER / "gt", workers, "detector set")
     seconds = time.perf_counter() - started
     atomic_write_text(
         partial / "manifest.json",
-        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + params["negatives"]) / max(seconds, 1e-9), 1)}, indent=2),
+        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + len(detector_kinds)) / max(seconds, 1e-9), 1)}, indent=2),
     )
     if out.exists():
         shutil.rmtree(out)
