@@ -12,8 +12,9 @@ import pytest
 import torch
 import yaml
 
-from lib.data.sources import Source, profile_sources
+from lib.data.sources import Source, profile_sources, source_test_tables, source_train_table
 from lib.data.splits import split_table, training_split
+from lib.formats.errors import FormatError
 from lib.formats.pts import read_pts, write_pts
 from lib.formats.w300 import SPLITS
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
@@ -252,6 +253,15 @@ def test_a_profile_trains_on_a_pair_tree_and_a_300w_tree_and_reports_each(tmp_pa
     assert results["tests"]["300w/full"]["normaliser"] == "outer_eye_corners"
     assert results["tests"]["pair/test"]["normaliser"] == "eye_centroids"
     assert set(results["val_by_source"]) == {"pair", "300w"}
+    # A partial 300-W copy (AFW and HELEN's training set only) trains on what it has, tests on nothing.
+    partial = tmp_path / "partial"
+    for folder in ("afw", "helen/trainset"):
+        shutil.copytree(tmp_path / "300w" / folder, partial / folder)
+    alone = Source("300w", "300w", str(partial))
+    assert set(source_train_table(alone, "ivslab51")["subset"]) == {"afw", "helen/trainset"}
+    assert source_test_tables(alone, "ivslab51") == {}
+    with pytest.raises(FormatError, match="no labelled faces"):
+        source_train_table(Source("300w", "300w", str(tmp_path / "empty")), "ivslab51")
     with pytest.raises(ValueError, match="source names must differ"):
         profile_sources([sources[1], sources[1]], "unused")
     with pytest.raises(ValueError, match="a source is"):

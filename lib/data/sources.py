@@ -7,7 +7,9 @@
 Without ``sources`` a profile has one: the PAIR tree at its ``data_root``. Each source has its own
 seeded train/validation split (:mod:`lib.data.splits`) and its own test sets: a PAIR tree's
 ``ivslab_facial_test`` with its ground truth; a 300-W tree's ``common``, ``challenge`` and ``full``
-sets, scored with the outer-eye-corner normaliser the literature reports. 68-point labels become
+sets, scored with the outer-eye-corner normaliser the literature reports. A 300-W tree may be
+partial: it trains on the training folders it has (afw, helen/trainset, lfpw/trainset) and tests
+on each set whose folders are all there. 68-point labels become
 the scheme's points by its ``from_ibug68`` mapping (the PAIR 51 are iBUG's points 18-68 exactly).
 Every table keeps a ``source`` column.
 """
@@ -74,7 +76,7 @@ def source_train_table(source: Source, scheme: str) -> pd.DataFrame:
     if source.kind == "pair":
         table = read_pair_train(root / "ivslab_facial_train", scheme)
     else:
-        table = _to_scheme(read_300w(root, "train"), scheme)
+        table = _to_scheme(read_300w(root, "train", missing_ok=True), scheme)
     return table.assign(source=source.name)
 
 

@@ -23,8 +23,10 @@ SPLITS = {
 }
 
 
-def read_300w(root: str | Path, split: str = "train", check_images: bool = False) -> pd.DataFrame:
-    """Read one split of 300W into the annotation table (``subset`` = folder, e.g. ``helen/trainset``)."""
+def read_300w(root: str | Path, split: str = "train", check_images: bool = False, missing_ok: bool = False) -> pd.DataFrame:
+    """Read one split of 300W into the annotation table (``subset`` = folder, e.g. ``helen/trainset``).
+    ``missing_ok``: read the split's folders that exist (a partial copy, e.g. AFW and HELEN only);
+    otherwise a missing folder is an error. No face at all is an error either way."""
     if split not in SPLITS:
         raise ValueError(f"unknown 300W split {split!r}; options: {sorted(SPLITS)}")
     root = Path(root).resolve()
@@ -32,6 +34,8 @@ def read_300w(root: str | Path, split: str = "train", check_images: bool = False
     for folder in SPLITS[split]:
         directory = root / folder
         if not directory.is_dir():
+            if missing_ok:
+                continue
             raise FormatError(directory, f"300W folder for split {split!r} not found")
         for label in sorted(directory.glob("*.pts")):
             image = find_image(directory, label.stem)
