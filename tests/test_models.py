@@ -89,7 +89,8 @@ def test_a_local_state_dict_gives_its_models_features_through_the_input_normalis
         ValueError, match=r"other.pth: not weights of this backbone: \d+ of its \d+ tensors are missing or of another shape, first \['conv1.weight'"
     ):
         Backbone("resnet18", 64, str(tmp_path / "other.pth"))
-    # A checkpoint rebuilds without reading the file again (load_weights=False), same normalisation.
+    # A checkpoint rebuilds without the file (load_weights=False: gone, on another machine), same normalisation.
+    (tmp_path / "resnet18.pth").rename(tmp_path / "moved.pth")
     rebuilt = Backbone("resnet18", 64, str(tmp_path / "resnet18.pth"), strides=(8, 16, 32), load_weights=False).eval()
     rebuilt.body.load_state_dict(backbone.body.state_dict())
     with torch.no_grad():

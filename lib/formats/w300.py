@@ -23,6 +23,18 @@ SPLITS = {
 }
 
 
+def folder_rows(directory: Path, subset: str) -> list[dict]:
+    """One row (``image``, 68 ``points``, ``subset``) per ``.pts`` of a 300-W-layout folder,
+    each beside its image."""
+    rows = []
+    for label in sorted(directory.glob("*.pts")):
+        image = find_image(directory, label.stem)
+        if image is None:
+            raise FormatError(label, "label has no image beside it")
+        rows.append({"image": str(image), "points": read_pts(label, 68), "subset": subset})
+    return rows
+
+
 def read_300w(root: str | Path, split: str = "train", check_images: bool = False, missing_ok: bool = False) -> pd.DataFrame:
     """Read one split of 300W into the annotation table (``subset`` = folder, e.g. ``helen/trainset``).
     ``missing_ok``: read the split's folders that exist (a partial copy, e.g. AFW and HELEN only);
@@ -37,11 +49,7 @@ def read_300w(root: str | Path, split: str = "train", check_images: bool = False
             if missing_ok:
                 continue
             raise FormatError(directory, f"300W folder for split {split!r} not found")
-        for label in sorted(directory.glob("*.pts")):
-            image = find_image(directory, label.stem)
-            if image is None:
-                raise FormatError(label, "label has no image beside it")
-            rows.append({"image": str(image), "points": read_pts(label, 68), "subset": folder})
+        rows.extend(folder_rows(directory, folder))
     table = require_nonempty(make_table(rows), root)
     if check_images:
         verify_images(table)

@@ -21,14 +21,6 @@ ROI_SCALE = 1.5  # MediaPipe's ROI: 1.5 x the longer side of the face box, squar
 EYE_CORNERS = (33, 263)  # mesh vertices whose line sets the ROI's rotation (right, left outer eye corner)
 
 
-def ibug68_to_scheme(ibug: np.ndarray, scheme: str) -> np.ndarray:
-    """(..., 68, 2) iBUG points -> (..., N, 2) in the scheme's points."""
-    mapping = load_scheme(scheme).from_ibug68
-    if mapping is None:
-        raise ValueError(f"scheme {scheme} has no iBUG-68 mapping")
-    return ibug[..., mapping, :]
-
-
 def eye_line_degrees(points: np.ndarray, start: int, end: int) -> float:
     """The angle of the line from point ``start`` to point ``end`` of (P, 2) image points, in the
     sense :func:`lib.deploy.run_model.crop_matrix` rotates by: a crop at that rotation shows the
@@ -69,7 +61,7 @@ class MediaPipeFaceMesh:
         low, high = mesh.min(axis=0), mesh.max(axis=0)
         mesh = self.mesh(image, (low + high) / 2, ROI_SCALE * max(high - low), eye_line_degrees(mesh, *EYE_CORNERS))
         ibug = (mesh[self.vertices] * self.weights[..., None]).sum(axis=1)
-        return ibug68_to_scheme(ibug, self.scheme)
+        return load_scheme(self.scheme).points_from_ibug68(ibug)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (F, N, 2) faces, the likeliest ``max_faces`` detections."""
@@ -100,4 +92,4 @@ class DlibLandmarks:
         rectangles, scores, _ = self.detector.run(np.ascontiguousarray(image), self.upsample)
         order = np.argsort(-np.asarray(scores, dtype=np.float64))[: self.max_faces]
         faces = [np.array([[p.x, p.y] for p in self.predictor(image, rectangles[k]).parts()], dtype=np.float64) for k in order]
-        return ibug68_to_scheme(np.array(faces).reshape(len(faces), 68, 2), self.scheme)
+        return load_scheme(self.scheme).points_from_ibug68(np.array(faces).reshape(len(faces), 68, 2))

@@ -32,7 +32,7 @@ class Backbone(nn.Module):
     def __init__(self, name: str, input_size: int, pretrained: str | None = None, strides: tuple[int, ...] = (32,), load_weights: bool = True):
         super().__init__()
         kwargs = {"img_size": input_size} if name.startswith("swin") else {}
-        source = pretrained_source(name, pretrained)
+        source = pretrained_source(name, pretrained, must_exist=load_weights)
         if isinstance(source, str) and load_weights:
             ensure_available(source)
             self.body = timm.create_model(source, pretrained=True, features_only=True, **kwargs)
@@ -83,14 +83,15 @@ WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 HUB_HOST = "huggingface.co"
 
 
-def pretrained_source(name: str, pretrained: str | None) -> str | Path | None:
+def pretrained_source(name: str, pretrained: str | None, must_exist: bool = True) -> str | Path | None:
     """What ``pretrained`` names: None; a local file (a path with a weights suffix, or one that
-    exists), which must exist; or a timm tag of the architecture ``name``."""
+    exists), which must exist when ``must_exist`` (its weights are about to be read); or a timm
+    tag of the architecture ``name``."""
     if pretrained is None:
         return None
     path = Path(pretrained)
     if path.suffix in WEIGHT_SUFFIXES or path.exists():
-        if not path.is_file():
+        if must_exist and not path.is_file():
             raise FileNotFoundError(f"pretrained backbone weights {path} not found")
         return path
     architecture, tag = timm.models.split_model_name_tag(pretrained)

@@ -58,6 +58,15 @@ class Scheme:
     def num_parts(self) -> int:
         return len(self.parts)
 
+    def points_from_ibug68(self, points: np.ndarray) -> np.ndarray:
+        """(..., 68, 2) iBUG-68 points -> (..., N, 2) this scheme's (the ``ibug68`` scheme's are
+        the same); a scheme without an iBUG-68 mapping is an error naming it."""
+        if self.name == "ibug68":
+            return points
+        if self.from_ibug68 is None:
+            raise ValueError(f"scheme {self.name} has no iBUG-68 mapping to read 68-point labels into")
+        return points[..., self.from_ibug68, :]
+
     @property
     def part_of_point(self) -> np.ndarray:
         """(N,) index of the part each landmark belongs to."""

@@ -26,13 +26,13 @@ from lib.deploy.package import build_package
 from lib.deploy.run_model import MAX_FACES, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, predict_file, pts_text
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
-from lib.inference.detection_threshold import measure_threshold
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.models.checkpoint import load_model
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
+from lib.submission.detection_threshold import measure_threshold
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
@@ -110,7 +110,7 @@ def make_submission(
 
     ``min_score`` None: the detector threshold is measured on the ``detector_set`` folder (scenes
     and face-free images in the test's layout, disjoint from it:
-    :mod:`lib.inference.detection_threshold`), or is :data:`MIN_SCORE` without one. An image where no detection passes
+    :mod:`lib.submission.detection_threshold`), or is :data:`MIN_SCORE` without one. An image where no detection passes
     it gets an empty file."""
     out_dir = resolve(out_dir)
     landmarks = load_scheme(scheme)

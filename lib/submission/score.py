@@ -9,7 +9,8 @@ matched faces; ``nme_all`` is not defined when a face is missed, so it is not re
 FR and AUC ignore false faces (extra faces, and faces predicted on images without ground truth),
 so a lower detector threshold could only help them; ``fr_with_false``/``auc_with_false`` count
 each false face as one more failure (error ``inf``): they show what a detector threshold costs
-(it is chosen on training-side images, :mod:`lib.inference.detection_threshold`, never here).
+(it is chosen on a detector set disjoint from the test, :mod:`lib.submission.detection_threshold`,
+never here).
 An image whose ground truth is empty holds no face: every face predicted on it is extra, and
 ``faces_on_face_free`` / ``face_free_with_a_face`` count them.
 """

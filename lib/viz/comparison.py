@@ -26,11 +26,9 @@ def methods_figure(table: pd.DataFrame, faces: pd.DataFrame, predictions: Mappin
         pixels = load_image(image)
         for column, method in enumerate(methods):
             result = faces[(faces["method"] == method) & (faces["image"] == image)].iloc[0]
-            candidates = np.asarray(predictions[method][image])
-            error = result["nme_outer_eye_corners"]
-            if result["matched"] and len(candidates):
-                best = int(np.argmin([np.abs(face - truth).mean() for face in candidates]))
-                show_face(axes[row, column], pixels, candidates[best], scheme, truth=truth, title=f"{method}: {100 * error:.1f} %")
+            if result["matched"]:
+                matched = np.asarray(predictions[method][image])[int(result["pred_index"])]
+                show_face(axes[row, column], pixels, matched, scheme, truth=truth, title=f"{method}: {100 * result['nme_outer_eye_corners']:.1f} %")
             else:
                 show_face(axes[row, column], pixels, np.full_like(truth, np.nan), scheme, truth=truth, title=f"{method}: missed")
     figure.tight_layout()

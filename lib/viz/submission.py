@@ -52,7 +52,7 @@ def ced_figure(curves: Mapping[str, np.ndarray], threshold: float = 0.10) -> Fig
 
 def threshold_figure(sweep: pd.DataFrame, chosen: float) -> Figure:
     """Missed faces (share) and invented faces (per face-free image) against the detector
-    threshold (a :func:`lib.inference.detection_threshold.threshold_table`), the chosen one dashed."""
+    threshold (a :func:`lib.submission.detection_threshold.threshold_table`), the chosen one dashed."""
     figure, ax = plt.subplots(figsize=(5, 3.5))
     for column, label in (("missed_share", "missed faces (share)"), ("invented_per_image", "invented faces per face-free image"), ("cost", "sum")):
         ax.plot(sweep["min_score"], sweep[column], marker=".", label=label)
