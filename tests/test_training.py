@@ -22,7 +22,8 @@ from lib.paths import PROJECT_ROOT
 from lib.training import engine, gpu_check
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
-from lib.training.report import seed_summary
+from lib.training.jobs import TrainJob, run_jobs, student_ablation_jobs
+from lib.training.report import ALONE, DISTILLED, seed_summary
 from lib.training.step_benchmark import step_times
 from tests.conftest import with_jaw
 
@@ -382,3 +383,49 @@ def test_step_benchmark_times_every_part_of_a_step_and_the_teacher_only_when_dis
     assert (table["ms_median"] > 0).all()  # backward + step is derived: the whole step outlasts forward + loss
     alone = step_times("tiny", runs=2, threads=1, config=tiny_config(tmp_path, synthetic_root, loss={})).set_index("part")
     assert list(alone.index) == [*parts, "step (sum)"]
+
+
+def test_student_ablation_jobs_name_every_seed_kd_first():
+    kd_loss = {"kd": 5.0, "kd_mode": "kl", "star": 1.0}
+    jobs = student_ablation_jobs(PROJECT_ROOT / "runs/x/student", {"epochs": 3}, kd_loss, [0, 4])
+    folders = [os.path.relpath(job.overrides["out_dir"], PROJECT_ROOT / "runs/x/student") for job in jobs]
+    assert folders == [".", "seeds/seed_4/kd", "student_alone", "seeds/seed_4/alone"]
+    assert [(job.label, job.overrides["seed"]) for job in jobs] == [(DISTILLED, 0), (DISTILLED, 4), (ALONE, 0), (ALONE, 4)]
+    assert jobs[0].overrides["loss"] == kd_loss
+    assert jobs[2].overrides["loss"] == {"kd": 0.0, "kd_mode": "kl", "star": 1.0, "feature_kd": 0.0}
+    assert all(job.overrides["epochs"] == 3 and job.stage == "student" for job in jobs)
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_train_what_they_train_one_after_the_other(tmp_path, synthetic_root):
+    """Two trainings as subprocesses, two at a time, give bit for bit the weights the same two
+    give trained in this process one after the other (one thread, no workers, as each lane)."""
+    path = tiny_config(tmp_path, synthetic_root)
+
+    def jobs(folder):
+        return [TrainJob(f"seed {s}", "student", {"loss": {}, "epochs": 1, "seed": s, "out_dir": str(tmp_path / folder / str(s))}) for s in (0, 1)]
+
+    side_by_side = run_jobs(jobs("lanes"), path, "tiny", parallel=2, progress=False)
+    in_turn = run_jobs(jobs("in_turn"), path, "tiny", parallel=1, progress=False)
+    assert [r["finished"] for r in side_by_side] == [True, True]
+    assert [r["val"]["nme"] for r in side_by_side] == [r["val"]["nme"] for r in in_turn]
+    assert side_by_side[0]["val"]["nme"] != side_by_side[1]["val"]["nme"]  # the seeds differ
+    for seed in ("0", "1"):
+        a, b = load_checkpoint(tmp_path / "lanes" / seed / "last.pt"), load_checkpoint(tmp_path / "in_turn" / seed / "last.pt")
+        assert all(torch.equal(value, b["model"][name]) for name, value in a["model"].items())
+        assert '"finished": true' in (tmp_path / "lanes" / seed / "train.log").read_text()  # the run's own output
+
+
+@pytest.mark.slow
+def test_a_failed_job_stops_the_others_and_is_named_with_its_log(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0})
+    missing_teacher = str(tmp_path / "no_teacher.pt")
+    jobs = [
+        TrainJob("slow one", "student", {"loss": {}, "epochs": 50, "out_dir": str(tmp_path / "slow")}),
+        TrainJob("broken one", "student", {"teacher_checkpoint": missing_teacher, "out_dir": str(tmp_path / "broken")}),
+    ]
+    with pytest.raises(RuntimeError, match="training 'broken one' failed") as error:
+        run_jobs(jobs, path, "tiny", parallel=2, progress=False)
+    assert str(tmp_path / "broken" / "train.log") in str(error.value)
+    assert "no_teacher.pt" in str(error.value)  # the log's last lines say what went wrong
+    assert not (tmp_path / "slow" / "results.json").exists()  # stopped, not run to its end

@@ -1,0 +1,146 @@
+"""Several trainings side by side: the seeds of an ablation in ``parallel`` lanes.
+
+On a CPU with few cores a small network uses its threads poorly (the `default` student's step is
+only ~10 % slower on one thread than on two), so two single-thread trainings side by side finish
+sooner than the same two one after the other on two threads (measured in the README, Training).
+With ``parallel > 1`` each job runs as its own ``python -m lib.training`` process with
+``threads = total // parallel`` and no data-loading workers (the lanes fill the cores), its output
+in ``out_dir/train.log``; with ``parallel = 1`` the jobs run in this process, one after the other,
+with their own progress bars. Either way a job whose ``out_dir`` holds a finished or interrupted run
+resumes it (:func:`lib.training.engine.train`), so a rerun after a crash loses at most an epoch
+per lane. A run's numbers depend on its thread count (float reductions), so compare runs made
+with the same ``parallel``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lib.paths import PROJECT_ROOT, resolve
+from lib.progress import track
+from lib.training.config import TrainConfig, train_config
+from lib.training.engine import read_log_records, train
+from lib.training.report import ALONE, DISTILLED
+
+POLL_SECONDS = 1.0
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training: a ``label`` for progress and errors, the ``stage``, and its settings over the
+    profile's (``overrides``, which name the ``out_dir``)."""
+
+    label: str
+    stage: str
+    overrides: dict = field(default_factory=dict)
+
+
+def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int = 1, progress: bool = True) -> list[dict]:
+    """Train every job, ``parallel`` at a time, in the order given (put the longest first: a free
+    lane takes the next job); returns each job's results (its ``results.json``), in job order.
+    Every job's settings are checked before the first starts. A failed job stops the others (they
+    resume on the next call) and raises naming the job, its log and the log's last lines."""
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {parallel}")
+    configs = [train_config(job.stage, config, profile, job.overrides) for job in jobs]
+    if parallel == 1:
+        return [train(cfg, progress) for cfg in configs]
+    lanes = [_Lane(job, cfg, config, profile, _threads_per_lane(cfg, parallel)) for job, cfg in zip(jobs, configs, strict=True)]
+    bar = track(_completed_epochs(lanes, parallel), desc=f"{len(jobs)} trainings, {parallel} at a time", total=sum(cfg.epochs for cfg in configs), disable=not progress)
+    for _ in bar:
+        pass
+    return [json.loads((resolve(cfg.out_dir) / "results.json").read_text()) for cfg in configs]
+
+
+def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: Sequence[int]) -> list[TrainJob]:
+    """The student step's trainings: on every seed the student with KD (``kd_loss``) and alone
+    (the same loss, distillation weights at 0), labelled :data:`~lib.training.report.DISTILLED`
+    and :data:`~lib.training.report.ALONE`; all KD students first (a KD step also runs the
+    teacher, so they take longest and go first to the free lanes). The first seed's KD student is
+    the step's own (``run_dir``), its student alone ``run_dir/student_alone``; other seeds'
+    ``run_dir/seeds/seed_<s>/{kd,alone}``."""
+    alone_loss = {**kd_loss, "kd": 0.0, "feature_kd": 0.0}
+
+    def folder(seed: int, name: str) -> Path:
+        if seed == seeds[0]:
+            return run_dir if name == "kd" else run_dir / "student_alone"
+        return run_dir / "seeds" / f"seed_{seed}" / name
+
+    return [
+        TrainJob(label, "student", {**settings, "seed": seed, "loss": loss, "out_dir": str(folder(seed, name))})
+        for label, loss, name in ((DISTILLED, kd_loss, "kd"), (ALONE, alone_loss, "alone"))
+        for seed in seeds
+    ]
+
+
+def _threads_per_lane(cfg: TrainConfig, parallel: int) -> int:
+    """The cores a job gets: the profile's ``threads`` (else every core) shared between lanes."""
+    return max(1, (cfg.threads or os.cpu_count() or 1) // parallel)
+
+
+class _Lane:
+    """One job's subprocess: started on demand, its epochs counted from its ``metrics.jsonl``."""
+
+    def __init__(self, job: TrainJob, cfg: TrainConfig, config: str, profile: str, threads: int):
+        self.job, self.cfg, self.threads = job, cfg, threads
+        self.config, self.profile = str(resolve(config)), profile
+        self.out_dir = resolve(cfg.out_dir)
+        self.log = self.out_dir / "train.log"
+        self.process: subprocess.Popen | None = None
+        self.counted = 0
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        settings = [f"{key}={json.dumps(value)}" for key, value in self.job.overrides.items()]
+        command = [sys.executable, "-m", "lib.training", "--stage", self.job.stage, "--config", self.config, "--profile", self.profile, "--no-progress"]
+        command += ["--set", *settings, f"threads={self.threads}", "workers=0"]
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def new_epochs(self) -> int:
+        """Epochs logged since the last call (a resumed run's earlier epochs count once)."""
+        path = self.out_dir / "metrics.jsonl"
+        logged = len(read_log_records(path)) if path.is_file() else 0
+        new, self.counted = max(0, logged - self.counted), max(self.counted, logged)
+        return new
+
+    def failure(self) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if self.log.is_file() else []
+        return f"training {self.job.label!r} failed (exit code {self.process.returncode}); log {self.log}, last lines:\n" + "\n".join(lines)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
+def _completed_epochs(lanes: list[_Lane], parallel: int) -> Iterator[None]:
+    """Run the lanes ``parallel`` at a time; yield once per epoch any of them completes."""
+    waiting, running = list(lanes), []
+    try:
+        while waiting or running:
+            while waiting and len(running) < parallel:
+                lane = waiting.pop(0)
+                lane.start()
+                running.append(lane)
+            time.sleep(POLL_SECONDS)
+            for lane in list(running):
+                finished = lane.process.poll() is not None
+                for _ in range(lane.new_epochs()):
+                    yield
+                if finished:
+                    if lane.process.returncode != 0:
+                        raise RuntimeError(lane.failure())
+                    running.remove(lane)
+    finally:
+        for lane in running:
+            lane.stop()
