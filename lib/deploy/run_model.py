@@ -228,24 +228,31 @@ class LandmarkModel:
         self.input_size = self.net.input_shape[1]
         self.flip_permutation = flip_permutation
 
-    def crop_landmarks(self, crop: np.ndarray) -> np.ndarray:
-        """(S, S, 3) uint8 RGB crop -> (N, 2) landmarks in crop pixels."""
+    def crop_outputs(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(S, S, 3) uint8 RGB crop -> (N, 2) landmarks in crop pixels and the (N, S/4, S/4)
+        fused heatmaps they were decoded from."""
         outputs = self.net(crop[None].astype(np.float32))
         landmarks = next(o for o in outputs if o.ndim == 3)[0].astype(np.float64)
+        heatmaps = next(o for o in outputs if o.ndim == 4)[0]
         grid = self.input_size // HEATMAP_STRIDE
         cells = ((landmarks + 1.0) * grid - 1.0) / 2.0  # [-1, 1] -> grid cells
-        return (cells + 0.5) * (self.input_size / grid) - 0.5  # grid cells -> crop pixels
+        return (cells + 0.5) * (self.input_size / grid) - 0.5, heatmaps  # grid cells -> crop pixels
+
+    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image
+        (``flip``: of the mirrored crop, landmark k being the face's ``flip_permutation[k]``),
+        and the crop's (N, S/4, S/4) fused heatmaps."""
+        matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
+        crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+        landmarks, heatmaps = self.crop_outputs(crop)
+        points = landmarks @ inverse[:, :2].T + inverse[:, 2]
+        return (points[self.flip_permutation] if flip else points), heatmaps
 
     def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
         """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image."""
-        faces = []
-        for flip in (False, True) if self.flip_permutation is not None else (False,):
-            matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
-            crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-            points = self.crop_landmarks(crop) @ inverse[:, :2].T + inverse[:, 2]
-            faces.append(points[self.flip_permutation] if flip else points)
-        return np.mean(faces, axis=0)
+        flips = (False, True) if self.flip_permutation is not None else (False,)
+        return np.mean([self.face_outputs(image, centre, scale, flip)[0] for flip in flips], axis=0)
 
 
 def face_centre_x(faces: np.ndarray) -> np.ndarray:
@@ -371,6 +378,14 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2) -> Pipeline:
+    """The package's :class:`Pipeline` from its landmark model, detector and settings files."""
+    chosen = PackageSettings.read(settings)
+    flip = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
+    face_detector = BlazeFaceDetector(detector, min_score=chosen.min_score, num_threads=num_threads)
+    return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces)
+
+
 def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -384,10 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")
     args = parser.parse_args(argv)
-    settings = PackageSettings.read(args.settings)
-    detector = BlazeFaceDetector(args.detector, min_score=settings.min_score, num_threads=args.threads)
-    flip = None if settings.flip_permutation is None else np.asarray(settings.flip_permutation)
-    pipeline = Pipeline(LandmarkModel(args.model, args.threads, flip), detector, settings.calibration, settings.max_faces)
+    pipeline = build_pipeline(args.model, args.detector, args.settings, args.threads)
     if not args.image_list.is_file():
         raise SystemExit(f"{args.image_list}: image list not found")
     lines = [line.strip() for line in args.image_list.read_text(encoding="utf-8-sig").splitlines() if line.strip()]

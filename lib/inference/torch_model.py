@@ -27,15 +27,17 @@ class TorchLandmarkModel:
         self.flip = flip
         self.flip_permutation = load_scheme(model.scheme_name).flip_permutation
 
-    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
-        flips = (False, True) if self.flip else (False,)
-        matrices = [crop_matrix(centre, scale, self.input_size, flip=flip) for flip in flips]
-        batch = torch.stack([normalise_image(warp_image(image, matrix, self.input_size)) for matrix in matrices])
+    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` (``flip``: of
+        the mirrored crop, in the face's landmark order) and the crop's (N, S/4, S/4) fused
+        heatmaps, as :meth:`lib.deploy.run_model.LandmarkModel.face_outputs`."""
+        matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
         with torch.no_grad():
-            landmarks = self.model(batch)["landmarks"].double().numpy()
+            outputs = self.model(normalise_image(warp_image(image, matrix, self.input_size))[None])
         grid = self.input_size // HEATMAP_STRIDE
-        crop_points = grid_to_crop(normalised_to_grid(landmarks, grid), self.input_size, grid)
-        faces = [apply_affine(invert_affine(matrix), points) for matrix, points in zip(matrices, crop_points, strict=True)]
-        if self.flip:
-            faces[1] = faces[1][self.flip_permutation]
-        return np.mean(faces, axis=0)
+        crop_points = grid_to_crop(normalised_to_grid(outputs["landmarks"][0].double().numpy(), grid), self.input_size, grid)
+        points = apply_affine(invert_affine(matrix), crop_points)
+        return (points[self.flip_permutation] if flip else points), outputs["fused"][0].numpy()
+
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
+        return np.mean([self.face_outputs(image, centre, scale, flip)[0] for flip in ((False, True) if self.flip else (False,))], axis=0)

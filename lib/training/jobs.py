@@ -54,7 +54,9 @@ def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int 
     if parallel == 1:
         return [train(cfg, progress) for cfg in configs]
     lanes = [_Lane(job, cfg, config, profile, _threads_per_lane(cfg, parallel)) for job, cfg in zip(jobs, configs, strict=True)]
-    bar = track(_completed_epochs(lanes, parallel), desc=f"{len(jobs)} trainings, {parallel} at a time", total=sum(cfg.epochs for cfg in configs), disable=not progress)
+    bar = track(
+        _completed_epochs(lanes, parallel), desc=f"{len(jobs)} trainings, {parallel} at a time", total=sum(cfg.epochs for cfg in configs), disable=not progress
+    )
     for _ in bar:
         pass
     return [json.loads((resolve(cfg.out_dir) / "results.json").read_text()) for cfg in configs]

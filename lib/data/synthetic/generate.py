@@ -172,7 +172,7 @@ def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, worke
     returns one conditions row per face."""
     jobs = [(seed, i - kinds.index(kind), kind) for i, kind in enumerate(kinds)]
     rows = []
-    for number, (_, png, faces) in enumerate(_imap(_test_job, jobs, workers, description)):
+    for number, (_, png, faces) in enumerate(parallel_map(_test_job, jobs, workers, description)):
         name = f"image_{number + 1:04d}"
         atomic_write_bytes(images / f"{name}.png", png)
         write_pts(truths / f"{name}.txt", [points for points, _ in faces])
@@ -180,7 +180,7 @@ def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, worke
     return rows
 
 
-def _imap(function, jobs: list, workers: int, description: str):
+def parallel_map(function, jobs: list, workers: int, description: str):
     if workers <= 1:
         yield from track(map(function, jobs), total=len(jobs), desc=description)
         return
@@ -220,7 +220,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     started = time.perf_counter()
     train_root, test_root, gt_root = partial / "ivslab_facial_train", partial / "ivslab_facial_test", partial / "ivslab_facial_test_gt"
     rows = []
-    for index, subset, jpeg, points, conditions in _imap(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
+    for index, subset, jpeg, points, conditions in parallel_map(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
         stem = f"{subset.lower()}_{index:05d}"
         atomic_write_bytes(train_root / subset / "images" / f"{stem}.jpg", jpeg)
         write_pts(train_root / subset / "labels" / f"{stem}.pts", points)

@@ -1,0 +1,1 @@
+"""Landmarks on video: tracking between detections, One Euro smoothing, jitter and lag."""
