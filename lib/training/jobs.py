@@ -5,7 +5,7 @@ only ~10 % slower on one thread than on two), so two single-thread trainings sid
 sooner than the same two one after the other on two threads (measured in the README, Training).
 With ``parallel > 1`` each job runs as its own ``python -m lib.training`` process with
 ``threads = total // parallel`` and no data-loading workers (the lanes fill the cores), its output
-in ``out_dir/train.log``; with ``parallel = 1`` the jobs run in this process, one after the other,
+appended to ``out_dir/train.log``; with ``parallel = 1`` the jobs run in this process, one after the other,
 with their own progress bars. Either way a job whose ``out_dir`` holds a finished or interrupted run
 resumes it (:func:`lib.training.engine.train`), so a rerun after a crash loses at most an epoch
 per lane. A run's numbers depend on its thread count (float reductions), so compare runs made
@@ -92,7 +92,7 @@ class _Lane:
     """One job's subprocess: started on demand, its epochs counted from its ``metrics.jsonl``."""
 
     def __init__(self, job: TrainJob, cfg: TrainConfig, config: str, profile: str, threads: int):
-        self.job, self.cfg, self.threads = job, cfg, threads
+        self.job, self.threads = job, threads
         self.config, self.profile = str(resolve(config)), profile
         self.out_dir = resolve(cfg.out_dir)
         self.log = self.out_dir / "train.log"
@@ -105,7 +105,7 @@ class _Lane:
         command = [sys.executable, "-m", "lib.training", "--stage", self.job.stage, "--config", self.config, "--profile", self.profile, "--no-progress"]
         command += ["--set", *settings, f"threads={self.threads}", "workers=0"]
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
-        with open(self.log, "w") as log:
+        with open(self.log, "a") as log:  # a resumed job's log follows the interrupted one's
             self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def new_epochs(self) -> int:
