@@ -1,8 +1,8 @@
 """Synthetic video clips with exact per-frame landmarks, for tracking and jitter measurements.
 
-One face per clip, its identity, appearance, light and background fixed; head pose, position
-and scale drift slowly (a few sinusoids below 0.3 Hz each), mouth and smile change faster, with
-blinks (closures of ~0.2 s) and, in half the clips, a fast head turn (a yaw sweep of 30-50 deg in
+One face per clip, its identity, appearance and background fixed; head pose, position, scale,
+the light's direction and the exposure drift slowly (a few sinusoids below 0.3 Hz each), mouth
+and smile change faster, with blinks (closures of ~0.2 s) and, in half the clips, a fast head turn (a yaw sweep of 30-50 deg in
 0.2-0.3 s). Layout::
 
     <root>/<split>_<k>/frames/frame_XXXX.jpg   the frames (JPEG, quality fixed per clip)
@@ -34,7 +34,7 @@ from lib.formats.pts import read_pts, write_pts
 from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.schemes import load_scheme
 
-VIDEO_VERSION = 2
+VIDEO_VERSION = 3
 FRAME_SIZE = (640, 480)  # width, height
 SPLIT_IDS = {"tune": 0, "test": 1}
 BLINK_FRAMES = 6  # ~0.2 s at 30 fps
@@ -74,7 +74,8 @@ def fast_turn(rng: np.random.Generator, frames: int, fps: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Motion:
     """Per-frame (T,) trajectories of one clip: pose in degrees, centre and scale in pixels
-    (scale = pixels per eye distance), expression in [0, 1]."""
+    (scale = pixels per eye distance), expression in [0, 1], the light's turn about the vertical
+    axis in degrees and the exposure (a brightness factor)."""
 
     yaw: np.ndarray
     pitch: np.ndarray
@@ -85,6 +86,8 @@ class Motion:
     mouth_open: np.ndarray
     smile: np.ndarray
     eye_closure: np.ndarray
+    light_turn: np.ndarray
+    brightness: np.ndarray
 
     def frame(self, t: int) -> dict:
         return {name: float(getattr(self, name)[t]) for name in self.__dataclass_fields__}
@@ -93,7 +96,8 @@ class Motion:
 def sample_motion(rng: np.random.Generator, frames: int, fps: float, width: int, height: int) -> Motion:
     """Head motion of someone facing a camera: slow drifts of pose, position and distance (below
     0.3 Hz, the face moving a few pixels a frame) under faster expression changes, and in half
-    the clips one fast turn; the face stays inside the frame."""
+    the clips one fast turn, as the light moves and the exposure adapts; the face stays inside
+    the frame."""
     times = np.arange(frames) / fps
     scale = rng.uniform(0.12, 0.2) * min(width, height) * np.exp(smooth_signal(rng, times, 0.08, 0.05, 0.3))
     turn = fast_turn(rng, frames, fps) if rng.random() < 0.5 else np.zeros(frames)
@@ -109,6 +113,8 @@ def sample_motion(rng: np.random.Generator, frames: int, fps: float, width: int,
         mouth_open=np.clip(smooth_signal(rng, times, 0.9, 0.2, 0.8), 0, 1),
         smile=np.clip(smooth_signal(rng, times, 0.8, 0.1, 0.4), -0.2, 1),
         eye_closure=blinks(rng, frames, fps),
+        light_turn=smooth_signal(rng, times, 25, 0.05, 0.3),
+        brightness=np.exp(smooth_signal(rng, times, 0.15, 0.05, 0.3)),
     )
 
 
@@ -140,9 +146,11 @@ def render_clip(seed: int, split: str, index: int, frames: int, fps: float) -> t
             centre=np.array([state["centre_x"], state["centre_y"]]),
             expression=Expression(state["mouth_open"], state["smile"], state["eye_closure"], state["eye_closure"], spec.expression.brow_raise),
         )
+        turn = np.deg2rad(state["light_turn"])
+        about_vertical = np.array([[np.cos(turn), 0, np.sin(turn)], [0, 1, 0], [-np.sin(turn), 0, np.cos(turn)]])
         image = background.copy()
-        landmarks = render_face(image, frame_spec, light, np.random.default_rng(texture_seed))
-        image = degrade(image, rng, 1.0, 1.0, 0.0, 0, noise)
+        landmarks = render_face(image, frame_spec, replace(light, direction=about_vertical @ light.direction), np.random.default_rng(texture_seed))
+        image = degrade(image, rng, state["brightness"], 1.0, 0.0, 0, noise)
         jpegs.append(jpeg_roundtrip((image * 255 + 0.5).astype(np.uint8), quality))
         points.append(landmarks[to_51])
         rows.append({"frame": t, **state})
