@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lib.data.splits import split_table
 from lib.deploy.run_model import read_rgb
 from lib.formats import FormatError
 from lib.formats.audit import audit_faces, drop_bad_faces
@@ -208,6 +209,22 @@ def test_300w_reader(tmp_path):
         read_300w(tmp_path, "common")
     with pytest.raises(ValueError, match="unknown 300W split"):
         read_300w(tmp_path, "nope")
+
+
+def test_300w_faces_of_one_photograph_share_their_photo_and_one_side_of_a_split(tmp_path):
+    """300-W gives each face of a photograph its own file, ``<photo>_<k>``: the split groups them."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "afw").mkdir()
+    stems = [f"{photo}_{k}" for photo in range(100, 112) for k in (1, 2, 3)]
+    for stem in stems:
+        Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "afw" / f"{stem}.jpg")
+        write_pts(tmp_path / "afw" / f"{stem}.pts", rng.uniform(0, 29, (68, 2)))
+    table = read_300w(tmp_path, "train", missing_ok=True)
+    assert table.set_index(table["image"].map(lambda p: Path(p).stem))["photo"]["105_2"] == "afw/105"
+    for seed in range(4):
+        train, val = split_table(table, 0.25, seed)
+        assert not set(train["photo"]) & set(val["photo"])
+        assert len(val) == 3 * 3  # 3 of the 12 photographs, all their faces
 
 
 def wflw_line(rng, image="0--Parade/a.jpg", flags=(1, 0, 0, 1, 0, 1)):

@@ -429,3 +429,23 @@ def test_a_failed_job_stops_the_others_and_is_named_with_its_log(tmp_path, synth
     assert str(tmp_path / "broken" / "train.log") in str(error.value)
     assert "no_teacher.pt" in str(error.value)  # the log's last lines say what went wrong
     assert not (tmp_path / "slow" / "results.json").exists()  # stopped, not run to its end
+
+
+@pytest.mark.slow
+def test_a_run_starts_from_another_runs_weights_and_refuses_another_architecture(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+    train(train_config("teacher", path, "tiny", {"out_dir": str(tmp_path / "first"), "epochs": 1}), progress=False)
+    # at learning rate 0 AdamW leaves the weights alone (batch norm's running statistics still move):
+    # the second run ends where the first one's EMA weights start it
+    settings = {"out_dir": str(tmp_path / "second"), "epochs": 1, "lr": 0.0, "head_lr": 0.0, "init_from": str(tmp_path / "first" / "best.pt")}
+    train(train_config("teacher", path, "tiny", settings), progress=False)
+    first, second = load_checkpoint(tmp_path / "first" / "best.pt"), load_checkpoint(tmp_path / "second" / "last.pt")
+    learned = [name for name in first["ema"]["module"] if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert all(torch.equal(first["ema"]["module"][name], second["model"][name]) for name in learned)
+    unchanged = train_config("teacher", path, "tiny", {**settings, "out_dir": str(tmp_path / "third"), "init_from": None})
+    train(unchanged, progress=False)
+    third = load_checkpoint(tmp_path / "third" / "last.pt")
+    assert any(not torch.equal(third["model"][name], second["model"][name]) for name in learned)  # without it: the seed's own start
+    student = train_config("student", path, "tiny", {"out_dir": str(tmp_path / "student"), "loss": {}, "init_from": str(tmp_path / "first" / "best.pt")})
+    with pytest.raises(ValueError, match=r"first/best.pt: not this model's architecture \(missing: .*unexpected"):
+        train(student, progress=False)

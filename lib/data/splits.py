@@ -16,13 +16,15 @@ from lib.paths import resolve
 
 
 def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded random split into (train, validation) faces, grouped by image: the faces of one
-    picture (one identity, one background) fall on one side, so validation never sees a face
-    whose image was trained on. ``val_fraction`` of the images, at least one, are validation."""
-    images = table["image"].astype(str).to_numpy()
-    count = max(1, int(round(len(np.unique(images)) * val_fraction)))
+    """A seeded random split into (train, validation) faces, grouped by photograph: the faces of
+    one picture (one identity, one background) fall on one side, so validation never sees a face
+    whose picture was trained on. The photograph is the ``photo`` column where the reader knows it
+    (300-W gives each face of a photo its own image file), else the image. ``val_fraction`` of the
+    photographs, at least one, are validation."""
+    groups = (table["photo"] if "photo" in table and table["photo"].notna().all() else table["image"]).astype(str).to_numpy()
+    count = max(1, int(round(len(np.unique(groups)) * val_fraction)))
     splitter = GroupShuffleSplit(n_splits=1, test_size=count, random_state=seed)
-    train, val = next(splitter.split(images, groups=images))
+    train, val = next(splitter.split(groups, groups=groups))
     return table.iloc[np.sort(train)].reset_index(drop=True), table.iloc[np.sort(val)].reset_index(drop=True)
 
 

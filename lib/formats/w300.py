@@ -6,6 +6,7 @@ helen/testset + lfpw/testset; challenge = ibug; full = common + challenge.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from lib.formats.images import find_image
 from lib.formats.pts import read_pts
 from lib.formats.table import make_table, require_nonempty, verify_images
 
+PHOTO_SUFFIX = re.compile(r"_\d+$")  # a face's number within its photograph
 SPLITS = {
     "train": ["afw", "helen/trainset", "lfpw/trainset"],
     "common": ["helen/testset", "lfpw/testset"],
@@ -24,14 +26,16 @@ SPLITS = {
 
 
 def folder_rows(directory: Path, subset: str) -> list[dict]:
-    """One row (``image``, 68 ``points``, ``subset``) per ``.pts`` of a 300-W-layout folder,
-    each beside its image."""
+    """One row (``image``, 68 ``points``, ``subset``, ``photo``) per ``.pts`` of a 300-W-layout
+    folder, each beside its image. 300-W names the faces of one photograph ``<photo>_<k>`` (each
+    with its own copy of the image): ``photo`` is ``<subset>/<photo>``, so a split keeps them
+    together."""
     rows = []
     for label in sorted(directory.glob("*.pts")):
         image = find_image(directory, label.stem)
         if image is None:
             raise FormatError(label, "label has no image beside it")
-        rows.append({"image": str(image), "points": read_pts(label, 68), "subset": subset})
+        rows.append({"image": str(image), "points": read_pts(label, 68), "subset": subset, "photo": f"{subset}/{PHOTO_SUFFIX.sub('', label.stem)}"})
     return rows
 
 

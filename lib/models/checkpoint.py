@@ -51,3 +51,19 @@ def load_model(path: str | Path, ema: bool = True, input_size: int | None = None
     model = build_model({**config, **({"input_size": input_size} if input_size else {})}, load_weights=False)
     model.load_state_dict(state["ema"]["module"] if ema else state["model"])
     return model.eval()
+
+
+def init_from_checkpoint(model: LandmarkNet, path: str | Path) -> None:
+    """Start ``model`` from a checkpoint's weights (its EMA weights, as :func:`load_model` uses):
+    fine-tuning, e.g. on real faces after synthetic training. The architectures must match; an
+    error names the file and the first missing, unexpected or differently shaped weights."""
+    state = load_checkpoint(path)
+    weights = state["ema"]["module"] if "ema" in state else state["model"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    reshaped = [f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or reshaped:
+        found = "; ".join(f"{name}: {', '.join(keys[:3])}" for name, keys in (("missing", missing), ("unexpected", unexpected), ("shapes", reshaped)) if keys)
+        raise ValueError(f"{path}: not this model's architecture ({found})")
+    model.load_state_dict(weights)

@@ -53,6 +53,7 @@ class TrainConfig:
     loss: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     teacher_checkpoint: str | None = None
+    init_from: str | None = None  # a checkpoint of the same architecture whose weights start this run (fine-tuning)
     init_outputs_from_teacher: bool = True
     stop_after_epochs: int | None = None  # end this invocation early (the run stays resumable)
     resume: bool = True

@@ -33,7 +33,7 @@ from lib.io import atomic_save_csv, atomic_save_npy, atomic_write_text
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.metrics import summarise
 from lib.models import build_model
-from lib.models.checkpoint import inference_state, load_checkpoint, load_model, save_checkpoint
+from lib.models.checkpoint import inference_state, init_from_checkpoint, load_checkpoint, load_model, save_checkpoint
 from lib.models.registry import init_outputs_from
 from lib.paths import resolve
 from lib.progress import note, track
@@ -254,6 +254,8 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     seed_everything(cfg.seed + dist.rank)
     scheme = load_scheme(cfg.scheme)
     model = build_model(cfg.model_config).to(device)  # first: pretrained weights that cannot be had fail before any data is read
+    if cfg.init_from:
+        init_from_checkpoint(model, resolve(cfg.init_from))
     train_set, val_set, test_sets = stage_datasets(cfg)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
