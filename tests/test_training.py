@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from lib.data.sources import Source, profile_sources, source_test_tables, source_train_table
-from lib.data.splits import split_table, training_split
+from lib.data.splits import split_seed_of, split_table, training_split
 from lib.formats.errors import FormatError
 from lib.formats.pts import read_pts, write_pts
 from lib.formats.w300 import SPLITS
@@ -45,6 +45,9 @@ def test_split_is_seeded_and_disjoint(synthetic_root):
     assert len(val_a) == 6
     assert not set(train_a["image"]) & set(val_a["image"])
     assert list(split_table(table, 0.25, 4)[1]["image"]) != list(val_a["image"])  # another seed, other faces
+    # A fixed split seed keeps one validation set over training seeds.
+    assert split_seed_of({"seed": 4, "split_seed": 3}) == 3
+    assert split_seed_of({"seed": 4, "split_seed": None}) == split_seed_of({"seed": 4}) == 4
     # Several faces of one image (a group photo): all of them on one side of the split.
     shared = table.assign(image=[f"photo_{i // 3}.jpg" for i in range(len(table))])
     for seed in range(5):
@@ -192,6 +195,15 @@ def tiny_config(tmp_path, root, **stage_settings) -> str:
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(spec))
     return str(path)
+
+
+def test_a_fixed_split_seed_validates_every_training_seed_on_the_same_faces(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root)
+
+    def validation(**settings):
+        return list(engine.stage_datasets(train_config("student", path, "tiny", {"loss": {}, **settings}))[1].table["image"])
+
+    assert validation(seed=1, split_seed=0) == validation(seed=0) != validation(seed=1)
 
 
 def test_config_layers_and_errors(tmp_path, synthetic_root):

@@ -4,6 +4,7 @@ crops and the reports, so all of them see the same faces."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,14 @@ def split_table(table: pd.DataFrame, val_fraction: float, seed: int) -> tuple[pd
     splitter = GroupShuffleSplit(n_splits=1, test_size=count, random_state=seed)
     train, val = next(splitter.split(groups, groups=groups))
     return table.iloc[np.sort(train)].reset_index(drop=True), table.iloc[np.sort(val)].reset_index(drop=True)
+
+
+def split_seed_of(settings: Mapping) -> int:
+    """The seed of a run's train/validation split: its ``split_seed``, else its ``seed`` (a fixed
+    ``split_seed`` keeps the validation faces, and the teacher's training faces, the same over a
+    seed ablation)."""
+    value = settings.get("split_seed")
+    return int(settings["seed"] if value is None else value)
 
 
 def training_split(sources: list[Source], scheme: str, val_fraction: float, seed: int, skip_bad_faces: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:

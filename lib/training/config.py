@@ -46,6 +46,7 @@ class TrainConfig:
     amp: str = "auto"  # auto: bf16/fp16 autocast on a GPU, fp32 on the CPU; or off
     teacher_precision: str = "fp32"  # the frozen teacher's forward on the CPU: fp32, bf16 or auto (bf16 where the CPU has bf16 instructions)
     seed: int = 0
+    split_seed: int | None = None  # the train/validation split's seed (None: seed); fixed, every seed validates on the same faces
     workers: int = 0
     val_fraction: float = 0.1
     max_train_faces: int | None = None

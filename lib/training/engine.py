@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lib.data.augment import AugmentConfig
 from lib.data.dataset import LandmarkDataset
 from lib.data.sources import source_of, source_test_tables
-from lib.data.splits import training_split
+from lib.data.splits import split_seed_of, training_split
 from lib.formats.table import points_array
 from lib.io import atomic_save_csv, atomic_save_npy, atomic_write_text
 from lib.losses.criterion import LandmarkCriterion, LossWeights
@@ -160,7 +160,7 @@ def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, 
     seeded split of each source's training faces, and the test sets of each source that has them
     (:mod:`lib.data.sources`; the first is the stage's headline test)."""
     scheme = load_scheme(cfg.scheme)
-    train_table, val_table = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)
+    train_table, val_table = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, split_seed_of(vars(cfg)), cfg.skip_bad_faces)
     if cfg.max_train_faces:
         train_table = train_table.iloc[: cfg.max_train_faces]
     train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)

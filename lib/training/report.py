@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lib.data.dataset import LandmarkDataset
-from lib.data.splits import training_split
+from lib.data.splits import split_seed_of, training_split
 from lib.formats.table import points_array
 from lib.metrics import nme
 from lib.models.checkpoint import load_model
@@ -86,7 +86,7 @@ def validation_overlays(out_dir: str | Path, cfg: TrainConfig, faces: int = 6) -
     best (second row): predictions in part colours, ground truth as crosses."""
     scheme = load_scheme(cfg.scheme)
     model = load_model(Path(out_dir) / "best.pt")
-    validation = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, cfg.seed, cfg.skip_bad_faces)[1]
+    validation = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, split_seed_of(vars(cfg)), cfg.skip_bad_faces)[1]
     dataset = LandmarkDataset(validation, scheme, model.input_size)
     predicted = predict(model, dataset, batch_size=cfg.batch_size)
     errors = nme(predicted, points_array(dataset.table), scheme)
