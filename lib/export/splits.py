@@ -14,5 +14,7 @@ def export_datasets(train_config: dict, input_size: int, data_root: str | None =
     (``data_root``: the PAIR tree to use instead, for a config without ``sources``)."""
     scheme = load_scheme(train_config["scheme"])
     sources = profile_sources(train_config.get("sources"), data_root or train_config["data_root"])
-    train_table, val_table = training_split(sources, scheme.name, train_config["val_fraction"], split_seed_of(train_config), train_config.get("skip_bad_faces", False))
+    train_table, val_table = training_split(
+        sources, scheme.name, train_config["val_fraction"], split_seed_of(train_config), train_config.get("skip_bad_faces", False)
+    )
     return LandmarkDataset(train_table, scheme, input_size), LandmarkDataset(val_table, scheme, input_size)
