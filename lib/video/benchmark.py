@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.synthetic.video import Clip
-from lib.deploy.run_model import LandmarkCalibration, read_rgb
+from lib.deploy.run_model import CROP_UNIT, LandmarkCalibration, read_rgb
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.video.filters import OneEuroSettings, filter_sequence
@@ -92,7 +92,7 @@ def confidence_samples(model, clips: Sequence[Clip], every: int = 3, seed: int =
             centre, scale = landmark_crop(clip.points[t])
             held.append(heatmap_confidence(model.face_outputs(image, centre, scale)[1]))
             angle = rng.uniform(0, 2 * np.pi)
-            offset = rng.uniform(0.6, 1.2) * 200.0 * scale * np.array([np.cos(angle), np.sin(angle)])
+            offset = rng.uniform(0.6, 1.2) * CROP_UNIT * scale * np.array([np.cos(angle), np.sin(angle)])
             lost.append(heatmap_confidence(model.face_outputs(image, centre + offset, scale)[1]))
     return np.array(held), np.array(lost)
 
