@@ -137,23 +137,27 @@ class OracleDetector:
         return np.concatenate([face.min(axis=0), face.max(axis=0)])[None], np.array([0.9])
 
 
+def track_oracle(tracker: FaceTracker, model: OracleModel, frames: int) -> list:
+    """The tracker's result on each of ``frames`` frames of the oracle's truth."""
+    results = []
+    for t in range(frames):
+        model.frame = t
+        results.append(tracker(np.zeros((4, 4, 3), np.uint8), t / FPS))
+    return results
+
+
 def test_the_tracker_detects_once_tracks_and_redetects_after_a_cut():
     truth = moving_face(30)
     truth[15:] += [250.0, 120.0]  # a cut: the face jumps far outside the last crop
     model = OracleModel(truth)
     detector = OracleDetector(truth, model)
     tracker = FaceTracker(model, detector, LandmarkCalibration((0.0, 0.0), 1.4), min_confidence=0.5, smoothing=OneEuroSettings(1.0, 0.5))
-    detected, shown = [], []
-    for t in range(len(truth)):
-        model.frame = t
-        frame = tracker(np.zeros((4, 4, 3), np.uint8), t / FPS)
-        detected.append(frame.detected)
-        shown.append(frame.points)
-        assert frame.raw == pytest.approx(truth[t])  # every frame found the face
-    assert [t for t, d in enumerate(detected) if d] == [0, 15]
+    frames = track_oracle(tracker, model, len(truth))
+    assert all(frame.raw == pytest.approx(face) for frame, face in zip(frames, truth, strict=True))  # every frame found the face
+    assert [t for t, frame in enumerate(frames) if frame.detected] == [0, 15]
     assert detector.calls == 2
-    assert shown[15] == pytest.approx(truth[15])  # the filter restarted at the re-detection
-    assert not np.allclose(shown[5], truth[5])  # and smooths between detections
+    assert frames[15].points == pytest.approx(truth[15])  # the filter restarted at the re-detection
+    assert not np.allclose(frames[5].points, truth[5])  # and smooths between detections
     every = FaceTracker(model, detector, LandmarkCalibration(), 0.5, detect_every_frame=True)
     model.frame = 3
     assert every(np.zeros((4, 4, 3), np.uint8), 0.0).detected
@@ -166,14 +170,10 @@ def test_offline_smoothing_of_a_track_equals_the_online_tracker():
     model = OracleModel(noisy)
     settings = OneEuroSettings(0.8, 1.5)
     tracker = FaceTracker(model, OracleDetector(noisy, model), LandmarkCalibration(), 0.5, smoothing=settings)
-    online, detected = [], []
-    for t in range(len(noisy)):
-        model.frame = t
-        frame = tracker(np.zeros((4, 4, 3), np.uint8), t / FPS)
-        online.append(frame.points)
-        detected.append(frame.detected)
-    tracked = TrackedClip(np.array(online), noisy, np.ones(len(noisy)), np.array(detected), np.zeros(len(noisy)))
-    assert smoothed(tracked, FPS, settings) == pytest.approx(np.array(online))
+    frames = track_oracle(tracker, model, len(noisy))
+    online = np.array([frame.points for frame in frames])
+    tracked = TrackedClip(online, noisy, np.ones(len(noisy)), np.array([frame.detected for frame in frames]), np.zeros(len(noisy)))
+    assert smoothed(tracked, FPS, settings) == pytest.approx(online)
 
 
 def test_crop_and_face_size_follow_the_training_rule():

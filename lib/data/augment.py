@@ -47,7 +47,9 @@ IDENTITY = GeometryDraw(False, 0.0, 1.0, np.zeros(2))
 def sample_geometry(rng: np.random.Generator, config: AugmentConfig) -> GeometryDraw:
     """Rotation ~ N(0, sigma) clipped to 2 sigma (with probability ``rotation_p``), scale factor
     ~ 1 + N(0, sigma) clipped to 2 sigma, shift ~ N(0, sigma) per axis clipped to 2 sigma."""
-    rotation = float(np.clip(rng.normal(0, config.rotation_sigma), -2 * config.rotation_sigma, 2 * config.rotation_sigma)) if rng.random() < config.rotation_p else 0.0
+    rotation = (
+        float(np.clip(rng.normal(0, config.rotation_sigma), -2 * config.rotation_sigma, 2 * config.rotation_sigma)) if rng.random() < config.rotation_p else 0.0
+    )
     scale = 1.0 + float(np.clip(rng.normal(0, config.scale_sigma), -2 * config.scale_sigma, 2 * config.scale_sigma))
     shift = np.clip(rng.normal(0, config.shift_sigma, 2), -2 * config.shift_sigma, 2 * config.shift_sigma)
     return GeometryDraw(bool(rng.random() < config.flip_p), rotation, scale, shift)

@@ -69,10 +69,7 @@ def _to_scheme(table: pd.DataFrame, scheme: str) -> pd.DataFrame:
 def source_train_table(source: Source, scheme: str) -> pd.DataFrame:
     """The training faces of a source (before the validation split), with a ``source`` column."""
     root = resolve(source.root)
-    if source.kind == "pair":
-        table = read_pair_train(root / "ivslab_facial_train", scheme)
-    else:
-        table = _to_scheme(read_300w(root, "train", missing_ok=True), scheme)
+    table = read_pair_train(root / "ivslab_facial_train", scheme) if source.kind == "pair" else _to_scheme(read_300w(root, "train", missing_ok=True), scheme)
     return table.assign(source=source.name)
 
 

@@ -48,7 +48,9 @@ def edge_maps(points: np.ndarray, scheme: Scheme, grid_size: int, sigma: float) 
     return maps
 
 
-def make_targets(points: np.ndarray, scheme: Scheme, grid_size: int, heatmap_sigma: float = 1.5, point_sigma: float = 1.0, edge_sigma: float = 1.0) -> dict[str, np.ndarray]:
+def make_targets(
+    points: np.ndarray, scheme: Scheme, grid_size: int, heatmap_sigma: float = 1.5, point_sigma: float = 1.0, edge_sigma: float = 1.0
+) -> dict[str, np.ndarray]:
     """All targets for (N, 2) grid points: ``heatmap`` (N, G, G), ``pointmap`` (N, G, G),
     ``edgemap`` (E, G, G)."""
     return {

@@ -15,7 +15,20 @@ import numpy as np
 _BROWS_RIGHT = [(-0.85, -0.30), (-0.68, -0.40), (-0.50, -0.43), (-0.32, -0.41), (-0.15, -0.36)]
 _NOSE = [(0.0, 0.0), (0.0, 0.2), (0.0, 0.4), (0.0, 0.6), (-0.22, 0.70), (-0.11, 0.74), (0.0, 0.76), (0.11, 0.74), (0.22, 0.70)]
 _EYE_RIGHT = [(-0.72, 0.0), (-0.58, -0.08), (-0.42, -0.08), (-0.28, 0.0), (-0.42, 0.06), (-0.58, 0.06)]
-_OUTER_LIP = [(-0.42, 1.12), (-0.27, 1.03), (-0.10, 0.98), (0.0, 1.0), (0.10, 0.98), (0.27, 1.03), (0.42, 1.12), (0.27, 1.22), (0.12, 1.27), (0.0, 1.28), (-0.12, 1.27), (-0.27, 1.22)]
+_OUTER_LIP = [
+    (-0.42, 1.12),
+    (-0.27, 1.03),
+    (-0.10, 0.98),
+    (0.0, 1.0),
+    (0.10, 0.98),
+    (0.27, 1.03),
+    (0.42, 1.12),
+    (0.27, 1.22),
+    (0.12, 1.27),
+    (0.0, 1.28),
+    (-0.12, 1.27),
+    (-0.27, 1.22),
+]
 _INNER_LIP = [(-0.36, 1.12), (-0.12, 1.10), (0.0, 1.105), (0.12, 1.10), (0.36, 1.12), (0.12, 1.14), (0.0, 1.145), (-0.12, 1.14)]
 
 
@@ -157,7 +170,9 @@ def _inverse_axes(axes: np.ndarray, power: int) -> np.ndarray:
     return np.where(finite, 1.0 / np.where(finite, axes, 1.0) ** power, 0.0)
 
 
-def cast_rays(quadrics: list[Quadric], origins: np.ndarray, direction: np.ndarray, candidates: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cast_rays(
+    quadrics: list[Quadric], origins: np.ndarray, direction: np.ndarray, candidates: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Front-most hit of rays ``origins + t * direction`` (head frame, t increasing towards the
     camera) on the union of quadrics.
 

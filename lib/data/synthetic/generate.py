@@ -165,7 +165,6 @@ def _test_job(args: tuple[int, int, str]) -> tuple[int, bytes, list]:
     return (index, *render_test(seed, index, kind))
 
 
-
 def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, workers: int, description: str) -> list[dict]:
     """Render one scene image per entry of ``kinds`` (numbered in order, each kind counting its
     own index) as ``images/image_XXXX.png`` with its ground truth ``truths/image_XXXX.txt``;
@@ -198,18 +197,15 @@ def generated_params(folder: Path) -> dict | None:
     return params if isinstance(params, dict) and "generator_version" in params else None
 
 
-def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
-    """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
-    exists, unless ``force``). Returns ``out``.
-
-    An existing ``out`` is replaced only when its manifest says this generator wrote it (or it
-    is an empty folder): a folder of real data is never deleted, and ``FileExistsError`` names it
-    before anything is rendered."""
-    out = Path(out)
-    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed, **extra_counts(test)}
+def partial_folder(out: Path, params: dict, force: bool = False) -> Path | None:
+    """Where to build a generated set for ``out``: None when ``out`` already holds a complete one
+    with ``params`` (and not ``force``), else an empty ``<out>.partial`` (a half-built one from an
+    interrupted run is cleared). An existing ``out`` is replaced only when its manifest says a
+    generator wrote it (or it is an empty folder): a folder of real data is never deleted, and
+    ``FileExistsError`` names it before anything is rendered."""
     existing = generated_params(out)
     if existing == params and not force:
-        return out
+        return None
     if existing is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(
             f"{out} exists and is not a generated dataset (no generator manifest.json): refusing to replace it; "
@@ -217,6 +213,25 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
         )
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
+def move_into_place(partial: Path, out: Path) -> Path:
+    """Replace ``out`` by the finished ``partial`` (whose manifest is written last); returns ``out``."""
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return out
+
+
+def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
+    """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
+    exists, unless ``force``; built in ``<out>.partial``, see :func:`partial_folder`). Returns ``out``."""
+    out = Path(out)
+    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed, **extra_counts(test)}
+    partial = partial_folder(out, params, force)
+    if partial is None:
+        return out
     started = time.perf_counter()
     train_root, test_root, gt_root = partial / "ivslab_facial_train", partial / "ivslab_facial_test", partial / "ivslab_facial_test_gt"
     rows = []
@@ -236,9 +251,9 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     seconds = time.perf_counter() - started
     atomic_write_text(
         partial / "manifest.json",
-        json.dumps({"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + len(detector_kinds)) / max(seconds, 1e-9), 1)}, indent=2),
+        json.dumps(
+            {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + len(detector_kinds)) / max(seconds, 1e-9), 1)},
+            indent=2,
+        ),
     )
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
-    return out
+    return move_into_place(partial, out)

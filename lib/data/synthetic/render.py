@@ -219,7 +219,9 @@ def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.
     map_y = ((surface[:, 1] - TEX_Y[0]) * tex_scale).astype(np.float32)
     rows = -(-len(map_x) // 1024)
     pad = rows * 1024 - len(map_x)
-    albedo = cv2.remap(texture, np.pad(map_x, (0, pad)).reshape(rows, 1024), np.pad(map_y, (0, pad)).reshape(rows, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    albedo = cv2.remap(
+        texture, np.pad(map_x, (0, pad)).reshape(rows, 1024), np.pad(map_y, (0, pad)).reshape(rows, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     albedo = albedo.reshape(-1, 3)[: len(map_x)]
     neck = is_part("neck")
     albedo[is_part("ear")] = look.skin * 0.92
@@ -302,7 +304,9 @@ def draw_occluder(image: np.ndarray, kind: str, landmarks68: np.ndarray, scale: 
     return canvas > 127
 
 
-def degrade(image: np.ndarray, rng: np.random.Generator, brightness: float, gamma: float, blur_sigma: float, motion_length: int, noise_sigma: float) -> np.ndarray:
+def degrade(
+    image: np.ndarray, rng: np.random.Generator, brightness: float, gamma: float, blur_sigma: float, motion_length: int, noise_sigma: float
+) -> np.ndarray:
     """Global illumination, blur (Gaussian or motion) and sensor noise."""
     levels = np.linspace(0, 1, 1024, dtype=np.float32)
     curve = np.clip(levels * brightness, 0, 1) ** gamma

@@ -19,7 +19,6 @@ renamed into place at the end, like the image set (:func:`lib.data.synthetic.gen
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.synthetic.face_model import Expression
-from lib.data.synthetic.generate import parallel_map, generated_params
+from lib.data.synthetic.generate import generated_params, move_into_place, parallel_map, partial_folder
 from lib.data.synthetic.render import degrade, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_face, sample_light
 from lib.formats.pts import read_pts, write_pts
@@ -168,17 +167,13 @@ def frame_name(t: int) -> str:
 
 def generate_clips(root: str | Path, tune: int, test: int, frames: int = 90, fps: float = 30.0, seed: int = 0, workers: int = 1) -> Path:
     """Render ``tune`` + ``test`` clips of ``frames`` frames into ``root`` (skipped when a
-    complete set with the same parameters is there). An existing ``root`` that this generator
-    did not write is never replaced (``FileExistsError`` names it)."""
+    complete set with the same parameters is there; built in ``<root>.partial``, never replacing
+    a folder a generator did not write: :func:`lib.data.synthetic.generate.partial_folder`)."""
     root = Path(root)
     params = {"generator_version": VIDEO_VERSION, "tune": tune, "test": test, "frames": frames, "fps": fps, "seed": seed}
-    existing = generated_params(root)
-    if existing == params:
+    partial = partial_folder(root, params)
+    if partial is None:
         return root
-    if existing is None and root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(f"{root} exists and is not a generated clip set (no generator manifest.json): refusing to replace it")
-    partial = root.with_name(root.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     jobs = [(seed, split, k, frames, fps) for split, count in (("tune", tune), ("test", test)) for k in range(count)]
     names = []
     for name, jpegs, points, conditions in parallel_map(_clip_job, jobs, workers, "video clips"):
@@ -188,10 +183,7 @@ def generate_clips(root: str | Path, tune: int, test: int, frames: int = 90, fps
         atomic_save_csv(conditions, partial / name / "conditions.csv", index=False)
         names.append(name)
     atomic_write_text(partial / "manifest.json", json.dumps({"params": params, "clips": names}, indent=2))
-    if root.exists():
-        shutil.rmtree(root)
-    partial.rename(root)
-    return root
+    return move_into_place(partial, root)
 
 
 @dataclass(frozen=True)
