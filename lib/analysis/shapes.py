@@ -1,5 +1,6 @@
-"""Shape statistics: generalised Procrustes alignment, PCA of aligned shapes, outliers, and the
-mean-shape baseline that any trained model must beat by far.
+"""Shape statistics: generalised Procrustes alignment, PCA of aligned shapes, outliers, the
+mean-shape baseline that any trained model must beat by far, and the mean-shape offsets between
+two labelled sets (label semantics).
 
 Shapes are (F, N, 2) pixel coordinates.
 """
@@ -68,3 +69,32 @@ class MeanShapeBaseline:
     def predict(self, boxes: np.ndarray) -> np.ndarray:
         origin, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None, :]
         return origin + self.mean_[None] * size
+
+
+def eye_line_yaw(points: np.ndarray, nose_tip: int, corners: tuple[int, int]) -> np.ndarray:
+    """(F,) a yaw proxy of (F, N, 2) faces: the nose tip's offset along the eye line from the
+    middle of the two outer eye corners, in corner distances (0: frontal; about 0.1 at 20 deg)."""
+    left, right = points[:, corners[0]], points[:, corners[1]]
+    line = right - left
+    distance = np.linalg.norm(line, axis=-1)
+    along = ((points[:, nose_tip] - (left + right) / 2) * line).sum(axis=-1) / distance
+    return along / distance
+
+
+def mean_shape_offsets(first: np.ndarray, second: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where two labelled sets of one scheme differ on average (label semantics: what a point
+    means in each markup). (F1, N, 2) and (F2, N, 2) faces -> the first set's Procrustes mean
+    mapped by a similarity onto the second's, the second's mean turned upright (its
+    ``corners[0]`` -> ``corners[1]`` line along +x, y down as in images; both (N, 2), in the
+    second mean's units), and each point's (N, 2) offset first - second in that frame, in
+    outer-eye-corner distances of the second mean (``corners``: the two indices)."""
+    if first.shape[1:] != second.shape[1:]:
+        raise ValueError(f"the two sets hold different points: {first.shape[1:]} and {second.shape[1:]}")
+    _, first_mean = procrustes_align(first)
+    _, second_mean = procrustes_align(second)
+    eye_line = second_mean[corners[1]] - second_mean[corners[0]]
+    cos, sin = eye_line / np.linalg.norm(eye_line)
+    second_mean = second_mean @ np.array([[cos, -sin], [sin, cos]])
+    mapped = _similarity_fit(first_mean, second_mean)
+    unit = np.linalg.norm(second_mean[corners[1]] - second_mean[corners[0]])
+    return mapped, second_mean, (mapped - second_mean) / unit

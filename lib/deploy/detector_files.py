@@ -40,6 +40,7 @@ FILES = {
 }
 DEFAULT_DIR = "data/models"
 DEFAULT_DETECTOR = f"{DEFAULT_DIR}/face_detection_full_range_sparse.tflite"
+CLOSE_UP_DETECTOR = f"{DEFAULT_DIR}/face_detection_short_range.tflite"
 MEDIAPIPE_LANDMARKS = f"{DEFAULT_DIR}/face_landmark.tflite"
 
 

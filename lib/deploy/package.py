@@ -1,6 +1,8 @@
 """The final-round package: ``final_package.zip`` = ``best.tflite``, ``run_model.py``,
-``requirements.txt``, the face detector, and ``settings.json`` (:class:`PackageSettings`: the
-box-to-crop rule, the detector threshold, the face count and the flip the submission used).
+``requirements.txt``, the face detector (``face_detector.tflite``, full range, and
+``face_detector_close_up.tflite``, short range, when the settings use it), and ``settings.json``
+(:class:`PackageSettings`: the box-to-crop rule, the detector threshold and layout, the face count
+and the flip the submission used).
 
 ``python run_model.py <image_list.txt> <output_dir>`` inside the unpacked folder writes the
 same files as the project's own writer (it *is* the project's TFLite inference code,
@@ -42,8 +44,14 @@ def package_requirements(requirements: str | Path = PROJECT_ROOT / "requirements
     return "".join(f"{name}=={pins[name]}\n" for name in PACKAGE_RUNTIME)
 
 
-def build_package(model: str | Path, detector: str | Path, settings: PackageSettings, zip_path: str | Path) -> Path:
-    """Write the package zip atomically; returns its path."""
+CLOSE_UP_MEMBER = "face_detector_close_up.tflite"
+
+
+def build_package(
+    model: str | Path, detector: str | Path, settings: PackageSettings, zip_path: str | Path, close_up_detector: str | Path | None = None
+) -> Path:
+    """Write the package zip atomically; returns its path. ``close_up_detector`` (the short-range
+    BlazeFace file) is required when ``settings.close_up_detector`` is set, and packed only then."""
     members = {
         "best.tflite": Path(model).read_bytes(),
         "run_model.py": Path(run_model.__file__).read_bytes(),
@@ -51,6 +59,10 @@ def build_package(model: str | Path, detector: str | Path, settings: PackageSett
         "face_detector.tflite": Path(detector).read_bytes(),
         "settings.json": settings.to_json().encode(),
     }
+    if settings.close_up_detector:
+        if close_up_detector is None:
+            raise ValueError(f"{zip_path}: the settings use the close-up detector; give its file")
+        members[CLOSE_UP_MEMBER] = Path(close_up_detector).read_bytes()
     return atomic_write_zip(zip_path, members)
 
 
@@ -60,7 +72,7 @@ def open_package(zip_path: str | Path, work_dir: str | Path, num_threads: int = 
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(work_dir)
     folder = Path(work_dir)
-    return run_model.build_pipeline(folder / "best.tflite", folder / "face_detector.tflite", folder / "settings.json", num_threads)
+    return run_model.build_pipeline(folder / "best.tflite", folder / "face_detector.tflite", folder / "settings.json", num_threads, folder / CLOSE_UP_MEMBER)
 
 
 def run_package(

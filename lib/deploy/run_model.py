@@ -4,7 +4,8 @@ This one file is the final-round package's ``run_model.py`` (copied verbatim) an
 TFLite inference path, so both write byte-identical files. It needs only numpy, OpenCV and a
 TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project::
 
-    python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite] [--settings settings.json]
+    python run_model.py <image_list.txt> <output_dir> [--model best.tflite] [--detector face_detector.tflite]
+        [--close-up-detector face_detector_close_up.tflite] [--settings settings.json]
 
 ``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
 path is read against the working directory, else against the list's folder);
@@ -13,8 +14,9 @@ of their centre, coordinates 1-based pixels of the original image. An image that
 gets an empty file, and a face whose landmarks are not finite is left out; each is reported on
 stderr with its reason, and a summary line counts them. The exit status is 0 unless
 ``--strict`` is given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
-every choice the submission was made with: the box-to-crop rule, the detector threshold, the most
-faces kept per image, and the flip test-time augmentation's landmark permutation (or null).
+every choice the submission was made with: the box-to-crop rule, the detector threshold and
+layout (tiles, the close-up model), the most faces kept per image, and the flip test-time
+augmentation's landmark permutation (or null).
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -183,6 +185,64 @@ class BlazeFaceDetector:
         return (boxes * size - np.tile(pad, 2)) / zoom - 0.5, kept
 
 
+TILE_OVERLAP = 0.2  # neighbouring tiles overlap by this share of the image's longer side
+
+
+def tile_grid(width: int, height: int, tiles: int) -> tuple[int, list[tuple[int, int]]]:
+    """Side and top-left corners of a ``tiles`` x ``tiles`` grid of square tiles over a
+    ``width`` x ``height`` image: side ``ceil((1 + TILE_OVERLAP) * longer side / tiles)``,
+    corners spread evenly from the image's top-left to its bottom-right (a tile never starts
+    outside the image; along a side shorter than the tile, one tile covers it)."""
+    longer = max(width, height)
+    side = math.ceil((1 + TILE_OVERLAP) * longer / tiles)
+    starts = [sorted({round(v) for v in np.linspace(0, max(extent - side, 0), tiles)}) for extent in (width, height)]
+    return side, [(x, y) for y in starts[1] for x in starts[0]]
+
+
+class FaceDetector:
+    """The package's face detector: MediaPipe's full-range BlazeFace on the whole image and, with
+    ``tiles`` > 1, on each tile of a ``tiles`` x ``tiles`` grid (:func:`tile_grid`: a face of a
+    crowd seen at ``tiles`` times the resolution), plus the short-range model on the whole image
+    when ``close_up`` is given (faces filling the frame, which the full-range model can miss);
+    every detection merged by MediaPipe's weighted NMS. Each model keeps its own ``min_score``."""
+
+    def __init__(self, full_range: BlazeFaceDetector, tiles: int = 1, close_up: BlazeFaceDetector | None = None):
+        if tiles < 1:
+            raise ValueError(f"tiles must be >= 1, not {tiles}")
+        self.full_range, self.tiles, self.close_up = full_range, tiles, close_up
+
+    @property
+    def model_runs(self) -> int:
+        """BlazeFace runs per image: the cost of this layout."""
+        return 1 + (self.tiles**2 if self.tiles > 1 else 0) + (self.close_up is not None)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        found = [self.full_range(image)]
+        if self.close_up is not None:
+            found.append(self.close_up(image))
+        if self.tiles > 1:
+            side, corners = tile_grid(image.shape[1], image.shape[0], self.tiles)
+            for x, y in corners:
+                boxes, scores = self.full_range(np.ascontiguousarray(image[y : y + side, x : x + side]))
+                found.append((boxes + np.array([x, y, x, y], dtype=np.float64), scores))
+        if len(found) == 1:
+            return found[0]
+        boxes, scores = np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found])
+        return weighted_nms(boxes, scores, self.full_range.iou_threshold)
+
+
+def build_detector(
+    full_range: str | Path, close_up: str | Path | None, min_score: float | None = None, tiles: int = 1, use_close_up: bool = False, num_threads: int = 2
+) -> FaceDetector:
+    """A :class:`FaceDetector` from the two BlazeFace files (the short-range ``close_up`` file is
+    read only with ``use_close_up``); ``min_score`` None: each model's MediaPipe threshold."""
+    if use_close_up and not (close_up and Path(close_up).is_file()):
+        raise SystemExit(f"{close_up}: the close-up (short-range) detector is asked for and its file is missing")
+    second = BlazeFaceDetector(close_up, min_score, num_threads=num_threads) if use_close_up else None
+    return FaceDetector(BlazeFaceDetector(full_range, min_score, num_threads=num_threads), tiles, second)
+
+
 # ---------------------------------------------------------------- landmarks
 
 
@@ -283,14 +343,18 @@ def pts_text(faces: np.ndarray, decimals: int | None = DECIMALS) -> str:
 class PackageSettings:
     """What a submission was made with, so the package predicts the same files: the crop rule
     (``offset`` in box sides, ``side_factor``), the detector's ``min_score``, ``max_faces`` kept
-    per image (the likeliest), and ``flip_permutation`` (the scheme's, when the flip test-time
-    augmentation is on; None otherwise). Stored as JSON; floats round-trip exactly."""
+    per image (the likeliest), ``flip_permutation`` (the scheme's, when the flip test-time
+    augmentation is on; None otherwise) and the detector's layout (:class:`FaceDetector`:
+    ``detector_tiles``, ``close_up_detector``; files without them mean the full-range model on
+    the whole image). Stored as JSON; floats round-trip exactly."""
 
     offset: tuple[float, float]
     side_factor: float
     min_score: float
     max_faces: int = MAX_FACES
     flip_permutation: tuple[int, ...] | None = None
+    detector_tiles: int = 1
+    close_up_detector: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -306,12 +370,19 @@ class PackageSettings:
                 min_score=float(raw["min_score"]),
                 max_faces=int(raw.get("max_faces", MAX_FACES)),
                 flip_permutation=None if raw.get("flip_permutation") is None else tuple(int(v) for v in raw["flip_permutation"]),
+                detector_tiles=int(raw.get("detector_tiles", 1)),
+                close_up_detector=bool(raw.get("close_up_detector", False)),
             )
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise SystemExit(f"{path}: not a valid settings file ({type(error).__name__}: {error})") from None
         numbers = (*settings.offset, settings.side_factor, settings.min_score)
-        if len(settings.offset) != 2 or not all(math.isfinite(v) for v in numbers) or settings.side_factor <= 0 or settings.max_faces < 1:
-            raise SystemExit(f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1")
+        if (
+            len(settings.offset) != 2
+            or not all(math.isfinite(v) for v in numbers)
+            or settings.side_factor <= 0
+            or min(settings.max_faces, settings.detector_tiles) < 1
+        ):
+            raise SystemExit(f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1")
         return settings
 
     @property
@@ -324,7 +395,7 @@ class Pipeline:
     ``face_landmarks``; any detector returning ``(boxes, scores)``); the ``max_faces`` likeliest
     detections are kept."""
 
-    def __init__(self, model: LandmarkModel, detector: BlazeFaceDetector, calibration: LandmarkCalibration, max_faces: int = MAX_FACES):
+    def __init__(self, model: LandmarkModel, detector: FaceDetector, calibration: LandmarkCalibration, max_faces: int = MAX_FACES):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -378,11 +449,11 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2) -> Pipeline:
-    """The package's :class:`Pipeline` from its landmark model, detector and settings files."""
+def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:
+    """The package's :class:`Pipeline` from its landmark model, detector files and settings."""
     chosen = PackageSettings.read(settings)
     flip = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
-    face_detector = BlazeFaceDetector(detector, min_score=chosen.min_score, num_threads=num_threads)
+    face_detector = build_detector(detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads)
     return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces)
 
 
@@ -392,14 +463,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("image_list", type=Path)
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--model", type=Path, default=here / "best.tflite")
-    parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite")
+    parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite", help="full-range BlazeFace")
+    parser.add_argument("--close-up-detector", type=Path, default=here / "face_detector_close_up.tflite", help="short-range BlazeFace (if the settings use it)")
     parser.add_argument(
         "--settings", type=Path, default=here / "settings.json", help="the submission's crop rule, detector threshold, face count and flip (JSON)"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")
     args = parser.parse_args(argv)
-    pipeline = build_pipeline(args.model, args.detector, args.settings, args.threads)
+    pipeline = build_pipeline(args.model, args.detector, args.settings, args.threads, args.close_up_detector)
     if not args.image_list.is_file():
         raise SystemExit(f"{args.image_list}: image list not found")
     lines = [line.strip() for line in args.image_list.read_text(encoding="utf-8-sig").splitlines() if line.strip()]

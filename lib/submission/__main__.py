@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import MAX_FACES
 from lib.formats.pair import list_test_images
 from lib.schemes import load_scheme
@@ -29,8 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("--images", required=True, help="folder of test images")
     write.add_argument("--train-root", required=True, help="ivslab_facial_train folder (fits the detector-box rule)")
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
-    write.add_argument("--detector", default=DEFAULT_DETECTOR)
+    write.add_argument("--detector", default=DEFAULT_DETECTOR, help="the full-range BlazeFace file")
+    write.add_argument("--close-up-detector", default=CLOSE_UP_DETECTOR, help="the short-range BlazeFace file (for close-ups)")
     write.add_argument("--min-score", type=float, default=None, help=f"detector score threshold (default: measured on --detector-set, else {MIN_SCORE})")
+    write.add_argument(
+        "--detector-tiles", type=int, default=None, help="1: the whole image; 2 or 3: a grid of tiles too (with --close-up/--no-close-up; default: measured)"
+    )
+    write.add_argument("--close-up", action=argparse.BooleanOptionalAction, default=None, help="run the short-range model beside the full-range one")
     write.add_argument(
         "--detector-set", default=None, help="images/ + gt/ in the test's layout, disjoint from it, with face-free images: the threshold is measured there"
     )
@@ -48,13 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "write":
+        if (args.detector_tiles is None) != (args.close_up is None):
+            parser.error("give --detector-tiles with --close-up or --no-close-up, or neither (both measured)")
         summary = make_submission(
             args.model,
             args.images,
             args.out,
             args.train_root,
             detector=args.detector,
+            close_up_detector=args.close_up_detector,
             min_score=args.min_score,
+            detector_layout=None if args.detector_tiles is None else (args.detector_tiles, args.close_up),
             detector_set=args.detector_set,
             flip=args.flip,
             max_faces=args.max_faces,

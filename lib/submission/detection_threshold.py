@@ -1,28 +1,32 @@
-"""The detector's score threshold, chosen by measurement: missed faces against invented ones.
+"""The detector's layout and score threshold, chosen by measurement: missed faces against invented ones.
 
 The measurement set is a folder in the test's own layout, disjoint from the test:
 ``images/<stem>.png|jpg`` with ``gt/<stem>.txt`` in the submission format, an empty file for a
 face-free image (the synthetic generator writes one, ``ivslab_facial_detector``, of scenes drawn
-like the test's and face-free images). The detector runs once at the lowest candidate threshold.
-A labelled face counts as found at threshold ``t`` when a detection of score ``>= t`` overlaps its
-landmark box by at least ``min_iou``; every detection of score ``>= t`` on a face-free image is an
-invented face. For each candidate ``t`` the table holds the share of faces missed and the invented
-faces per face-free image; the chosen threshold minimises their sum (a missed face and an invented
-one cost the same, each one unusable face in a submission), the middle of the candidates that
-tie. The weighted NMS at the lowest threshold can merge boxes a higher one keeps apart: the rates
-are measured, not exact, at ``t``. The test images are never used here; the submission step
-reports the rates it then gets on them.
+like the test's and face-free images). Each candidate layout of the package's
+:class:`~lib.deploy.run_model.FaceDetector` (tiles of the full-range model, with or without the
+short-range close-up model: :data:`LAYOUTS`) runs once at the lowest candidate threshold. A
+labelled face counts as found at threshold ``t`` when a detection of score ``>= t`` overlaps its
+landmark box by at least ``min_iou``; every other detection of score ``>= t`` is an invented face
+(all of them on a face-free image; on a scene, a box on the background or a second box on one
+face). For each layout and candidate ``t`` the table holds the share of faces missed and the
+invented faces per image; the chosen pair minimises their sum (a missed face and an invented one
+cost the same, each one unusable face in a submission); among ties, the layout of fewest model
+runs, then the middle threshold. The weighted NMS at the lowest threshold can merge boxes a higher
+one keeps apart: the rates are measured, not exact, at ``t``. The test images are never used
+here; the submission step reports the rates it then gets on them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lib.deploy.run_model import BlazeFaceDetector, box_iou
+from lib.deploy.run_model import box_iou, build_detector
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import list_test_images
@@ -32,26 +36,36 @@ from lib.submission.score import read_ground_truth
 CANDIDATES = tuple(np.round(np.arange(0.10, 0.951, 0.05), 2))
 
 
-def detection_scores(detector: BlazeFaceDetector, images: list[Path], truths: list[np.ndarray], min_iou: float = 0.2) -> tuple[np.ndarray, list[np.ndarray]]:
+Layout = tuple[int, bool]  # (tiles, close-up model)
+LAYOUTS: tuple[Layout, ...] = ((1, False), (1, True), (2, False), (2, True), (3, False), (3, True))
+
+
+def detection_scores(detector, images: list[Path], truths: list[np.ndarray], min_iou: float = 0.2) -> tuple[np.ndarray, list[np.ndarray], float]:
     """``found``: for every labelled face, the best score of a detection overlapping it (0: none
-    did); ``invented``: for every face-free image, the scores of its detections. ``truths`` holds
-    each image's (F, N, 2) faces (F = 0: face-free)."""
-    found, invented = [], []
+    did); ``invented``: for every image, the scores of its detections that overlap no labelled
+    face; the median milliseconds per image. ``truths`` holds each image's (F, N, 2) faces
+    (F = 0: face-free); ``detector`` maps an RGB image to ``(boxes, scores)``."""
+    found, invented, seconds = [], [], []
     for image, faces in zip(images, truths, strict=True):
-        boxes, scores = detector(load_image(image))
-        if not len(faces):
+        pixels = load_image(image)
+        started = time.perf_counter()
+        boxes, scores = detector(pixels)
+        seconds.append(time.perf_counter() - started)
+        if not len(faces) or not len(boxes):
+            found.extend([0.0] * len(faces))
             invented.append(scores)
             continue
-        overlap = box_iou(landmark_boxes(faces), boxes) if len(boxes) else np.zeros((len(faces), 0))
-        found.extend(float(scores[row >= min_iou].max()) if (row >= min_iou).any() else 0.0 for row in overlap)
-    return np.array(found), invented
+        overlap = box_iou(landmark_boxes(faces), boxes) >= min_iou
+        found.extend(float(scores[row].max()) if row.any() else 0.0 for row in overlap)
+        invented.append(scores[~overlap.any(axis=0)])
+    return np.array(found), invented, 1000 * float(np.median(seconds))
 
 
 def threshold_table(found: np.ndarray, invented: list[np.ndarray], candidates: Iterable[float] = CANDIDATES) -> pd.DataFrame:
     """One row per candidate threshold: ``min_score``, ``missed_share`` (of the labelled faces),
-    ``invented_per_image`` (detections per face-free image) and their sum ``cost``."""
+    ``invented_per_image`` (detections matching no face, per image) and their sum ``cost``."""
     if not len(found) or not invented:
-        raise ValueError("choosing a detector threshold needs labelled faces and face-free images")
+        raise ValueError("choosing a detector threshold needs labelled faces and images to count invented faces on")
     rows = []
     for threshold in candidates:
         missed = float((found < threshold).mean())
@@ -66,9 +80,22 @@ def choose_threshold(table: pd.DataFrame) -> float:
     return float(best[(len(best) - 1) // 2])
 
 
-def measure_threshold(detector_path: str | Path, folder: str | Path, num_points: int, threads: int = 2) -> tuple[float, pd.DataFrame, dict]:
-    """(chosen threshold, the table, counts) on the measurement set ``folder``
-    (``images/`` and ``gt/``); it must hold labelled faces and face-free images."""
+def choose_layout(table: pd.DataFrame) -> tuple[Layout, float]:
+    """((tiles, close_up), threshold) of lowest cost in a table of several layouts (columns
+    ``tiles``, ``close_up``, ``model_runs`` and :func:`threshold_table`'s); among ties the layout
+    of fewest model runs, then :func:`choose_threshold` within it."""
+    lowest = table[np.isclose(table["cost"], table["cost"].min())]
+    cheapest = lowest.sort_values(["model_runs", "tiles"]).iloc[0]
+    layout = table[(table["tiles"] == cheapest["tiles"]) & (table["close_up"] == cheapest["close_up"])]
+    return (int(cheapest["tiles"]), bool(cheapest["close_up"])), choose_threshold(layout)
+
+
+def measure_detector(
+    full_range: str | Path, close_up: str | Path, folder: str | Path, num_points: int, layouts: Iterable[Layout] = LAYOUTS, threads: int = 2
+) -> tuple[Layout, float, pd.DataFrame, dict]:
+    """(chosen layout, chosen threshold, the table over layouts and thresholds, counts) on the
+    measurement set ``folder`` (``images/`` and ``gt/``): it must hold labelled faces and
+    face-free images. ``full_range`` and ``close_up``: the two BlazeFace files."""
     folder = Path(folder)
     images = list_test_images(folder / "images")
     truth = read_ground_truth(folder / "gt", num_points)
@@ -76,12 +103,19 @@ def measure_threshold(detector_path: str | Path, folder: str | Path, num_points:
     if missing:
         raise FormatError(folder / "gt", f"no ground truth for {len(missing)} images, first {missing[:3]}")
     truths = [truth[image.stem] for image in images]
-    detector = BlazeFaceDetector(detector_path, min_score=min(CANDIDATES), num_threads=threads)
-    found, invented = detection_scores(detector, images, truths)
-    if not len(found) or not invented:
+    faces, face_free = sum(len(t) for t in truths), sum(not len(t) for t in truths)
+    if not faces or not face_free:
         raise FormatError(
             folder,
-            f"a detector set needs labelled faces and face-free images (empty ground-truth files); it has {len(found)} faces and {len(invented)} face-free images",
+            f"a detector set needs labelled faces and face-free images (empty ground-truth files); it has {faces} faces and {face_free} face-free images",
         )
-    table = threshold_table(found, invented)
-    return choose_threshold(table), table, {"faces": len(found), "face_free_images": len(invented)}
+    lowest = min(CANDIDATES)
+    tables = []
+    for tiles, with_close_up in layouts:
+        detector = build_detector(full_range, close_up, lowest, tiles, with_close_up, threads)
+        found, invented, milliseconds = detection_scores(detector, images, truths)
+        layout = {"tiles": tiles, "close_up": with_close_up, "model_runs": detector.model_runs, "ms_per_image": milliseconds}
+        tables.append(threshold_table(found, invented).assign(**layout))
+    table = pd.concat(tables, ignore_index=True)
+    layout, threshold = choose_layout(table)
+    return layout, threshold, table, {"faces": faces, "face_free_images": face_free, "images": len(images)}

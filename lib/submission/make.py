@@ -21,9 +21,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import build_package
-from lib.deploy.run_model import MAX_FACES, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, predict_file, pts_text
+from lib.deploy.run_model import MAX_FACES, LandmarkModel, PackageSettings, Pipeline, build_detector, predict_file, pts_text
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration
 from lib.inference.torch_model import TorchLandmarkModel
@@ -32,12 +32,13 @@ from lib.models.checkpoint import load_model
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
-from lib.submission.detection_threshold import measure_threshold
+from lib.submission.detection_threshold import LAYOUTS, Layout, measure_detector
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
 MIN_SCORE = 0.4  # detector score threshold when no detector set is given to measure one on
+DEFAULT_LAYOUT: Layout = (1, False)  # the full-range model on the whole image, likewise
 
 
 def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, scheme: str = "ivslab51"):
@@ -68,25 +69,44 @@ def start_or_resume(txt_dir: Path, source: str) -> None:
     atomic_write_text(marker, source)
 
 
-def detector_threshold(
-    detector: Path, detector_set: str | Path | None, min_score: float | None, out_dir: Path, num_points: int, threads: int
-) -> tuple[float, dict]:
-    """The detector threshold of a submission and how it was set: given, measured on the
-    ``detector_set`` folder (the table goes to ``out_dir/detection_threshold.csv``) or the default."""
-    if min_score is not None:
-        return min_score, {"min_score": min_score, "chosen_by": "given"}
-    if detector_set is None:
-        return MIN_SCORE, {"min_score": MIN_SCORE, "chosen_by": "default (no detector set to measure on)"}
+def choose_detector(
+    detector: Path,
+    close_up_detector: Path,
+    detector_set: str | Path | None,
+    min_score: float | None,
+    layout: Layout | None,
+    out_dir: Path,
+    num_points: int,
+    threads: int,
+) -> tuple[Layout, float, dict]:
+    """The detector layout (tiles, close-up model) and threshold of a submission and how they were
+    set: given, measured on the ``detector_set`` folder (the table goes to
+    ``out_dir/detection_threshold.csv``; a given layout is measured alone, a given threshold
+    is kept) or the defaults (:data:`DEFAULT_LAYOUT`, :data:`MIN_SCORE`)."""
+    if detector_set is None or (min_score is not None and layout is not None):
+        layout = DEFAULT_LAYOUT if layout is None else layout
+        min_score = MIN_SCORE if min_score is None else min_score
+        chosen_by = "given" if detector_set is not None else "given or default (no detector set to measure on)"
+        return layout, min_score, {"min_score": min_score, "tiles": layout[0], "close_up": layout[1], "chosen_by": chosen_by}
     folder = resolve(detector_set)
-    chosen, table, counts = measure_threshold(detector, folder, num_points, threads)
+    layouts = LAYOUTS if layout is None else (layout,)
+    layout, measured, table, counts = measure_detector(detector, close_up_detector, folder, num_points, layouts, threads)
     atomic_save_csv(table, out_dir / "detection_threshold.csv", index=False)
-    at = table.set_index("min_score").loc[chosen]
-    return chosen, {
-        "min_score": chosen,
-        "chosen_by": f"measured on {counts['faces']} faces and {counts['face_free_images']} face-free images of {folder}",
-        "missed_share": float(at["missed_share"]),
-        "invented_per_image": float(at["invented_per_image"]),
-    }
+    min_score = measured if min_score is None else min_score
+    at = table[(table["tiles"] == layout[0]) & (table["close_up"] == layout[1])].set_index("min_score").loc[min_score]
+    return (
+        layout,
+        min_score,
+        {
+            "min_score": min_score,
+            "tiles": layout[0],
+            "close_up": layout[1],
+            "chosen_by": f"measured on {counts['faces']} faces and {counts['face_free_images']} face-free images of {folder}",
+            "missed_share": float(at["missed_share"]),
+            "invented_per_image": float(at["invented_per_image"]),
+            "detector_ms_per_image": float(at["ms_per_image"]),
+        },
+    )
 
 
 def make_submission(
@@ -95,7 +115,9 @@ def make_submission(
     out_dir: str | Path,
     train_root: str | Path,
     detector: str | Path = DEFAULT_DETECTOR,
+    close_up_detector: str | Path = CLOSE_UP_DETECTOR,
     min_score: float | None = None,
+    detector_layout: Layout | None = None,
     detector_set: str | Path | None = None,
     flip: bool = False,
     max_faces: int = MAX_FACES,
@@ -108,21 +130,25 @@ def make_submission(
     """Predict every test image, write and validate the files; returns a summary dict. The
     ``scheme`` (the model's and the labels') decides the number of points throughout.
 
-    ``min_score`` None: the detector threshold is measured on the ``detector_set`` folder (scenes
-    and face-free images in the test's layout, disjoint from it:
-    :mod:`lib.submission.detection_threshold`), or is :data:`MIN_SCORE` without one. An image where no detection passes
-    it gets an empty file."""
+    ``min_score`` and ``detector_layout`` ((tiles, close-up model) of
+    :class:`~lib.deploy.run_model.FaceDetector`) None: measured on the ``detector_set`` folder
+    (scenes and face-free images in the test's layout, disjoint from it:
+    :mod:`lib.submission.detection_threshold`), or :data:`MIN_SCORE` and :data:`DEFAULT_LAYOUT`
+    without one. An image where no detection passes gets an empty file."""
     out_dir = resolve(out_dir)
     landmarks = load_scheme(scheme)
     train_table = read_pair_train(resolve(train_root), scheme)
-    min_score, detection_summary = detector_threshold(resolve(detector), detector_set, min_score, out_dir, landmarks.num_points, threads)
-    face_detector = BlazeFaceDetector(resolve(detector), min_score=min_score, num_threads=threads)
+    detector, close_up_detector = resolve(detector), resolve(close_up_detector)
+    layout, min_score, detection_summary = choose_detector(
+        detector, close_up_detector, detector_set, min_score, detector_layout, out_dir, landmarks.num_points, threads
+    )
+    face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads)
     calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
     pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces)
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
-    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} calibration={calibration_summary}"
+    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} layout={layout} calibration={calibration_summary}"
     start_or_resume(txt_dir, source)
     prediction_problems = []
     for path in track(paths, desc="submission", disable=not progress):
@@ -148,8 +174,11 @@ def make_submission(
     }
     if Path(model).suffix == ".tflite":
         flip_permutation = tuple(int(k) for k in landmarks.flip_permutation) if flip else None
-        settings = PackageSettings(tuple(float(v) for v in calibration.offset), calibration.side_factor, min_score, max_faces, flip_permutation)
-        summary["package"] = str(build_package(resolve(model), resolve(detector), settings, out_dir / "final_package.zip"))
+        offset = tuple(float(v) for v in calibration.offset)
+        settings = PackageSettings(
+            offset, calibration.side_factor, min_score, max_faces, flip_permutation, detector_tiles=layout[0], close_up_detector=layout[1]
+        )
+        summary["package"] = str(build_package(resolve(model), detector, settings, out_dir / "final_package.zip", close_up_detector))
     if ground_truth is not None:
         score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), landmarks.num_points), landmarks)
         atomic_save_csv(faces, out_dir / "faces.csv", index=False)

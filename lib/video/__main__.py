@@ -16,9 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lib.deploy.detector_files import DEFAULT_DETECTOR
+from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import open_package
-from lib.deploy.run_model import BlazeFaceDetector, LandmarkCalibration, LandmarkModel, PackageSettings
+from lib.deploy.run_model import LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import load_model
 from lib.paths import resolve
@@ -42,7 +42,8 @@ def build_tracker(args: argparse.Namespace, work_dir: Path) -> FaceTracker:
         model = TorchLandmarkModel(load_model(args.model)) if args.model.suffix == ".pt" else LandmarkModel(args.model, args.threads)
         settings = PackageSettings.read(args.settings) if args.settings else None
         calibration = settings.calibration if settings else LandmarkCalibration()
-        detector = BlazeFaceDetector(resolve(args.detector), min_score=settings.min_score if settings else None, num_threads=args.threads)
+        layout = (settings.detector_tiles, settings.close_up_detector) if settings else (1, False)
+        detector = build_detector(resolve(args.detector), resolve(args.close_up_detector), settings.min_score if settings else None, *layout, args.threads)
     video = VideoSettings.read(args.video_settings) if args.video_settings else VideoSettings(DEFAULT_MIN_CONFIDENCE, OneEuroSettings())
     return FaceTracker(model, detector, calibration, video.min_confidence, None if args.no_smoothing else video.smoothing)
 
@@ -53,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="the annotated video (.mp4)")
     parser.add_argument("--package", type=Path, help="a final_package.zip: model, detector and crop rule")
     parser.add_argument("--model", type=Path, help="a landmark .tflite file or a .pt checkpoint (without --package)")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="a BlazeFace .tflite file (without --package)")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="the full-range BlazeFace .tflite file (without --package)")
+    parser.add_argument(
+        "--close-up-detector", default=CLOSE_UP_DETECTOR, help="the short-range BlazeFace .tflite file, if --settings use it (without --package)"
+    )
     parser.add_argument("--settings", type=Path, help="the package's settings.json: crop rule and detector threshold (without --package)")
     parser.add_argument("--video-settings", type=Path, help="video_settings.json of the video step: confidence threshold and filter")
     parser.add_argument("--no-smoothing", action="store_true", help="draw the tracker's raw landmarks")

@@ -50,15 +50,27 @@ def ced_figure(curves: Mapping[str, np.ndarray], threshold: float = 0.10) -> Fig
     return figure
 
 
-def threshold_figure(sweep: pd.DataFrame, chosen: float) -> Figure:
-    """Missed faces (share) and invented faces (per face-free image) against the detector
-    threshold (a :func:`lib.submission.detection_threshold.threshold_table`), the chosen one dashed."""
-    figure, ax = plt.subplots(figsize=(5, 3.5))
-    for column, label in (("missed_share", "missed faces (share)"), ("invented_per_image", "invented faces per face-free image"), ("cost", "sum")):
-        ax.plot(sweep["min_score"], sweep[column], marker=".", label=label)
-    ax.axvline(chosen, color="k", linestyle="--", linewidth=1)
-    ax.set(xlabel="detector score threshold", ylabel="rate", title=f"detector threshold: {chosen:.2f}")
-    ax.grid(alpha=0.3)
-    ax.legend()
+def layout_name(tiles: int, close_up: bool) -> str:
+    """``whole image`` or ``2x2 tiles``, ``+ close-up`` when the short-range model runs too."""
+    return ("whole image" if tiles == 1 else f"{tiles}x{tiles} tiles") + (" + close-up" if close_up else "")
+
+
+def threshold_figure(sweep: pd.DataFrame, tiles: int, close_up: bool, chosen: float) -> Figure:
+    """Left: missed faces (share) and invented faces (per image) against the detector threshold
+    for the chosen layout; right: their sum for every layout measured (a
+    :func:`lib.submission.detection_threshold.measure_detector` table), the chosen pair dashed."""
+    figure, (rates, costs) = plt.subplots(1, 2, figsize=(10, 3.8))
+    layout = sweep[(sweep["tiles"] == tiles) & (sweep["close_up"] == close_up)]
+    for column, label in (("missed_share", "missed faces (share)"), ("invented_per_image", "invented faces per image"), ("cost", "sum")):
+        rates.plot(layout["min_score"], layout[column], marker=".", label=label)
+    rates.set(xlabel="detector score threshold", ylabel="rate", title=f"{layout_name(tiles, close_up)}: threshold {chosen:.2f}")
+    for (each_tiles, each_close_up), rows in sweep.groupby(["tiles", "close_up"], sort=False):
+        label = f"{layout_name(each_tiles, each_close_up)} ({rows['ms_per_image'].iloc[0]:.0f} ms)"
+        costs.plot(rows["min_score"], rows["cost"], marker=".", label=label, linewidth=2.5 if (each_tiles, each_close_up) == (tiles, close_up) else 1)
+    costs.set(xlabel="detector score threshold", ylabel="missed share + invented per image", title="every layout (detector ms per image)")
+    for ax in (rates, costs):
+        ax.axvline(chosen, color="k", linestyle="--", linewidth=1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     figure.tight_layout()
     return figure
