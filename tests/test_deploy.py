@@ -123,26 +123,40 @@ def test_a_face_free_image_gets_no_face_and_an_empty_file(detector, synthetic_ro
         assert run_model.pts_text(faces) == ""
 
 
+def outcomes(best_scores: np.ndarray, invented_scores: list[np.ndarray], candidates: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`detection_outcomes`' arrays for faces found at a best score each and invented
+    faces of given scores per image."""
+    found = np.array([[score >= t for score in best_scores] for t in candidates]).reshape(len(candidates), len(best_scores))
+    invented = np.array([[int((scores >= t).sum()) for scores in invented_scores] for t in candidates]).reshape(len(candidates), len(invented_scores))
+    return found, invented
+
+
 def test_detector_threshold_by_hand():
+    candidates = [0.1, 0.25, 0.4, 0.6, 0.8]
     found = np.array([0.9, 0.5, 0.05, 0.35])  # the best score on each labelled face (0.05: barely)
     invented = [np.array([0.3]), np.array([0.7, 0.2]), np.array([])]  # scores matching no face, three images
-    table = threshold_table(found, invented, candidates=[0.1, 0.25, 0.4, 0.6, 0.8]).set_index("min_score")
+    table = threshold_table(*outcomes(found, invented, candidates), candidates).set_index("min_score")
     np.testing.assert_allclose(table["missed_share"], [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
     np.testing.assert_allclose(table["invented_per_image"], [3 / 3, 2 / 3, 1 / 3, 1 / 3, 0])
     np.testing.assert_allclose(table["cost"], [1.25, 11 / 12, 5 / 6, 13 / 12, 0.75])
     assert choose_threshold(table.reset_index()) == 0.8
-    tied = threshold_table(np.array([0.9]), [np.array([0.15])], candidates=[0.1, 0.2, 0.3, 0.4, 0.95])
+    tied_candidates = [0.1, 0.2, 0.3, 0.4, 0.95]
+    tied = threshold_table(*outcomes(np.array([0.9]), [np.array([0.15])], tied_candidates), tied_candidates)
     assert choose_threshold(tied) == 0.3  # 0.2, 0.3 and 0.4 cost 0: the middle one
     with pytest.raises(ValueError, match="images to count invented faces on"):
-        threshold_table(found, [])
+        threshold_table(np.zeros((5, 0), bool), np.zeros((5, 0)), candidates)
 
 
 def test_detector_layout_by_hand():
     """The lowest cost over layouts and thresholds; a tie goes to the layout of fewer model runs."""
     candidates = [0.3, 0.5, 0.7]
-    whole = threshold_table(np.array([0.9, 0.4]), [np.array([0.6])], candidates).assign(tiles=1, close_up=False, model_runs=1)
-    tiled = threshold_table(np.array([0.9, 0.8]), [np.array([0.6])], candidates).assign(tiles=2, close_up=False, model_runs=5)
-    with_close_up = threshold_table(np.array([0.9, 0.8]), [np.array([0.6])], candidates).assign(tiles=1, close_up=True, model_runs=2)
+
+    def layout(best_scores, tiles, close_up, runs):
+        return threshold_table(*outcomes(np.array(best_scores), [np.array([0.6])], candidates), candidates).assign(
+            tiles=tiles, close_up=close_up, model_runs=runs
+        )
+
+    whole, tiled, with_close_up = layout([0.9, 0.4], 1, False, 1), layout([0.9, 0.8], 2, False, 5), layout([0.9, 0.8], 1, True, 2)
     # whole: costs 1, 1.5, 0.5; tiled and close-up: 1, 1, 0 (at 0.7, both)
     assert choose_layout(pd.concat([whole, tiled], ignore_index=True)) == ((2, False), 0.7)
     assert choose_layout(pd.concat([whole, tiled, with_close_up], ignore_index=True)) == ((1, True), 0.7)
@@ -191,6 +205,39 @@ def test_tiles_find_a_small_face_and_the_close_up_model_a_face_filling_the_frame
     assert abs((boxes[0, 0] + boxes[0, 2]) / 2 - 512) < 100
     with pytest.raises(SystemExit, match="close-up .* file is missing"):
         run_model.build_detector(full, None, 0.5, use_close_up=True)
+
+
+def test_a_threshold_sweep_merges_exactly_as_the_detector_at_that_threshold(synthetic_root):
+    """Anchors taken once at 0.1 and merged at t give the faces of the detector built at t, for
+    every layout; the close-up model only adds faces where the full-range model has none, and a
+    tile keeps only faces small for it."""
+    import cv2
+
+    full, close_up = resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR)
+    images = [load_image(p) for p in sorted((synthetic_root / DETECTOR_FOLDER / "images").glob("*.png"))[:4]]
+    crowd = np.full((1200, 1600, 3), 128, np.uint8)
+    crowd[500:559, 900:950] = cv2.resize(portrait(), (50, 59), interpolation=cv2.INTER_AREA)
+    for tiles, use_close_up in ((1, True), (2, True), (3, False)):
+        low = run_model.build_detector(full, close_up, 0.1, tiles, use_close_up)
+        for image in [*images, crowd, portrait()]:
+            anchors = low.anchor_sets(image)
+            for threshold in (0.3, 0.5, 0.7):
+                direct = run_model.build_detector(full, close_up, threshold, tiles, use_close_up)(image)
+                merged = low.merge(anchors, threshold)
+                np.testing.assert_allclose(merged[0], direct[0])
+                np.testing.assert_allclose(merged[1], direct[1])
+    # The portrait: both models find it; the face is the full-range model's box, untouched.
+    boxes, _ = run_model.build_detector(full, close_up, 0.5, 1, True)(portrait())
+    np.testing.assert_array_equal(boxes, run_model.build_detector(full, close_up, 0.5)(portrait())[0])
+    # The tiles add only anchors small for a tile: here the 50-px face.
+    whole = run_model.build_detector(full, close_up, 0.5).anchor_sets(crowd)[0][0]
+    tiled = run_model.build_detector(full, close_up, 0.5, 2).anchor_sets(crowd)[0][0]
+    np.testing.assert_array_equal(tiled[: len(whole)], whole)
+    added = tiled[len(whole) :]
+    side, _ = run_model.tile_grid(1600, 1200, 2)
+    assert len(added) > 0
+    assert np.all(np.maximum(added[:, 2] - added[:, 0], added[:, 3] - added[:, 1]) <= run_model.TILE_FACE_SHARE * side)
+    assert box_iou(added, np.array([[900.0, 500.0, 950.0, 559.0]])).min() > 0.2
 
 
 def test_detector_layout_and_threshold_are_measured_on_the_detector_set(synthetic_root, tmp_path):

@@ -167,6 +167,11 @@ class BlazeFaceDetector:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        return weighted_nms(*self.anchor_boxes(image), self.iou_threshold)
+
+    def anchor_boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every anchor's box (K, 4) in image pixels and score (K,) at ``min_score`` or above,
+        before the non-maximum suppression that makes them faces."""
         size = self.spec.input_size
         side = max(image.shape[:2])
         zoom = size / side
@@ -179,13 +184,13 @@ class BlazeFaceDetector:
         keep = scores >= self.min_score
         raw, anchors = regressors[0, keep, :4] / size, self.anchors[keep]
         centre, extent = anchors + raw[:, :2], raw[:, 2:]
-        boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)
-        boxes, kept = weighted_nms(boxes, scores[keep], self.iou_threshold)
+        boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1).astype(np.float64)
         # [0, 1] of the square -> square edge coordinates -> image pixel coordinates.
-        return (boxes * size - np.tile(pad, 2)) / zoom - 0.5, kept
+        return (boxes * size - np.tile(pad, 2)) / zoom - 0.5, scores[keep]
 
 
 TILE_OVERLAP = 0.2  # neighbouring tiles overlap by this share of the image's longer side
+TILE_FACE_SHARE = 0.5  # a tile keeps faces up to this share of its side: larger ones the whole image shows
 
 
 def tile_grid(width: int, height: int, tiles: int) -> tuple[int, list[tuple[int, int]]]:
@@ -199,12 +204,23 @@ def tile_grid(width: int, height: int, tiles: int) -> tuple[int, list[tuple[int,
     return side, [(x, y) for y in starts[1] for x in starts[0]]
 
 
+Detections = tuple[np.ndarray, np.ndarray]  # (K, 4) boxes x0, y0, x1, y1 in pixels, (K,) scores
+
+
 class FaceDetector:
-    """The package's face detector: MediaPipe's full-range BlazeFace on the whole image and, with
-    ``tiles`` > 1, on each tile of a ``tiles`` x ``tiles`` grid (:func:`tile_grid`: a face of a
-    crowd seen at ``tiles`` times the resolution), plus the short-range model on the whole image
-    when ``close_up`` is given (faces filling the frame, which the full-range model can miss);
-    every detection merged by MediaPipe's weighted NMS. Each model keeps its own ``min_score``."""
+    """The package's face detector, built from MediaPipe's BlazeFace models:
+
+    - the full-range model on the whole image and, with ``tiles`` > 1, on each tile of a
+      ``tiles`` x ``tiles`` grid (:func:`tile_grid`), keeping from a tile only faces up to
+      :data:`TILE_FACE_SHARE` of its side: a small face of a crowd, seen at ``tiles`` times the
+      resolution (a larger face, or part of one cut by the tile's edge, is the whole image's);
+      their anchors merged into faces by MediaPipe's weighted NMS;
+    - with ``close_up``, the short-range model on the whole image (a face filling the frame,
+      which the full-range model can miss): its faces are added where no full-range face lies,
+      so the full-range model's boxes, which the crop rule was fitted on, come first.
+
+    Both models share ``min_score``. :meth:`anchor_sets` and :meth:`merge` split the work so a
+    threshold sweep runs the models once (:mod:`lib.submission.detection_threshold`)."""
 
     def __init__(self, full_range: BlazeFaceDetector, tiles: int = 1, close_up: BlazeFaceDetector | None = None):
         if tiles < 1:
@@ -216,20 +232,37 @@ class FaceDetector:
         """BlazeFace runs per image: the cost of this layout."""
         return 1 + (self.tiles**2 if self.tiles > 1 else 0) + (self.close_up is not None)
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
-        found = [self.full_range(image)]
-        if self.close_up is not None:
-            found.append(self.close_up(image))
+    def anchor_sets(self, image: np.ndarray) -> tuple[Detections, Detections]:
+        """The full-range anchors (whole image and tiles) and the close-up model's (empty
+        without it), at the models' ``min_score`` or above, before any suppression."""
+        found = [self.full_range.anchor_boxes(image)]
         if self.tiles > 1:
             side, corners = tile_grid(image.shape[1], image.shape[0], self.tiles)
             for x, y in corners:
-                boxes, scores = self.full_range(np.ascontiguousarray(image[y : y + side, x : x + side]))
-                found.append((boxes + np.array([x, y, x, y], dtype=np.float64), scores))
-        if len(found) == 1:
-            return found[0]
-        boxes, scores = np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found])
-        return weighted_nms(boxes, scores, self.full_range.iou_threshold)
+                boxes, scores = self.full_range.anchor_boxes(np.ascontiguousarray(image[y : y + side, x : x + side]))
+                small = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= TILE_FACE_SHARE * side
+                found.append((boxes[small] + np.array([x, y, x, y], dtype=np.float64), scores[small]))
+        full = (np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found]))
+        close = self.close_up.anchor_boxes(image) if self.close_up is not None else (np.zeros((0, 4)), np.zeros(0))
+        return full, close
+
+    def merge(self, anchor_sets: tuple[Detections, Detections], min_score: float) -> Detections:
+        """Faces from :meth:`anchor_sets` at ``min_score``: the full-range anchors suppressed
+        into faces, then each close-up face that overlaps none of them (IoU at most the NMS
+        threshold)."""
+        iou = self.full_range.iou_threshold
+        (full_boxes, full_scores), (close_boxes, close_scores) = anchor_sets
+        keep = full_scores >= min_score
+        boxes, scores = weighted_nms(full_boxes[keep], full_scores[keep], iou)
+        keep = close_scores >= min_score
+        for box, score in zip(*weighted_nms(close_boxes[keep], close_scores[keep], iou), strict=True):
+            if not len(boxes) or box_iou(box[None], boxes).max() <= iou:
+                boxes, scores = np.vstack([boxes, box[None]]), np.append(scores, score)
+        return boxes, scores
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        return self.merge(self.anchor_sets(image), self.full_range.min_score)
 
 
 def build_detector(

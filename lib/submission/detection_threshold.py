@@ -5,16 +5,16 @@ The measurement set is a folder in the test's own layout, disjoint from the test
 face-free image (the synthetic generator writes one, ``ivslab_facial_detector``, of scenes drawn
 like the test's and face-free images). Each candidate layout of the package's
 :class:`~lib.deploy.run_model.FaceDetector` (tiles of the full-range model, with or without the
-short-range close-up model: :data:`LAYOUTS`) runs once at the lowest candidate threshold. A
-labelled face counts as found at threshold ``t`` when a detection of score ``>= t`` overlaps its
-landmark box by at least ``min_iou``; every other detection of score ``>= t`` is an invented face
-(all of them on a face-free image; on a scene, a box on the background or a second box on one
-face). For each layout and candidate ``t`` the table holds the share of faces missed and the
-invented faces per image; the chosen pair minimises their sum (a missed face and an invented one
-cost the same, each one unusable face in a submission); among ties, the layout of fewest model
-runs, then the middle threshold. The weighted NMS at the lowest threshold can merge boxes a higher
-one keeps apart: the rates are measured, not exact, at ``t``. The test images are never used
-here; the submission step reports the rates it then gets on them.
+short-range close-up model: :data:`LAYOUTS`) runs its models once per image at the lowest
+candidate threshold; their anchors are then merged into faces at each candidate ``t`` exactly as
+the package merges them at its threshold. A labelled face counts as found at ``t`` when a face
+overlaps its landmark box by at least ``min_iou``; every other face is an invented one (all of
+them on a face-free image; on a scene, a box on the background or a second box on one face).
+For each layout and candidate ``t`` the table holds the share of faces missed and the invented
+faces per image; the chosen pair minimises their sum (a missed face and an invented one cost the
+same, each one unusable face in a submission); among ties, the layout of fewest model runs, then
+the middle threshold. The test images are never used here; the submission step reports the
+rates it then gets on them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.deploy.run_model import box_iou, build_detector
+from lib.deploy.run_model import FaceDetector, box_iou, build_detector
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import list_test_images
@@ -40,38 +40,42 @@ Layout = tuple[int, bool]  # (tiles, close-up model)
 LAYOUTS: tuple[Layout, ...] = ((1, False), (1, True), (2, False), (2, True), (3, False), (3, True))
 
 
-def detection_scores(detector, images: list[Path], truths: list[np.ndarray], min_iou: float = 0.2) -> tuple[np.ndarray, list[np.ndarray], float]:
-    """``found``: for every labelled face, the best score of a detection overlapping it (0: none
-    did); ``invented``: for every image, the scores of its detections that overlap no labelled
-    face; the median milliseconds per image. ``truths`` holds each image's (F, N, 2) faces
-    (F = 0: face-free); ``detector`` maps an RGB image to ``(boxes, scores)``."""
+def detection_outcomes(
+    detector: FaceDetector, images: list[Path], truths: list[np.ndarray], candidates: Iterable[float] = CANDIDATES, min_iou: float = 0.2
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Run ``detector``'s models once per image (its threshold at or below every candidate)
+    and merge their anchors at each candidate threshold. Returns ``found`` (C, faces): whether a
+    face of that threshold overlaps each labelled face; ``invented`` (C, images): how many faces
+    overlap no labelled face; the median milliseconds per image. ``truths`` holds each image's
+    (F, N, 2) faces (F = 0: face-free)."""
+    candidates = list(candidates)
     found, invented, seconds = [], [], []
     for image, faces in zip(images, truths, strict=True):
         pixels = load_image(image)
         started = time.perf_counter()
-        boxes, scores = detector(pixels)
+        anchors = detector.anchor_sets(pixels)
         seconds.append(time.perf_counter() - started)
-        if not len(faces) or not len(boxes):
-            found.extend([0.0] * len(faces))
-            invented.append(scores)
-            continue
-        overlap = box_iou(landmark_boxes(faces), boxes) >= min_iou
-        found.extend(float(scores[row].max()) if row.any() else 0.0 for row in overlap)
-        invented.append(scores[~overlap.any(axis=0)])
-    return np.array(found), invented, 1000 * float(np.median(seconds))
+        labelled = landmark_boxes(faces) if len(faces) else np.zeros((0, 4))
+        per_threshold_found, per_threshold_invented = [], []
+        for threshold in candidates:
+            boxes, _ = detector.merge(anchors, threshold)
+            overlap = box_iou(labelled, boxes) >= min_iou if len(boxes) else np.zeros((len(labelled), 0), dtype=bool)
+            per_threshold_found.append(overlap.any(axis=1))
+            per_threshold_invented.append(int((~overlap.any(axis=0)).sum()))
+        found.append(np.array(per_threshold_found).reshape(len(candidates), len(labelled)))
+        invented.append(per_threshold_invented)
+    return np.concatenate(found, axis=1), np.array(invented).T, 1000 * float(np.median(seconds))
 
 
-def threshold_table(found: np.ndarray, invented: list[np.ndarray], candidates: Iterable[float] = CANDIDATES) -> pd.DataFrame:
-    """One row per candidate threshold: ``min_score``, ``missed_share`` (of the labelled faces),
-    ``invented_per_image`` (detections matching no face, per image) and their sum ``cost``."""
-    if not len(found) or not invented:
+def threshold_table(found: np.ndarray, invented: np.ndarray, candidates: Iterable[float] = CANDIDATES) -> pd.DataFrame:
+    """One row per candidate threshold from :func:`detection_outcomes`' ``found`` (C, faces)
+    and ``invented`` (C, images): ``min_score``, ``missed_share`` (of the labelled faces),
+    ``invented_per_image`` (faces matching no labelled face, per image) and their sum ``cost``."""
+    candidates = list(candidates)
+    if not found.size or not invented.size:
         raise ValueError("choosing a detector threshold needs labelled faces and images to count invented faces on")
-    rows = []
-    for threshold in candidates:
-        missed = float((found < threshold).mean())
-        per_image = float(np.mean([(scores >= threshold).sum() for scores in invented]))
-        rows.append({"min_score": float(threshold), "missed_share": missed, "invented_per_image": per_image, "cost": missed + per_image})
-    return pd.DataFrame(rows)
+    missed, per_image = 1.0 - found.mean(axis=1), invented.mean(axis=1)
+    return pd.DataFrame({"min_score": [float(t) for t in candidates], "missed_share": missed, "invented_per_image": per_image, "cost": missed + per_image})
 
 
 def choose_threshold(table: pd.DataFrame) -> float:
@@ -113,7 +117,7 @@ def measure_detector(
     tables = []
     for tiles, with_close_up in layouts:
         detector = build_detector(full_range, close_up, lowest, tiles, with_close_up, threads)
-        found, invented, milliseconds = detection_scores(detector, images, truths)
+        found, invented, milliseconds = detection_outcomes(detector, images, truths)
         layout = {"tiles": tiles, "close_up": with_close_up, "model_runs": detector.model_runs, "ms_per_image": milliseconds}
         tables.append(threshold_table(found, invented).assign(**layout))
     table = pd.concat(tables, ignore_index=True)

@@ -69,6 +69,7 @@ def threshold_figure(sweep: pd.DataFrame, tiles: int, close_up: bool, chosen: fl
         costs.plot(rows["min_score"], rows["cost"], marker=".", label=label, linewidth=2.5 if (each_tiles, each_close_up) == (tiles, close_up) else 1)
     costs.set(xlabel="detector score threshold", ylabel="missed share + invented per image", title="every layout (detector ms per image)")
     for ax in (rates, costs):
+        ax.set_ylim(0, 1)  # low thresholds invent many faces per image: the choice lies below 1
         ax.axvline(chosen, color="k", linestyle="--", linewidth=1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
