@@ -21,7 +21,7 @@ from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, write_pts
-from lib.inference.calibrate import fit_calibration, landmark_boxes
+from lib.inference.calibrate import fit_calibration, fit_close_up_box, landmark_boxes
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import save_checkpoint
 from lib.models.registry import build_model
@@ -170,6 +170,43 @@ def test_tile_grid_by_hand():
     assert (side, sorted({x for x, _ in corners}), sorted({y for _, y in corners})) == (256, [0, 192, 384], [0, 112, 224])
     side, corners = run_model.tile_grid(1000, 200, 2)  # a strip: one row of tiles covers its height
     assert (side, corners) == (600, [(0, 0), (400, 0)])
+
+
+def test_box_map_and_tile_edges_by_hand():
+    boxes = np.array([[10.0, 20.0, 50.0, 80.0]])  # centre (30, 50), 40 x 60, longer side 60
+    np.testing.assert_allclose(run_model.map_boxes(boxes, (0.0, 0.0, 1.0)), boxes)
+    # centre + (0.1, -0.05) x 60 = (36, 47); extent x 1.5 = 60 x 90
+    np.testing.assert_allclose(run_model.map_boxes(boxes, (0.1, -0.05, 1.5)), [[6.0, 2.0, 66.0, 92.0]])
+    # A tile at (100, 0) of side 200 in a 400 x 150 image: its left edge is inside the image, its
+    # top and bottom are the image's, its right edge (300) is inside.
+    in_tile = np.array([[1.0, 50, 40, 90], [50, 0, 90, 40], [60, 60, 199, 100], [60, 60, 120, 199]])
+    np.testing.assert_array_equal(run_model.cut_by_tile_edge(in_tile, 100, 0, 200, 400, 150), [True, False, True, False])
+    np.testing.assert_array_equal(run_model.cut_by_tile_edge(in_tile, 0, 0, 200, 200, 200), [False] * 4)  # the tile is the image
+
+
+class FixedBoxes:
+    """A detector that returns, for any image, the boxes it is given (and score 0.9 each)."""
+
+    def __init__(self, boxes):
+        self.boxes = np.asarray(boxes, dtype=np.float64)
+
+    def __call__(self, image):
+        return self.boxes, np.full(len(self.boxes), 0.9)
+
+
+def test_close_up_box_map_is_fitted_from_faces_both_models_find(synthetic_root):
+    """A full-range model whose box is the close-up model's moved by (0.02, -0.05) sides and 1.1x
+    as large: the fit returns that map; a face the full-range model misses is left out."""
+    table = read_pair_train(synthetic_root / "ivslab_facial_train")
+    truth = landmark_boxes(np.stack(table["points"].to_list()))
+    union = np.array([truth[:, 0].min(), truth[:, 1].min(), truth[:, 2].max(), truth[:, 3].max()])  # overlaps every face's box
+    close = union[None]
+    full = run_model.map_boxes(close, (0.02, -0.05, 1.1))
+    box_map, summary = fit_close_up_box(FixedBoxes(full), FixedBoxes(close), table, faces=10, min_iou=0.0)
+    np.testing.assert_allclose(box_map, (0.02, -0.05, 1.1), atol=1e-9)
+    assert summary["both_found"] == 10
+    with pytest.raises(RuntimeError, match="found by both"):
+        fit_close_up_box(FixedBoxes(np.zeros((0, 4))), FixedBoxes(close), table, faces=5)
 
 
 def portrait() -> np.ndarray:

@@ -267,6 +267,7 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
     assert settings.flip_permutation is not None
     assert sorted(settings.flip_permutation) == list(range(51))
     assert (settings.detector_tiles, settings.close_up_detector) == (2, True)
+    assert list(settings.close_up_box) == summary["close_up_box"]["box_map"]  # fitted on the training faces
     assert (package / CLOSE_UP_MEMBER).read_bytes() == resolve(CLOSE_UP_DETECTOR).read_bytes()
     (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))) + "\n")
     files = ["--model", str(package / "best.tflite"), "--detector", str(package / "face_detector.tflite"), "--settings", str(package / "settings.json")]
@@ -280,16 +281,17 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
 
 
 def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):
-    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2), detector_tiles=3, close_up_detector=True)
+    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2), 3, True, (0.01, -1 / 30, 1.09))
     path = tmp_path / "settings.json"
     path.write_text(settings.to_json())
     assert run_model.PackageSettings.read(path) == settings
     path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5}')  # a file of an older package
     older = run_model.PackageSettings.read(path)
-    assert (older.max_faces, older.flip_permutation, older.detector_tiles, older.close_up_detector) == (3, None, 1, False)
-    path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5, "detector_tiles": 0}')
-    with pytest.raises(SystemExit, match="detector_tiles >= 1"):
-        run_model.PackageSettings.read(path)
+    assert (older.max_faces, older.flip_permutation, older.detector_tiles, older.close_up_detector, older.close_up_box) == (3, None, 1, False, (0, 0, 1))
+    for bad in ('"detector_tiles": 0', '"close_up_box": [0, 0, 0]', '"close_up_box": [0, 1]'):
+        path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5, ' + bad + "}")
+        with pytest.raises(SystemExit, match="detector_tiles >= 1, close_up_box 3 finite numbers"):
+            run_model.PackageSettings.read(path)
     path.write_text('{"offset": [0, 0], "side_factor": 1.4}')
     with pytest.raises(SystemExit, match="settings.json: not a valid settings file.*min_score"):
         run_model.PackageSettings.read(path)

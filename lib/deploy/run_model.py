@@ -207,6 +207,28 @@ def tile_grid(width: int, height: int, tiles: int) -> tuple[int, list[tuple[int,
 Detections = tuple[np.ndarray, np.ndarray]  # (K, 4) boxes x0, y0, x1, y1 in pixels, (K,) scores
 
 
+NO_BOX_MAP = (0.0, 0.0, 1.0)
+
+
+def map_boxes(boxes: np.ndarray, box_map: tuple[float, float, float]) -> np.ndarray:
+    """(K, 4) boxes moved by ``box_map = (dx, dy, scale)``: the centre by ``(dx, dy)`` box
+    sides (the longer side), width and height times ``scale``."""
+    dx, dy, scale = box_map
+    centre, extent = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+    centre = centre + np.array([dx, dy]) * extent.max(axis=1, keepdims=True)
+    return np.concatenate([centre - extent * scale / 2, centre + extent * scale / 2], axis=1)
+
+
+def cut_by_tile_edge(boxes: np.ndarray, x: int, y: int, side: int, width: int, height: int) -> np.ndarray:
+    """(K,) whether each (K, 4) box, in the pixels of the tile at ``(x, y)``, reaches one of the
+    tile's edges inside the image (within 1 % of the side): a face the edge may cut, which a
+    neighbouring tile or the whole image sees entire."""
+    margin = 0.01 * side
+    inner = np.array([x > 0, y > 0, x + side < width, y + side < height])
+    reaches = np.stack([boxes[:, 0] < margin, boxes[:, 1] < margin, boxes[:, 2] > side - 1 - margin, boxes[:, 3] > side - 1 - margin], axis=1)
+    return (reaches & inner).any(axis=1)
+
+
 class FaceDetector:
     """The package's face detector, built from MediaPipe's BlazeFace models:
 
@@ -216,16 +238,20 @@ class FaceDetector:
       resolution (a larger face, or part of one cut by the tile's edge, is the whole image's);
       their anchors merged into faces by MediaPipe's weighted NMS;
     - with ``close_up``, the short-range model on the whole image (a face filling the frame,
-      which the full-range model can miss): its faces are added where no full-range face lies,
-      so the full-range model's boxes, which the crop rule was fitted on, come first.
+      which the full-range model can miss): its boxes, mapped by ``close_up_box`` onto the
+      full-range model's convention (:func:`map_boxes`, fitted by
+      :func:`lib.inference.calibrate.fit_close_up_box`: the box the full-range model would have
+      drawn), are added where no full-range face lies, so one crop rule serves every face.
 
     Both models share ``min_score``. :meth:`anchor_sets` and :meth:`merge` split the work so a
     threshold sweep runs the models once (:mod:`lib.submission.detection_threshold`)."""
 
-    def __init__(self, full_range: BlazeFaceDetector, tiles: int = 1, close_up: BlazeFaceDetector | None = None):
+    def __init__(
+        self, full_range: BlazeFaceDetector, tiles: int = 1, close_up: BlazeFaceDetector | None = None, close_up_box: tuple[float, float, float] = NO_BOX_MAP
+    ):
         if tiles < 1:
             raise ValueError(f"tiles must be >= 1, not {tiles}")
-        self.full_range, self.tiles, self.close_up = full_range, tiles, close_up
+        self.full_range, self.tiles, self.close_up, self.close_up_box = full_range, tiles, close_up, close_up_box
 
     @property
     def model_runs(self) -> int:
@@ -240,11 +266,15 @@ class FaceDetector:
             side, corners = tile_grid(image.shape[1], image.shape[0], self.tiles)
             for x, y in corners:
                 boxes, scores = self.full_range.anchor_boxes(np.ascontiguousarray(image[y : y + side, x : x + side]))
-                small = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= TILE_FACE_SHARE * side
-                found.append((boxes[small] + np.array([x, y, x, y], dtype=np.float64), scores[small]))
+                keep = (np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= TILE_FACE_SHARE * side) & ~cut_by_tile_edge(
+                    boxes, x, y, side, image.shape[1], image.shape[0]
+                )
+                found.append((boxes[keep] + np.array([x, y, x, y], dtype=np.float64), scores[keep]))
         full = (np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found]))
-        close = self.close_up.anchor_boxes(image) if self.close_up is not None else (np.zeros((0, 4)), np.zeros(0))
-        return full, close
+        if self.close_up is None:
+            return full, (np.zeros((0, 4)), np.zeros(0))
+        boxes, scores = self.close_up.anchor_boxes(image)
+        return full, (map_boxes(boxes, self.close_up_box), scores)
 
     def merge(self, anchor_sets: tuple[Detections, Detections], min_score: float) -> Detections:
         """Faces from :meth:`anchor_sets` at ``min_score``: the full-range anchors suppressed
@@ -266,14 +296,20 @@ class FaceDetector:
 
 
 def build_detector(
-    full_range: str | Path, close_up: str | Path | None, min_score: float | None = None, tiles: int = 1, use_close_up: bool = False, num_threads: int = 2
+    full_range: str | Path,
+    close_up: str | Path | None,
+    min_score: float | None = None,
+    tiles: int = 1,
+    use_close_up: bool = False,
+    num_threads: int = 2,
+    close_up_box: tuple[float, float, float] = NO_BOX_MAP,
 ) -> FaceDetector:
     """A :class:`FaceDetector` from the two BlazeFace files (the short-range ``close_up`` file is
     read only with ``use_close_up``); ``min_score`` None: each model's MediaPipe threshold."""
     if use_close_up and not (close_up and Path(close_up).is_file()):
         raise SystemExit(f"{close_up}: the close-up (short-range) detector is asked for and its file is missing")
     second = BlazeFaceDetector(close_up, min_score, num_threads=num_threads) if use_close_up else None
-    return FaceDetector(BlazeFaceDetector(full_range, min_score, num_threads=num_threads), tiles, second)
+    return FaceDetector(BlazeFaceDetector(full_range, min_score, num_threads=num_threads), tiles, second, close_up_box)
 
 
 # ---------------------------------------------------------------- landmarks
@@ -378,8 +414,8 @@ class PackageSettings:
     (``offset`` in box sides, ``side_factor``), the detector's ``min_score``, ``max_faces`` kept
     per image (the likeliest), ``flip_permutation`` (the scheme's, when the flip test-time
     augmentation is on; None otherwise) and the detector's layout (:class:`FaceDetector`:
-    ``detector_tiles``, ``close_up_detector``; files without them mean the full-range model on
-    the whole image). Stored as JSON; floats round-trip exactly."""
+    ``detector_tiles``, ``close_up_detector``, ``close_up_box``; files without them mean the
+    full-range model on the whole image). Stored as JSON; floats round-trip exactly."""
 
     offset: tuple[float, float]
     side_factor: float
@@ -388,6 +424,7 @@ class PackageSettings:
     flip_permutation: tuple[int, ...] | None = None
     detector_tiles: int = 1
     close_up_detector: bool = False
+    close_up_box: tuple[float, float, float] = NO_BOX_MAP
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -405,17 +442,21 @@ class PackageSettings:
                 flip_permutation=None if raw.get("flip_permutation") is None else tuple(int(v) for v in raw["flip_permutation"]),
                 detector_tiles=int(raw.get("detector_tiles", 1)),
                 close_up_detector=bool(raw.get("close_up_detector", False)),
+                close_up_box=tuple(float(v) for v in raw.get("close_up_box", NO_BOX_MAP)),
             )
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise SystemExit(f"{path}: not a valid settings file ({type(error).__name__}: {error})") from None
-        numbers = (*settings.offset, settings.side_factor, settings.min_score)
+        numbers = (*settings.offset, settings.side_factor, settings.min_score, *settings.close_up_box)
         if (
             len(settings.offset) != 2
+            or len(settings.close_up_box) != 3
             or not all(math.isfinite(v) for v in numbers)
-            or settings.side_factor <= 0
+            or min(settings.side_factor, settings.close_up_box[-1]) <= 0
             or min(settings.max_faces, settings.detector_tiles) < 1
         ):
-            raise SystemExit(f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1")
+            raise SystemExit(
+                f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1, close_up_box 3 finite numbers, its scale > 0"
+            )
         return settings
 
     @property
@@ -486,7 +527,9 @@ def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int
     """The package's :class:`Pipeline` from its landmark model, detector files and settings."""
     chosen = PackageSettings.read(settings)
     flip = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
-    face_detector = build_detector(detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads)
+    face_detector = build_detector(
+        detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
+    )
     return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces)
 
 

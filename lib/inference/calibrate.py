@@ -57,3 +57,42 @@ def fit_calibration(
         "side_iqr": float(np.percentile(sides, 75) - np.percentile(sides, 25)),
     }
     return calibration, summary
+
+
+def fit_close_up_box(
+    full_range: BlazeFaceDetector, close_up: BlazeFaceDetector, table: pd.DataFrame, faces: int = 200, min_iou: float = 0.2, seed: int = 0
+) -> tuple[tuple[float, float, float], dict]:
+    """The map (:func:`lib.deploy.run_model.map_boxes`) from the close-up model's box of a face
+    to the full-range model's box of it: on up to ``faces`` rows of an annotation table (one face
+    per image), the faces both models find (each box overlapping the landmark box by at least
+    ``min_iou``) give the full-range box centre's offset from the close-up box centre, in
+    close-up box sides, and the ratio of their sides; their medians are the map. Returns
+    ``(dx, dy, scale)`` and a summary (faces used, faces both found, spread)."""
+    rows = table.sample(n=min(faces, len(table)), random_state=seed)
+    shifts, scales = [], []
+    for image_path, points in zip(rows["image"], rows["points"], strict=True):
+        image, truth = load_image(image_path), landmark_boxes(points[None])
+        pair = []
+        for detector in (full_range, close_up):
+            boxes, _ = detector(image)
+            overlap = box_iou(truth, boxes)[0] if len(boxes) else np.zeros(0)
+            if not len(boxes) or overlap.max() < min_iou:
+                break
+            pair.append(boxes[int(overlap.argmax())])
+        if len(pair) < 2:
+            continue
+        full, close = pair
+        side = max(close[2] - close[0], close[3] - close[1])
+        shifts.append(((full[:2] + full[2:]) / 2 - (close[:2] + close[2:]) / 2) / side)
+        scales.append(max(full[2] - full[0], full[3] - full[1]) / side)
+    if not shifts:
+        raise RuntimeError("no calibration face was found by both detectors")
+    shift, scale = np.median(shifts, axis=0), float(np.median(scales))
+    summary = {
+        "faces": len(rows),
+        "both_found": len(shifts),
+        "box_map": [float(shift[0]), float(shift[1]), scale],
+        "shift_iqr": (np.percentile(shifts, 75, axis=0) - np.percentile(shifts, 25, axis=0)).tolist(),
+        "scale_iqr": float(np.percentile(scales, 75) - np.percentile(scales, 25)),
+    }
+    return (float(shift[0]), float(shift[1]), scale), summary

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.deploy.run_model import FaceDetector, box_iou, build_detector
+from lib.deploy.run_model import NO_BOX_MAP, FaceDetector, box_iou, build_detector
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import list_test_images
@@ -95,11 +95,18 @@ def choose_layout(table: pd.DataFrame) -> tuple[Layout, float]:
 
 
 def measure_detector(
-    full_range: str | Path, close_up: str | Path, folder: str | Path, num_points: int, layouts: Iterable[Layout] = LAYOUTS, threads: int = 2
+    full_range: str | Path,
+    close_up: str | Path,
+    folder: str | Path,
+    num_points: int,
+    layouts: Iterable[Layout] = LAYOUTS,
+    threads: int = 2,
+    close_up_box: tuple[float, float, float] = NO_BOX_MAP,
 ) -> tuple[Layout, float, pd.DataFrame, dict]:
     """(chosen layout, chosen threshold, the table over layouts and thresholds, counts) on the
     measurement set ``folder`` (``images/`` and ``gt/``): it must hold labelled faces and
-    face-free images. ``full_range`` and ``close_up``: the two BlazeFace files."""
+    face-free images. ``full_range`` and ``close_up``: the two BlazeFace files;
+    ``close_up_box`` maps the close-up model's boxes (:class:`~lib.deploy.run_model.FaceDetector`)."""
     folder = Path(folder)
     images = list_test_images(folder / "images")
     truth = read_ground_truth(folder / "gt", num_points)
@@ -116,7 +123,7 @@ def measure_detector(
     lowest = min(CANDIDATES)
     tables = []
     for tiles, with_close_up in layouts:
-        detector = build_detector(full_range, close_up, lowest, tiles, with_close_up, threads)
+        detector = build_detector(full_range, close_up, lowest, tiles, with_close_up, threads, close_up_box)
         found, invented, milliseconds = detection_outcomes(detector, images, truths)
         layout = {"tiles": tiles, "close_up": with_close_up, "model_runs": detector.model_runs, "ms_per_image": milliseconds}
         tables.append(threshold_table(found, invented).assign(**layout))

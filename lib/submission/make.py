@@ -3,7 +3,8 @@
     txt/<stem>.txt        one .pts block per face (the PAIR files)
     submission.zip        the zip of them
     leaderboard.csv       one row per face
-    calibration.json      the detector-box -> crop rule and how it was fitted
+    calibration.json      the detector-box -> crop rule and how it was fitted (summary.json also
+                          holds the close-up model's box map, when the layout may use it)
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
                           the threshold was measured (a detector set given)
     final_package.zip     for a ``.tflite`` model: the final-round package
@@ -23,9 +24,9 @@ from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import build_package
-from lib.deploy.run_model import MAX_FACES, LandmarkModel, PackageSettings, Pipeline, build_detector, predict_file, pts_text
+from lib.deploy.run_model import MAX_FACES, NO_BOX_MAP, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, build_detector, predict_file, pts_text
 from lib.formats.pair import list_test_images, read_pair_train
-from lib.inference.calibrate import fit_calibration
+from lib.inference.calibrate import fit_calibration, fit_close_up_box
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.models.checkpoint import load_model
@@ -78,6 +79,7 @@ def choose_detector(
     out_dir: Path,
     num_points: int,
     threads: int,
+    close_up_box: tuple[float, float, float] = NO_BOX_MAP,
 ) -> tuple[Layout, float, dict]:
     """The detector layout (tiles, close-up model) and threshold of a submission and how they were
     set: given, measured on the ``detector_set`` folder (the table goes to
@@ -90,7 +92,7 @@ def choose_detector(
         return layout, min_score, {"min_score": min_score, "tiles": layout[0], "close_up": layout[1], "chosen_by": chosen_by}
     folder = resolve(detector_set)
     layouts = LAYOUTS if layout is None else (layout,)
-    layout, measured, table, counts = measure_detector(detector, close_up_detector, folder, num_points, layouts, threads)
+    layout, measured, table, counts = measure_detector(detector, close_up_detector, folder, num_points, layouts, threads, close_up_box)
     atomic_save_csv(table, out_dir / "detection_threshold.csv", index=False)
     min_score = measured if min_score is None else min_score
     at = table[(table["tiles"] == layout[0]) & (table["close_up"] == layout[1])].set_index("min_score").loc[min_score]
@@ -139,16 +141,20 @@ def make_submission(
     landmarks = load_scheme(scheme)
     train_table = read_pair_train(resolve(train_root), scheme)
     detector, close_up_detector = resolve(detector), resolve(close_up_detector)
+    close_up_box, box_summary = NO_BOX_MAP, None
+    if detector_layout is None or detector_layout[1]:  # the close-up model may be used: map its boxes
+        full_range, close_up = (BlazeFaceDetector(path, num_threads=threads) for path in (detector, close_up_detector))
+        close_up_box, box_summary = fit_close_up_box(full_range, close_up, train_table, calibration_faces)
     layout, min_score, detection_summary = choose_detector(
-        detector, close_up_detector, detector_set, min_score, detector_layout, out_dir, landmarks.num_points, threads
+        detector, close_up_detector, detector_set, min_score, detector_layout, out_dir, landmarks.num_points, threads, close_up_box
     )
-    face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads)
+    face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads, close_up_box)
     calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
     pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces)
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
-    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} layout={layout} calibration={calibration_summary}"
+    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} layout={layout} close_up_box={close_up_box} calibration={calibration_summary}"
     start_or_resume(txt_dir, source)
     prediction_problems = []
     for path in track(paths, desc="submission", disable=not progress):
@@ -171,12 +177,13 @@ def make_submission(
         "problems": [str(p) for p in problems],
         "calibration": calibration_summary,
         "detection": detection_summary,
+        "close_up_box": box_summary,
     }
     if Path(model).suffix == ".tflite":
         flip_permutation = tuple(int(k) for k in landmarks.flip_permutation) if flip else None
         offset = tuple(float(v) for v in calibration.offset)
         settings = PackageSettings(
-            offset, calibration.side_factor, min_score, max_faces, flip_permutation, detector_tiles=layout[0], close_up_detector=layout[1]
+            offset, calibration.side_factor, min_score, max_faces, flip_permutation, layout[0], layout[1], close_up_box if layout[1] else NO_BOX_MAP
         )
         summary["package"] = str(build_package(resolve(model), detector, settings, out_dir / "final_package.zip", close_up_detector))
     if ground_truth is not None:

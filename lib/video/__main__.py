@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import open_package
-from lib.deploy.run_model import LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
+from lib.deploy.run_model import NO_BOX_MAP, LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import load_model
 from lib.paths import resolve
@@ -43,7 +43,10 @@ def build_tracker(args: argparse.Namespace, work_dir: Path) -> FaceTracker:
         settings = PackageSettings.read(args.settings) if args.settings else None
         calibration = settings.calibration if settings else LandmarkCalibration()
         layout = (settings.detector_tiles, settings.close_up_detector) if settings else (1, False)
-        detector = build_detector(resolve(args.detector), resolve(args.close_up_detector), settings.min_score if settings else None, *layout, args.threads)
+        box_map = settings.close_up_box if settings else NO_BOX_MAP
+        detector = build_detector(
+            resolve(args.detector), resolve(args.close_up_detector), settings.min_score if settings else None, *layout, args.threads, box_map
+        )
     video = VideoSettings.read(args.video_settings) if args.video_settings else VideoSettings(DEFAULT_MIN_CONFIDENCE, OneEuroSettings())
     return FaceTracker(model, detector, calibration, video.min_confidence, None if args.no_smoothing else video.smoothing)
 
