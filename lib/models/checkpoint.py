@@ -15,6 +15,7 @@ import torch
 from lib.io import atomic_path
 from lib.models import build_model
 from lib.models.landmark_net import LandmarkNet
+from lib.models.pruning import reshape_like
 
 INFERENCE_KEYS = ("model", "ema", "epoch", "best_nme", "config", "model_config")
 
@@ -49,7 +50,10 @@ def load_model(path: str | Path, ema: bool = True, input_size: int | None = None
     state = load_checkpoint(path)
     config = {key: value for key, value in state["model_config"].items() if key != "checkpoint"}  # the key's name before `pretrained`
     model = build_model({**config, **({"input_size": input_size} if input_size else {})}, load_weights=False)
-    model.load_state_dict(state["ema"]["module"] if ema else state["model"])
+    weights = state["ema"]["module"] if ema else state["model"]
+    if config.get("prune_ratio"):
+        reshape_like(model, weights)
+    model.load_state_dict(weights)
     return model.eval()
 
 

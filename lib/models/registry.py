@@ -6,7 +6,10 @@ the kind, transposed convs for the teacher, upsampling for the student; ``pyrami
 feature pyramid over the backbone's maps at ``pyramid_strides``), ``head_channels``,
 ``noise_std`` (teacher's paper head), ``upsample`` (student's paper head: ``nearest`` as in the
 paper, or ``bilinear``), ``pretrained`` (backbone weights: None, a timm tag fetched through
-timm's hub only when a profile names one, or a local file; see :mod:`lib.models.backbones`).
+timm's hub only when a profile names one, or a local file; see :mod:`lib.models.backbones`),
+``prune_ratio`` (None, or the share of channels a structured pruning removed from the trained
+network: :mod:`lib.models.pruning`; the config builds the unpruned network, a checkpoint's weights
+give it their shapes).
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from lib.models.heads import PyramidHead, StudentHead, TeacherHead
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 
-_COMMON = {"input_size": 256, "scheme": "ivslab51", "head": "paper", "head_channels": 256, "pyramid_strides": [8, 16, 32], "pretrained": None}
+_COMMON = {
+    "input_size": 256,
+    "scheme": "ivslab51",
+    "head": "paper",
+    "head_channels": 256,
+    "pyramid_strides": [8, 16, 32],
+    "pretrained": None,
+    "prune_ratio": None,
+}
 DEFAULTS = {
     "teacher": {"backbone": "swinv2_tiny_window8_256", **_COMMON, "noise_std": 0.1},
     "student": {"backbone": "mobilevitv2_050", **_COMMON, "upsample": "bilinear"},

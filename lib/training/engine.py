@@ -34,6 +34,7 @@ from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.metrics import summarise
 from lib.models import build_model
 from lib.models.checkpoint import inference_state, init_from_checkpoint, load_checkpoint, load_model, save_checkpoint
+from lib.models.pruning import prune_channels, reshape_like
 from lib.models.registry import init_outputs_from
 from lib.paths import resolve
 from lib.progress import note, track
@@ -256,6 +257,14 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     model = build_model(cfg.model_config).to(device)  # first: pretrained weights that cannot be had fail before any data is read
     if cfg.init_from:
         init_from_checkpoint(model, resolve(cfg.init_from))
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if cfg.model_config.get("prune_ratio"):  # a trained network (init_from) made narrower, then fine-tuned
+        if cfg.resume and last_path.is_file():
+            reshape_like(model, load_checkpoint(last_path)["model"])
+        elif cfg.init_from:
+            prune_channels(model, cfg.model_config["prune_ratio"])
+        else:
+            raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
     train_set, val_set, test_sets = stage_datasets(cfg)
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
@@ -271,7 +280,6 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * len(loader)), total_steps))
     ema = ModelEMA(model, cfg.ema_decay)
     start_epoch, best_nme = 0, math.inf
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     provenance = run_provenance(train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None)
     if cfg.resume and last_path.is_file():
         state = load_checkpoint(last_path)

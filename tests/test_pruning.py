@@ -1,0 +1,90 @@
+"""Structured pruning: a narrower network that computes what its kept channels computed, saved
+and rebuilt from its checkpoint, and fine-tuned by the training engine from a trained one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lib.models.checkpoint import load_checkpoint, load_model
+from lib.models.pruning import prune_channels, prune_network, reshape_like
+from lib.models.registry import build_model
+from lib.training.config import train_config
+from lib.training.engine import train
+from tests.test_training import tiny_config
+
+STUDENT = {"kind": "student", "backbone": "mobilenetv4_conv_small", "head": "pyramid", "head_channels": 32, "input_size": 64}
+
+
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_pruning_narrows_every_layer_and_keeps_the_outputs():
+    torch.manual_seed(0)
+    model = build_model(STUDENT).eval()
+    full = parameters(model)
+    widths = model.backbone.pyramid_channels
+    prune_channels(model, 0.5)
+    # Half the channels of a layer and of its input leave about a quarter of its weights.
+    assert 0.2 * full < parameters(model) < 0.4 * full
+    assert all(pruned < width for pruned, width in zip(model.backbone.pyramid_channels, widths, strict=True))
+    outputs = model(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert outputs["heatmap"].shape == (2, 51, 16, 16)
+    assert outputs["edgemap"].shape[1] == 8
+    assert outputs["landmarks"].shape == (2, 51, 2)
+
+
+def test_pruning_keeps_the_channels_of_largest_weights():
+    """Eight channels whose weights differ only in scale (channel c: c + 1), read alike by the
+    next layer: pruning half keeps channels 4-7, their weights untouched, and the kept ones
+    still compute what they did."""
+    torch.manual_seed(0)
+    first, second = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 2, 1)
+    with torch.no_grad():
+        first.weight.copy_(torch.randn(1, 3, 3, 3).expand(8, 3, 3, 3) * torch.arange(1.0, 9.0).view(8, 1, 1, 1))
+        second.weight.fill_(0.1)
+    network = nn.Sequential(first, nn.BatchNorm2d(8), nn.ReLU(), second).eval()
+    original = first.weight.detach().clone()
+    prune_network(network, torch.zeros(1, 3, 8, 8), 0.5, keep=[second])
+    assert (first.out_channels, second.in_channels, second.out_channels) == (4, 4, 2)
+    torch.testing.assert_close(first.weight, original[4:], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        prune_network(network, torch.zeros(1, 3, 8, 8), 0.0, keep=[second])
+
+
+def test_a_pruned_state_dict_rebuilds_the_network_exactly():
+    torch.manual_seed(1)
+    pruned = build_model(STUDENT).eval()
+    prune_channels(pruned, 0.4)
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    fresh = build_model(STUDENT).eval()
+    reshape_like(fresh, pruned.state_dict())
+    fresh.load_state_dict(pruned.state_dict())
+    assert parameters(fresh) == parameters(pruned)
+    assert fresh.backbone.pyramid_channels == pruned.backbone.pyramid_channels
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(image)["landmarks"], pruned(image)["landmarks"], rtol=0, atol=0)
+    unknown = nn.Sequential(nn.LayerNorm(8))
+    with pytest.raises(ValueError, match="LayerNorm with pruned weights"):
+        reshape_like(unknown, {"0.weight": torch.ones(4), "0.bias": torch.ones(4)})
+
+
+@pytest.mark.slow
+def test_the_engine_prunes_a_trained_student_fine_tunes_it_and_resumes(tmp_path, synthetic_root):
+    path = tiny_config(tmp_path, synthetic_root, model={k: v for k, v in STUDENT.items() if k not in ("kind", "input_size")})
+    train(train_config("student", path, "tiny", {"out_dir": str(tmp_path / "trained"), "loss": {}, "epochs": 1}), progress=False)
+    trained = load_model(tmp_path / "trained" / "best.pt")
+    settings = {"out_dir": str(tmp_path / "pruned"), "loss": {}, "epochs": 2, "init_from": str(tmp_path / "trained" / "best.pt")}
+    settings["model"] = {**load_checkpoint(tmp_path / "trained" / "best.pt")["config"]["model"], "prune_ratio": 0.5}
+    train(train_config("student", path, "tiny", {**settings, "stop_after_epochs": 1}), progress=False)  # interrupted after one epoch
+    pruned = load_model(tmp_path / "pruned" / "best.pt")
+    assert parameters(pruned) < 0.4 * parameters(trained)
+    assert pruned.backbone.pyramid_channels != trained.backbone.pyramid_channels
+    # The second call resumes from last.pt: the network is rebuilt in its pruned shapes first.
+    train(train_config("student", path, "tiny", settings), progress=False)
+    assert load_checkpoint(tmp_path / "pruned" / "last.pt")["epoch"] == 2
+    assert parameters(load_model(tmp_path / "pruned" / "last.pt")) == parameters(pruned)
+    with pytest.raises(ValueError, match="prune_ratio prunes a trained network: give init_from"):
+        train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / "scratch"), "init_from": None}), progress=False)
