@@ -35,7 +35,7 @@ from lib.metrics import summarise
 from lib.models import build_model
 from lib.models.checkpoint import inference_state, init_from_checkpoint, load_checkpoint, load_model, save_checkpoint
 from lib.models.pruning import prune_channels, reshape_like
-from lib.models.registry import init_outputs_from
+from lib.models.registry import init_outputs_from, model_config
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
@@ -262,7 +262,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         if cfg.resume and last_path.is_file():
             reshape_like(model, load_checkpoint(last_path)["model"])
         elif cfg.init_from:
-            prune_channels(model, cfg.model_config["prune_ratio"])
+            prune_channels(model, cfg.model_config["prune_ratio"], model_config(cfg.model_config)["backbone"])
         else:
             raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
     train_set, val_set, test_sets = stage_datasets(cfg)
