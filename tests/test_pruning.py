@@ -26,7 +26,7 @@ def test_pruning_narrows_every_layer_and_keeps_the_outputs():
     model = build_model(STUDENT).eval()
     full = parameters(model)
     widths = model.backbone.pyramid_channels
-    prune_channels(model, 0.5, STUDENT["backbone"])
+    prune_channels(model, 0.5)
     # Half the channels of a layer and of its input leave about a quarter of its weights.
     assert 0.2 * full < parameters(model) < 0.4 * full
     assert all(pruned < width for pruned, width in zip(model.backbone.pyramid_channels, widths, strict=True))
@@ -35,7 +35,7 @@ def test_pruning_narrows_every_layer_and_keeps_the_outputs():
     assert outputs["edgemap"].shape[1] == 8
     assert outputs["landmarks"].shape == (2, 51, 2)
     with pytest.raises(ValueError, match="CNN backbones .* not mobilevitv2_050"):  # torch-pruning does not finish tracing it
-        prune_channels(build_model({"kind": "student", "input_size": 64}), 0.5, "mobilevitv2_050")
+        build_model({"kind": "student", "input_size": 64, "prune_ratio": 0.5})
 
 
 def test_pruning_keeps_the_channels_of_largest_weights():
@@ -59,7 +59,7 @@ def test_pruning_keeps_the_channels_of_largest_weights():
 def test_a_pruned_state_dict_rebuilds_the_network_exactly():
     torch.manual_seed(1)
     pruned = build_model(STUDENT).eval()
-    prune_channels(pruned, 0.4, STUDENT["backbone"])
+    prune_channels(pruned, 0.4)
     image = torch.rand(1, 3, 64, 64) * 2 - 1
     fresh = build_model(STUDENT).eval()
     reshape_like(fresh, pruned.state_dict())

@@ -23,6 +23,14 @@ def landmark_boxes(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=1), points.max(axis=1)], axis=1)
 
 
+def matched_box(detector, image: np.ndarray, truth: np.ndarray, min_iou: float) -> np.ndarray | None:
+    """The detector's box (4,) that overlaps the (1, 4) landmark box ``truth`` most, if by at least
+    ``min_iou``; None when no box does (the face was missed)."""
+    boxes, _ = detector(image)
+    overlap = box_iou(truth, boxes)[0] if len(boxes) else np.zeros(0)
+    return boxes[int(overlap.argmax())] if len(boxes) and overlap.max() >= min_iou else None
+
+
 def fit_calibration(
     detector: BlazeFaceDetector, table: pd.DataFrame, faces: int = 200, min_iou: float = 0.2, seed: int = 0
 ) -> tuple[LandmarkCalibration, dict]:
@@ -32,14 +40,10 @@ def fit_calibration(
     _, factor = CROP_RULES["landmark_box"]
     offsets, sides = [], []
     for image_path, points in zip(rows["image"], rows["points"], strict=True):
-        boxes, _ = detector(load_image(image_path))
         truth = landmark_boxes(points[None])
-        if not len(boxes):
+        box = matched_box(detector, load_image(image_path), truth, min_iou)
+        if box is None:
             continue
-        overlap = box_iou(truth, boxes)[0]
-        if overlap.max() < min_iou:
-            continue
-        box = boxes[int(overlap.argmax())]
         side = max(box[2] - box[0], box[3] - box[1])
         offsets.append(((truth[0, :2] + truth[0, 2:]) / 2 - (box[:2] + box[2:]) / 2) / side)
         sides.append(factor * max(truth[0, 2] - truth[0, 0], truth[0, 3] - truth[0, 1]) / side)
@@ -72,16 +76,9 @@ def fit_close_up_box(
     shifts, scales = [], []
     for image_path, points in zip(rows["image"], rows["points"], strict=True):
         image, truth = load_image(image_path), landmark_boxes(points[None])
-        pair = []
-        for detector in (full_range, close_up):
-            boxes, _ = detector(image)
-            overlap = box_iou(truth, boxes)[0] if len(boxes) else np.zeros(0)
-            if not len(boxes) or overlap.max() < min_iou:
-                break
-            pair.append(boxes[int(overlap.argmax())])
-        if len(pair) < 2:
+        full, close = (matched_box(detector, image, truth, min_iou) for detector in (full_range, close_up))
+        if full is None or close is None:
             continue
-        full, close = pair
         side = max(close[2] - close[0], close[3] - close[1])
         shifts.append(((full[:2] + full[2:]) / 2 - (close[:2] + close[2:]) / 2) / side)
         scales.append(max(full[2] - full[0], full[3] - full[1]) / side)

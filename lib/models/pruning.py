@@ -30,12 +30,10 @@ def output_layers(model: LandmarkNet) -> list[nn.Module]:
 UNPRUNABLE_BACKBONES = ("mobilevit", "swin")
 
 
-def prune_channels(model: LandmarkNet, ratio: float, backbone: str) -> None:
-    """Remove ``ratio`` of the channels of every prunable layer group of ``model`` (whose
-    backbone is the timm model ``backbone``) in place, ranked by their weights' L2 norm; the
-    output layers keep theirs. 0 < ratio < 1; CNN backbones only (:data:`UNPRUNABLE_BACKBONES`)."""
-    if backbone.startswith(UNPRUNABLE_BACKBONES):
-        raise ValueError(f"structured pruning supports CNN backbones (the default's mobilenetv4_conv_small), not {backbone}")
+def prune_channels(model: LandmarkNet, ratio: float) -> None:
+    """Remove ``ratio`` of the channels of every prunable layer group of ``model`` in place,
+    ranked by their weights' L2 norm; the output layers keep theirs. 0 < ratio < 1 (a config
+    naming a backbone of :data:`UNPRUNABLE_BACKBONES` is refused when the model is built)."""
     example = torch.zeros(1, 3, model.input_size, model.input_size)
     prune_network(model, example, ratio, output_layers(model))
     refresh_widths(model)

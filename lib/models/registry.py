@@ -21,6 +21,7 @@ from torch import nn
 from lib.models.backbones import Backbone
 from lib.models.heads import PyramidHead, StudentHead, TeacherHead
 from lib.models.landmark_net import LandmarkNet
+from lib.models.pruning import UNPRUNABLE_BACKBONES
 from lib.schemes import load_scheme
 
 _COMMON = {
@@ -64,6 +65,8 @@ def model_config(cfg: dict) -> dict:
         raise ValueError(f"input_size must be a multiple of 32, got {full['input_size']}")
     if full["head"] not in HEADS:
         raise ValueError(f"head must be one of {sorted(HEADS)}, got {full['head']!r}")
+    if full["prune_ratio"] and full["backbone"].startswith(UNPRUNABLE_BACKBONES):
+        raise ValueError(f"prune_ratio: structured pruning supports CNN backbones (the default's mobilenetv4_conv_small), not {full['backbone']}")
     return full
 
 

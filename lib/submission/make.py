@@ -142,7 +142,7 @@ def make_submission(
     train_table = read_pair_train(resolve(train_root), scheme)
     detector, close_up_detector = resolve(detector), resolve(close_up_detector)
     close_up_box, box_summary = NO_BOX_MAP, None
-    if detector_layout is None or detector_layout[1]:  # the close-up model may be used: map its boxes
+    if detector_layout[1] if detector_layout else detector_set is not None:  # the close-up model may be used: map its boxes
         full_range, close_up = (BlazeFaceDetector(path, num_threads=threads) for path in (detector, close_up_detector))
         close_up_box, box_summary = fit_close_up_box(full_range, close_up, train_table, calibration_faces)
     layout, min_score, detection_summary = choose_detector(

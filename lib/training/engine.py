@@ -35,7 +35,7 @@ from lib.metrics import summarise
 from lib.models import build_model
 from lib.models.checkpoint import inference_state, init_from_checkpoint, load_checkpoint, load_model, save_checkpoint
 from lib.models.pruning import prune_channels, reshape_like
-from lib.models.registry import init_outputs_from, model_config
+from lib.models.registry import init_outputs_from
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
@@ -258,11 +258,12 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     if cfg.init_from:
         init_from_checkpoint(model, resolve(cfg.init_from))
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    state = load_checkpoint(last_path) if cfg.resume and last_path.is_file() else None  # what a resumed run continues
     if cfg.model_config.get("prune_ratio"):  # a trained network (init_from) made narrower, then fine-tuned
-        if cfg.resume and last_path.is_file():
-            reshape_like(model, load_checkpoint(last_path)["model"])
+        if state is not None:
+            reshape_like(model, state["model"])
         elif cfg.init_from:
-            prune_channels(model, cfg.model_config["prune_ratio"], model_config(cfg.model_config)["backbone"])
+            prune_channels(model, cfg.model_config["prune_ratio"])
         else:
             raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
     train_set, val_set, test_sets = stage_datasets(cfg)
@@ -281,8 +282,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     ema = ModelEMA(model, cfg.ema_decay)
     start_epoch, best_nme = 0, math.inf
     provenance = run_provenance(train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None)
-    if cfg.resume and last_path.is_file():
-        state = load_checkpoint(last_path)
+    if state is not None:
         _check_resumable(last_path, state, cfg, provenance)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
