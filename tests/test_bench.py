@@ -36,17 +36,24 @@ def test_pareto_front_by_hand():
 def test_the_shipped_file_is_the_fastest_that_passed_the_gate_within_the_budget():
     bench = pd.DataFrame(
         [
-            ("s_96_fp32.tflite", 96, "fp32", 6.2, 0.0600, 3.00),
-            ("s_96_int8w.tflite", 96, "int8w", 1.9, 0.0601, 3.10),  # as fast within 5 %, smaller
-            ("s_96_int8.tflite", 96, "int8", 2.1, 0.0625, 1.50),  # 0.25 points worse
-            ("s_64_fp32.tflite", 64, "fp32", 6.2, 0.0900, 1.00),  # fast, far less accurate
-            ("s_96_fp16.tflite", 96, "fp16", 3.2, 0.0600, 0.50),  # failed the gate
+            ("student_96_fp32.tflite", "student", 96, "fp32", 6.2, 0.0600, 3.00),
+            ("student_96_int8w.tflite", "student", 96, "int8w", 1.9, 0.0601, 3.10),  # as fast within 5 %, smaller
+            ("student_96_int8.tflite", "student", 96, "int8", 2.1, 0.0625, 1.50),  # 0.25 points worse
+            ("student_64_fp32.tflite", "student", 64, "fp32", 6.2, 0.0900, 1.00),  # fast, far less accurate
+            ("student_96_fp16.tflite", "student", 96, "fp16", 3.2, 0.0600, 0.50),  # failed the gate
+            ("pruned40_96_fp32.tflite", "pruned40", 96, "fp32", 2.0, 0.0590, 2.00),  # a pruned student: budget from the student's fp32
+            ("pruned40_96_int8.tflite", "pruned40", 96, "int8", 0.9, 0.0642, 1.20),  # 0.42 points worse than the student
         ],
-        columns=["file", "input_size", "precision", "size_mb", "nme", "litert_ms_t2"],
+        columns=["file", "model", "input_size", "precision", "size_mb", "nme", "litert_ms_t2"],
     )
-    gate = pd.DataFrame({"file": bench["file"], "passed": [True, True, True, True, False]})
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.2)["file"] == "s_96_int8w.tflite"
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.3)["file"] == "s_96_int8.tflite"
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=3.0)["file"] == "s_64_fp32.tflite"
-    with pytest.raises(ValueError, match="no fp32 file at the model's own input size 128"):
+    gate = pd.DataFrame({"file": bench["file"], "passed": [True, True, True, True, False, True, True]})
+    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.2)["file"] == "pruned40_96_fp32.tflite"
+    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.3)["file"] == "student_96_int8.tflite"
+    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.5)["file"] == "pruned40_96_int8.tflite"
+    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=3.0)["file"] == "student_64_fp32.tflite"
+    unpruned = bench[bench["model"] == "student"]
+    assert fastest_within_budget(unpruned, gate, "litert_ms_t2", 96, nme_points=0.2)["file"] == "student_96_int8w.tflite"
+    # the budget is the reference network's: the pruned student's own fp32 file (5.90 %) would allow less
+    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.5, reference_model="pruned40")["file"] == "student_96_int8.tflite"
+    with pytest.raises(ValueError, match="no fp32 file of student at its own input size 128"):
         fastest_within_budget(bench, gate, "litert_ms_t2", 128, nme_points=0.2)

@@ -25,6 +25,7 @@ from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.export.splits import export_datasets
 from lib.formats.images import load_image
 from lib.models.checkpoint import load_checkpoint, save_checkpoint
+from lib.models.pruning import prune_channels
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT, resolve
 from lib.submission.make import landmark_model, make_submission
@@ -60,10 +61,13 @@ def test_export_environment_shares_the_kernels_packages_and_leaves_the_kernel_in
     assert kernel_check.returncode == 0, kernel_check.stdout
 
 
-def student_checkpoint(path: Path, data_root: Path, seed: int) -> Path:
+def student_checkpoint(path: Path, data_root: Path, seed: int, prune_ratio: float | None = None) -> Path:
+    """An untrained student of the shipped architecture (pruned by ``prune_ratio``) saved as training saves one."""
     torch.manual_seed(seed)
-    cfg = TrainConfig(stage="student", data_root=str(data_root), input_size=SIZE, val_fraction=0.25, model=SHIPPED_STUDENT)
+    cfg = TrainConfig(stage="student", data_root=str(data_root), input_size=SIZE, val_fraction=0.25, model={**SHIPPED_STUDENT, "prune_ratio": prune_ratio})
     model = build_model(cfg.model_config)
+    if prune_ratio:
+        prune_channels(model, prune_ratio)
     save_checkpoint(path, {"model_config": cfg.model_config, "ema": {"module": model.state_dict(), "updates": 0}, "config": cfg.to_dict()})
     return path
 
@@ -81,20 +85,39 @@ def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
     return checkpoint, folder / "tflite"
 
 
+@pytest.fixture(scope="module")
+def exported_pruned(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
+    """The shipped architecture with half its channels pruned, exported at fp32 as ``pruned50``."""
+    require_export_python()
+    folder = tmp_path_factory.mktemp("export_pruned")
+    checkpoint = student_checkpoint(folder / "pruned.pt", synthetic_root, seed=1, prune_ratio=0.5)
+    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", ["fp32"], parity_faces=4, name="pruned50")
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return checkpoint, folder / "tflite"
+
+
 @pytest.mark.slow
 def test_the_built_export_command_is_read_back_by_the_export_cli(tmp_path):
-    command = export_command("py", tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"], "data/x", 8, 6, 0.01, 128)
+    command = export_command("py", tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"], "data/x", 8, 6, 0.01, 128, "pruned40")
     assert command[:3] == ["py", "-m", "lib.export"]
     args = export_cli.build_parser().parse_args(command[3:])
     assert (args.checkpoint, args.out, args.precision, args.require) == (tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"])
-    assert (args.data_root, args.calibration_crops, args.parity_faces, args.nme_budget, args.input_size) == ("data/x", 8, 6, 0.01, 128)
+    assert (args.data_root, args.calibration_crops, args.parity_faces, args.nme_budget, args.input_size, args.name) == ("data/x", 8, 6, 0.01, 128, "pruned40")
     defaults = export_cli.build_parser().parse_args(export_command("py", "c.pt", "o")[3:])
-    assert (defaults.precision, defaults.require, defaults.input_size, defaults.calibration_crops) == (["fp32", "fp16", "int8w", "int8"], None, None, 64)
+    assert (defaults.precision, defaults.require, defaults.input_size, defaults.calibration_crops, defaults.name) == (
+        ["fp32", "fp16", "int8w", "int8"],
+        None,
+        None,
+        64,
+        "student",
+    )
 
 
 def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):
     _, folder = exported
-    rows = {row["precision"]: row for row in json.loads((folder / f"export_report_{SIZE}.json").read_text())}
+    rows = {row["precision"]: row for row in json.loads((folder / f"export_report_student_{SIZE}.json").read_text())}
+    assert {row["model"] for row in rows.values()} == {"student"}
     assert set(rows) == {"fp32", "fp16", "int8w", "int8"}
     assert rows["fp32"]["passed"]
     assert rows["fp32"]["max_abs_heatmap"] < 1e-4
@@ -159,10 +182,12 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
 
 
 @pytest.mark.slow
-def test_benchmark_writes_every_field_for_every_file(exported, tmp_path):
+def test_benchmark_writes_every_field_for_every_file_of_every_network(exported, exported_pruned, tmp_path):
     checkpoint, folder = exported
-    files = sorted(folder.glob("*.tflite"))
-    table, references = benchmark(checkpoint, files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
+    pruned_checkpoint, pruned_folder = exported_pruned
+    assert [row["model"] for row in json.loads((pruned_folder / f"export_report_pruned50_{SIZE}.json").read_text())] == ["pruned50"]
+    files = {**dict.fromkeys(sorted(folder.glob("*.tflite")), checkpoint), pruned_folder / f"pruned50_{SIZE}_fp32.tflite": pruned_checkpoint}
+    table, references = benchmark(files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
     record = json.loads((tmp_path / "bench" / "bench.json").read_text())
     # MediaPipe's face-landmark model (192 x 192 RGB in) and the detector, timed in the same run
     assert list(references["name"]) == ["mediapipe", "blazeface"]
@@ -172,14 +197,20 @@ def test_benchmark_writes_every_field_for_every_file(exported, tmp_path):
         ratio = table[f"litert_ms_t{t}"] / references.set_index("name").loc["mediapipe", f"litert_ms_t{t}"]
         np.testing.assert_allclose(table[f"vs_mediapipe_t{t}"], ratio)
     assert [row["name"] for row in record["references"]] == ["mediapipe", "blazeface"]
-    assert [row["file"] for row in record["rows"]] == [f.name for f in files]
+    assert [row["file"] for row in record["rows"]] == [f.name for f in sorted(files)]
+    # each file is measured against the network it came from
+    by_model = table.groupby("model")["params_m"].agg(["min", "max"])
+    assert list(by_model.index) == ["pruned50", "student"]
+    assert (by_model["min"] == by_model["max"]).all()
+    assert by_model.loc["pruned50", "min"] < 0.4 * by_model.loc["student", "min"]
     for row in record["rows"]:
         for field in ("size_mb", "params_m", "gflops", "nme", "score", "litert_ms_t1", "litert_p90_t2", "torch_ms_t2", "onnx_ms_t2"):
             assert row[field] > 0, (row["file"], field)
     reference = table[table["file"] == table["score_reference"].iloc[0]]
-    assert reference["precision"].item() == "fp32"
+    assert (reference["precision"].item(), reference["model"].item()) == ("fp32", "student")
     assert reference["score"].item() == pytest.approx(100.0)
     assert (tmp_path / "bench" / f"student_{SIZE}.onnx").is_file()
+    assert (tmp_path / "bench" / f"pruned50_{SIZE}.onnx").is_file()
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@ and rebuilt from its checkpoint, and fine-tuned by the training engine from a tr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -10,8 +12,10 @@ from torch import nn
 from lib.models.checkpoint import load_checkpoint, load_model
 from lib.models.pruning import prune_channels, prune_network, reshape_like
 from lib.models.registry import build_model
+from lib.pipeline import outputs
 from lib.training.config import train_config
 from lib.training.engine import train
+from lib.training.jobs import TrainJob, pruning_jobs, run_jobs
 from tests.test_training import tiny_config
 
 STUDENT = {"kind": "student", "backbone": "mobilenetv4_conv_small", "head": "pyramid", "head_channels": 32, "input_size": 64}
@@ -90,3 +94,45 @@ def test_the_engine_prunes_a_trained_student_fine_tunes_it_and_resumes(tmp_path,
     assert parameters(load_model(tmp_path / "pruned" / "last.pt")) == parameters(pruned)
     with pytest.raises(ValueError, match="prune_ratio prunes a trained network: give init_from"):
         train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / "scratch"), "init_from": None}), progress=False)
+
+
+def test_pruning_jobs_fine_tune_the_steps_student_after_it_in_folders_the_export_step_finds(tmp_path):
+    run = tmp_path / "run"
+    model = {"backbone": "mobilenetv4_conv_small", "head": "pyramid"}
+    jobs = pruning_jobs(run / "student", {"seed": 3, "loss": {"kd": 5.0}, "epochs": 7}, model, [0.0, 0.4], {"epochs": 4, "lr": 1e-3})
+    assert [job.label for job in jobs] == ["finetuned", "pruned40"]
+    assert all(job.after == str(run / "student") for job in jobs)
+    assert [job.overrides["model"]["prune_ratio"] for job in jobs] == [None, 0.4]
+    assert all(job.overrides["init_from"] == str(run / "student" / "best.pt") for job in jobs)
+    assert all((job.overrides["epochs"], job.overrides["lr"], job.overrides["seed"], job.overrides["loss"]) == (4, 1e-3, 3, {"kd": 5.0}) for job in jobs)
+    for job in jobs:  # what the student step trains is what the export step exports
+        Path(job.overrides["out_dir"], "best.pt").parent.mkdir(parents=True)
+        Path(job.overrides["out_dir"], "best.pt").touch()
+    assert outputs.student_models(run / "export") == {
+        "student": run / "student" / "best.pt",
+        "finetuned": run / "student" / "pruned" / "finetuned" / "best.pt",
+        "pruned40": run / "student" / "pruned" / "pruned40" / "best.pt",
+    }
+    for bad in ([0.4, 0.4], [1.0], [-0.1]):
+        with pytest.raises(ValueError, match="prune ratios must be distinct and in"):
+            pruning_jobs(run / "student", {}, model, bad, {})
+
+
+@pytest.mark.slow
+def test_pruned_students_train_in_lanes_once_the_student_they_start_from_has_finished(tmp_path, synthetic_root):
+    model = {k: v for k, v in STUDENT.items() if k not in ("kind", "input_size")}
+    path = tiny_config(tmp_path, synthetic_root, model=model, loss={})
+    student = TrainJob("student", "student", {"epochs": 1, "out_dir": str(tmp_path / "student")})
+    pruned = pruning_jobs(tmp_path / "student", {}, model, [0.0, 0.5], {"epochs": 1})
+    with pytest.raises(ValueError, match="job 'finetuned' waits for .*student, which no earlier job trains"):
+        run_jobs([*pruned, student], path, "tiny", parallel=2, progress=False)
+    # Two lanes, three jobs: a lane free at the start must not take a job whose checkpoint is not there yet.
+    results = run_jobs([student, *pruned], path, "tiny", parallel=2, progress=False)
+    assert [r["finished"] for r in results] == [True, True, True]
+    trained, control, narrower = (load_model(tmp_path / "student" / folder / "best.pt") for folder in ("", "pruned/finetuned", "pruned/pruned50"))
+    assert parameters(control) == parameters(trained)
+    assert parameters(narrower) < 0.4 * parameters(trained)
+    # A pruned run is not resumed on top of another starting checkpoint: the student retrained, it refuses.
+    train(train_config("student", path, "tiny", {"epochs": 1, "seed": 1, "resume": False, "out_dir": str(tmp_path / "student")}), progress=False)
+    with pytest.raises(ValueError, match="init_from fingerprint"):
+        train(train_config("student", path, "tiny", pruned[1].overrides), progress=False)

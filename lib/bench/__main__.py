@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
     threads = tuple(args.threads)
-    table, references = benchmark(args.checkpoint, args.files, args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
+    table, references = benchmark(dict.fromkeys(args.files, args.checkpoint), args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
     atomic_save_figure(pareto_figure(table, f"litert_ms_t{compared_threads(threads)}", references), args.out / "pareto.png", dpi=100)
     columns = [
         "file",
+        "model",
         "size_mb",
         "gflops",
         *[f"{n}_ms_t{t}" for t in threads for n in ("litert", "torch", "onnx")],

@@ -1,5 +1,6 @@
 """Which exported file ships as ``best.tflite``: the fastest file that passed the parity gate
-and stays within an NME budget of the fp32 file at the model's own input size.
+and stays within an NME budget of the reference network's fp32 file at its own input size (the
+reference is the step's student; the other networks, pruned students, compete under its budget).
 
 Files whose latencies differ by less than ``tie_share`` of the fastest are timed as equal (the
 median of 50 calls still moves by a few per cent between runs); among those the smallest wins.
@@ -26,14 +27,16 @@ def read_gate(export_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def fastest_within_budget(bench: pd.DataFrame, gate: pd.DataFrame, latency: str, native_size: int, nme_points: float, tie_share: float = 0.05) -> pd.Series:
+def fastest_within_budget(
+    bench: pd.DataFrame, gate: pd.DataFrame, latency: str, native_size: int, nme_points: float, tie_share: float = 0.05, reference_model: str = "student"
+) -> pd.Series:
     """The row of ``bench`` (a :func:`lib.bench.run.benchmark` table) to ship: among files the
-    ``gate`` passed whose ``nme`` is at most ``nme_points`` NME points above the fp32 file at
-    ``native_size``, the fastest by ``latency`` (a column, ms), ties within ``tie_share`` going
-    to the smaller file. Raises ``ValueError`` naming what is missing."""
-    native = bench[(bench["input_size"] == native_size) & (bench["precision"] == "fp32")]
+    ``gate`` passed whose ``nme`` is at most ``nme_points`` NME points above the fp32 file of
+    ``reference_model`` at ``native_size``, the fastest by ``latency`` (a column, ms), ties within
+    ``tie_share`` going to the smaller file. Raises ``ValueError`` naming what is missing."""
+    native = bench[(bench["model"] == reference_model) & (bench["input_size"] == native_size) & (bench["precision"] == "fp32")]
     if native.empty:
-        raise ValueError(f"no fp32 file at the model's own input size {native_size} to measure the budget from")
+        raise ValueError(f"no fp32 file of {reference_model} at its own input size {native_size} to measure the budget from")
     limit = float(native["nme"].iloc[0]) + nme_points / 100
     passed = set(gate.loc[gate["passed"].astype(bool), "file"])
     candidates = bench[bench["file"].isin(passed) & (bench["nme"] <= limit)]
@@ -47,6 +50,6 @@ def ship(choice: pd.Series, export_dir: str | Path, out_dir: str | Path, latency
     """Copy the chosen file to ``out_dir/best.tflite`` and describe it in ``best.json``."""
     out_dir = Path(out_dir)
     atomic_copy(Path(export_dir) / choice["file"], out_dir / "best.tflite")
-    fields = {key: choice[key] for key in ("file", "input_size", "precision", "size_mb", "gflops", "nme", latency)}
+    fields = {key: choice[key] for key in ("file", "model", "input_size", "precision", "size_mb", "gflops", "nme", latency)}
     atomic_write_text(out_dir / "best.json", json.dumps({**fields, "rule": "fastest passing the gate within the NME budget"}, indent=2, default=float))
     return out_dir / "best.tflite"

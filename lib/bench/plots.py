@@ -21,8 +21,9 @@ def pareto_front(latency: np.ndarray, error: np.ndarray) -> np.ndarray:
 
 
 def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", references: pd.DataFrame | None = None) -> Figure:
-    """NME (%) against LiteRT latency, one marker per precision, labelled by input size; each row
-    of ``references`` (no NME on these landmarks) as a vertical line at its latency."""
+    """NME (%) against LiteRT latency, one marker per precision and one colour per network
+    (``model``: the student, its pruned variants), labelled by input size; each row of
+    ``references`` (no NME on these landmarks) as a vertical line at its latency."""
     figure, ax = plt.subplots(figsize=(6, 4))
     for _, reference in references.iterrows() if references is not None else ():
         ax.axvline(reference[latency_column], color="grey", ls=":", lw=1)
@@ -36,14 +37,20 @@ def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", ref
             va="top",
             color="grey",
         )
-    for precision, group in table.groupby("precision"):
-        ax.scatter(group[latency_column], 100 * group["nme"], label=precision, s=40)
+    markers = dict(zip(sorted(table["precision"].unique()), "osD^vP*X", strict=False))
+    colours = {model: f"C{i}" for i, model in enumerate(dict.fromkeys(table["model"]))}
+    for (model, precision), group in table.groupby(["model", "precision"], sort=False):
+        ax.scatter(group[latency_column], 100 * group["nme"], marker=markers[precision], color=colours[model], s=40)
         for _, row in group.iterrows():
             ax.annotate(str(row["input_size"]), (row[latency_column], 100 * row["nme"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     front = pareto_front(table[latency_column].to_numpy(), table["nme"].to_numpy())
     ax.plot(table[latency_column].to_numpy()[front], 100 * table["nme"].to_numpy()[front], "k--", lw=1, label="Pareto front")
     ax.set(xlabel=f"LiteRT latency, ms ({latency_column.rsplit('_t', 1)[-1]} threads)", ylabel="NME (%)", title="accuracy against latency")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for model, colour in colours.items():
+        ax.scatter([], [], color=colour, marker="s", label=model)
+    for precision, marker in markers.items():
+        ax.scatter([], [], color="grey", marker=marker, label=precision)
+    ax.legend(fontsize=7, ncols=2)
     figure.tight_layout()
     return figure

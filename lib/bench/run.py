@@ -7,6 +7,7 @@ student should match."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -32,8 +33,13 @@ DEFAULT_REFERENCES = {"mediapipe": MEDIAPIPE_LANDMARKS, "blazeface": DEFAULT_DET
 
 
 def precision_of(path: Path) -> str:
-    """``student_192_int8.tflite`` -> ``int8`` (the export's naming)."""
+    """``student_192_int8.tflite`` -> ``int8`` (the export's naming, ``<model>_<size>_<precision>``)."""
     return path.stem.rsplit("_", 1)[-1]
+
+
+def model_of(path: Path) -> str:
+    """``pruned40_96_int8.tflite`` -> ``pruned40``: the network a file was exported from."""
+    return path.stem.rsplit("_", 2)[0]
 
 
 def reference_latencies(references: dict[str, Path], threads: tuple[int, ...], warmup: int = 5, runs: int = 50) -> pd.DataFrame:
@@ -53,8 +59,7 @@ def reference_latencies(references: dict[str, Path], threads: tuple[int, ...], w
 
 
 def benchmark(
-    checkpoint: str | Path,
-    files: list[Path],
+    files: Mapping[Path, str | Path],
     out_dir: str | Path,
     threads: tuple[int, ...] = (1, 2, 4),
     warmup: int = 5,
@@ -65,28 +70,30 @@ def benchmark(
     progress: bool = True,
     references: dict[str, Path] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(students, references): one row per file, and one per reference model timed in the same
-    run (``references``: name -> ``.tflite``; default MediaPipe's face-landmark model and
+    """(students, references): one row per ``.tflite`` file of ``files`` (each file -> the
+    checkpoint it was exported from: PyTorch and onnxruntime time that network at the file's
+    input size, and its validation crops score the file), and one per reference model timed in
+    the same run (``references``: name -> ``.tflite``; default MediaPipe's face-landmark model and
     BlazeFace detector, :data:`DEFAULT_REFERENCES`). Writes ``bench.json``, ``bench.csv`` and
     ``references.csv`` into ``out_dir``. Latencies in ms (median and p90 per thread count);
-    ``nme`` as a fraction; ``score`` against the fp32 file of the largest input size (100 = equal
-    to it); ``vs_<reference>_t<k>``: the file's LiteRT latency over the reference's (1 = as fast)."""
+    ``nme`` as a fraction; ``model`` the network's name (:func:`model_of`); ``score`` against the
+    fp32 file of the largest input size and network (100 = equal to it); ``vs_<reference>_t<k>``:
+    the file's LiteRT latency over the reference's (1 = as fast)."""
     if not files:
         raise ValueError("no .tflite files to benchmark")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reference_table = reference_latencies({k: resolve(v) for k, v in (DEFAULT_REFERENCES if references is None else references).items()}, threads, warmup, runs)
-    config = load_checkpoint(checkpoint)["config"]
-    baselines: dict[int, dict] = {}
+    baselines: dict[tuple[Path, int], dict] = {}
     rows = []
     for path in track(sorted(files), desc="bench", disable=not progress):
-        size = TFLiteNet(path).input_shape[1]
-        if size not in baselines:
+        checkpoint, size = Path(files[path]), TFLiteNet(path).input_shape[1]
+        if (checkpoint, size) not in baselines:
             graph = DeployableLandmarks(load_model(checkpoint, input_size=size))
-            onnx_path = export_onnx(graph, out_dir / f"student_{size}.onnx")
-            _, validation = export_datasets(config, size, data_root)
+            onnx_path = export_onnx(graph, out_dir / f"{model_of(path)}_{size}.onnx")
+            _, validation = export_datasets(load_checkpoint(checkpoint)["config"], size, data_root)
             pixels = crop_pixels(validation, faces)
-            baselines[size] = {
+            baselines[checkpoint, size] = {
                 "params_m": count_parameters(graph.model) / 1e6,
                 "gflops": count_flops(graph.model, size) / 1e9,
                 "validation": validation,
@@ -94,11 +101,12 @@ def benchmark(
                 **{f"torch_ms_t{t}": torch_latency(graph, t, warmup, runs) for t in threads},
                 **{f"onnx_ms_t{t}": onnx_latency(onnx_path, t, warmup, runs) for t in threads},
             }
-        base = baselines[size]
+        base = baselines[checkpoint, size]
         points, _ = tflite_outputs(TFLiteNet(path), base["pixels"])
         truth = points_array(base["validation"].table)[: len(points)]
         row = {
             "file": path.name,
+            "model": model_of(path),
             "input_size": size,
             "precision": precision_of(path),
             "size_mb": path.stat().st_size / 1e6,
@@ -116,7 +124,7 @@ def benchmark(
     table = pd.DataFrame(rows)
     speed = f"litert_ms_t{compared_threads(threads)}"
     fp32 = table[table["precision"] == "fp32"]
-    reference = (fp32 if len(fp32) else table).sort_values("input_size").iloc[-1]
+    reference = (fp32 if len(fp32) else table).sort_values(["input_size", "params_m"]).iloc[-1]
     keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}
     table["score"] = [challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, weights) for _, row in table.iterrows()]
     table["score_reference"] = reference["file"]

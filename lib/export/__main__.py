@@ -1,7 +1,8 @@
-"""``python -m lib.export --checkpoint best.pt --out DIR [--precision fp32 fp16 int8w int8] [--input-size S]``
+"""``python -m lib.export --checkpoint best.pt --out DIR [--precision fp32 fp16 int8w int8] [--input-size S] [--name student]``
 
-Converts a trained student to ``.tflite`` files, runs the parity gate on its validation crops
-and writes ``DIR/export_report.json``; exits non-zero, naming the file, if the gate fails.
+Converts a trained student to ``.tflite`` files (``DIR/<name>_<size>_<precision>.tflite``), runs
+the parity gate on its validation crops and writes ``DIR/export_report_<name>_<size>.json``;
+exits non-zero, naming the file, if the gate fails.
 Run it with the export environment's Python (``.venv-export/bin/python``; ``make export-venv``).
 """
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="the precisions to export (default: all)")
     parser.add_argument("--input-size", type=int, default=None, help="input side (default: the checkpoint's)")
+    parser.add_argument("--name", default="student", help="the network's name in the file names (e.g. pruned40)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: the checkpoint's)")
     parser.add_argument("--calibration-crops", type=int, default=64)
     parser.add_argument("--parity-faces", type=int, default=64)
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             args.fp32_tolerance,
             args.nme_budget,
             args.require,
+            args.name,
         )
     except ParityError as error:
         print(error, file=sys.stderr)

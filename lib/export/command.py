@@ -19,6 +19,7 @@ def export_command(
     parity_faces: int = 64,
     nme_budget: float | None = None,
     input_size: int | None = None,
+    name: str | None = None,
 ) -> list[str]:
     """``[python, -m, lib.export, ...]`` with every option that is given (None: the CLI's default)."""
     command = [str(python), "-m", "lib.export", "--checkpoint", str(checkpoint), "--out", str(out_dir), "--precision", *precisions]
@@ -30,6 +31,7 @@ def export_command(
         "--parity-faces": parity_faces,
         "--nme-budget": nme_budget,
         "--input-size": input_size,
+        "--name": name,
     }
     for flag, value in options.items():
         if value is not None:

@@ -17,6 +17,13 @@ def student_checkpoint(step_dir: Path) -> Path:
     return Path(step_dir).parent / "student" / "best.pt"
 
 
+def student_models(step_dir: Path) -> dict[str, Path]:
+    """The student step's networks to export, by name: ``student`` (the KD student), then each
+    pruned student it fine-tuned (``student/pruned/<name>/best.pt``, :func:`lib.training.jobs.pruning_jobs`)."""
+    pruned = sorted(Path(step_dir).parent.glob("student/pruned/*/best.pt"))
+    return {"student": student_checkpoint(step_dir), **{path.parent.name: path for path in pruned}}
+
+
 def export_folder(step_dir: Path) -> Path:
     return Path(step_dir).parent / "export"
 

@@ -281,7 +281,9 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * len(loader)), total_steps))
     ema = ModelEMA(model, cfg.ema_decay)
     start_epoch, best_nme = 0, math.inf
-    provenance = run_provenance(train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None)
+    provenance = run_provenance(
+        train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None, resolve(cfg.init_from) if cfg.init_from else None
+    )
     if state is not None:
         _check_resumable(last_path, state, cfg, provenance)
         model.load_state_dict(state["model"])

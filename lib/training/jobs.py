@@ -35,12 +35,14 @@ LOG_TAIL_LINES = 20
 
 @dataclass(frozen=True)
 class TrainJob:
-    """One training: a ``label`` for progress and errors, the ``stage``, and its settings over the
-    profile's (``overrides``, which name the ``out_dir``)."""
+    """One training: a ``label`` for progress and errors, the ``stage``, its settings over the
+    profile's (``overrides``, which name the ``out_dir``), and ``after``: the ``out_dir`` of a
+    job that must finish first (one whose checkpoint this one starts from), or None."""
 
     label: str
     stage: str
     overrides: dict = field(default_factory=dict)
+    after: str | None = None
 
 
 def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int = 1, progress: bool = True) -> list[dict]:
@@ -50,6 +52,7 @@ def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int 
     resume on the next call) and raises naming the job, its log and the log's last lines."""
     if parallel < 1:
         raise ValueError(f"parallel must be at least 1, got {parallel}")
+    _check_order(jobs)
     configs = [train_config(job.stage, config, profile, job.overrides) for job in jobs]
     if parallel == 1:
         return [train(cfg, progress) for cfg in configs]
@@ -83,6 +86,48 @@ def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: S
     ]
 
 
+def pruned_name(ratio: float) -> str:
+    """A pruned student's name: ``pruned40`` for ratio 0.4; ratio 0 is the control, the same
+    fine-tune without pruning: ``finetuned``."""
+    return f"pruned{round(100 * ratio)}" if ratio else "finetuned"
+
+
+def pruning_jobs(run_dir: Path, settings: dict, model: dict, ratios: Sequence[float], fine_tune: dict) -> list[TrainJob]:
+    """The student step's pruned students: the step's own student (``run_dir/best.pt``, trained
+    by the job whose ``out_dir`` is ``run_dir``) made narrower by each of ``ratios`` (0: not
+    pruned, the control that tells pruning's price from the fine-tune's gain; see
+    :mod:`lib.models.pruning`), then fine-tuned with ``settings`` (the step's, KD included) and
+    ``fine_tune`` over them (epochs, learning rates), in ``run_dir/pruned/<name>``
+    (:func:`pruned_name`). ``model`` is the student's model config."""
+    if len(set(ratios)) != len(ratios) or any(not 0 <= r < 1 for r in ratios):
+        raise ValueError(f"prune ratios must be distinct and in [0, 1), got {list(ratios)}")
+    return [
+        TrainJob(
+            pruned_name(ratio),
+            "student",
+            {
+                **settings,
+                **fine_tune,
+                "init_from": str(run_dir / "best.pt"),
+                "model": {**model, "prune_ratio": ratio or None},
+                "out_dir": str(run_dir / "pruned" / pruned_name(ratio)),
+            },
+            after=str(run_dir),
+        )
+        for ratio in ratios
+    ]
+
+
+def _check_order(jobs: Sequence[TrainJob]) -> None:
+    """Every ``after`` names the ``out_dir`` of an earlier job (so one after the other is a valid
+    order, and the lanes never wait for a job that is not coming)."""
+    earlier: set[str] = set()
+    for job in jobs:
+        if job.after is not None and str(resolve(job.after)) not in earlier:
+            raise ValueError(f"job {job.label!r} waits for {job.after}, which no earlier job trains")
+        earlier.add(str(resolve(job.overrides["out_dir"])))
+
+
 def _threads_per_lane(cfg: TrainConfig, parallel: int) -> int:
     """The cores a job gets: the profile's ``threads`` (else every core) shared between lanes."""
     return max(1, (cfg.threads or os.cpu_count() or 1) // parallel)
@@ -95,6 +140,7 @@ class _Lane:
         self.job, self.threads = job, threads
         self.config, self.profile = str(resolve(config)), profile
         self.out_dir = resolve(cfg.out_dir)
+        self.after = str(resolve(job.after)) if job.after is not None else None
         self.log = self.out_dir / "train.log"
         self.process: subprocess.Popen | None = None
         self.counted = 0
@@ -126,12 +172,14 @@ class _Lane:
 
 
 def _completed_epochs(lanes: list[_Lane], parallel: int) -> Iterator[None]:
-    """Run the lanes ``parallel`` at a time; yield once per epoch any of them completes."""
-    waiting, running = list(lanes), []
+    """Run the lanes ``parallel`` at a time, each as soon as a lane is free and the job it waits
+    for has finished (the first such in job order); yield once per epoch any of them completes."""
+    waiting, running, done = list(lanes), [], set()
     try:
         while waiting or running:
-            while waiting and len(running) < parallel:
-                lane = waiting.pop(0)
+            ready = [lane for lane in waiting if lane.after is None or lane.after in done]
+            for lane in ready[: parallel - len(running)]:
+                waiting.remove(lane)
                 lane.start()
                 running.append(lane)
             time.sleep(POLL_SECONDS)
@@ -143,6 +191,7 @@ def _completed_epochs(lanes: list[_Lane], parallel: int) -> Iterator[None]:
                     if lane.process.returncode != 0:
                         raise RuntimeError(lane.failure())
                     running.remove(lane)
+                    done.add(str(lane.out_dir))
     finally:
         for lane in running:
             lane.stop()

@@ -1,5 +1,6 @@
-"""What a run was trained from, beyond its settings: fingerprints of the training data and of
-the teacher's weights, so a resume can tell that either changed under an unchanged config."""
+"""What a run was trained from, beyond its settings: fingerprints of the training data, of the
+teacher's weights and of the weights it started from (``init_from``), so a resume can tell that
+one of them changed under an unchanged config."""
 
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ def table_fingerprint(table: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def run_provenance(train_table: pd.DataFrame, val_table: pd.DataFrame, teacher_checkpoint: str | Path | None) -> dict[str, str | None]:
-    """``{"train_data", "val_data", "teacher"}`` fingerprints (``teacher`` None without one)."""
+def run_provenance(
+    train_table: pd.DataFrame, val_table: pd.DataFrame, teacher_checkpoint: str | Path | None, init_from: str | Path | None = None
+) -> dict[str, str | None]:
+    """``{"train_data", "val_data", "teacher", "init_from"}`` fingerprints (the last two None
+    without a teacher or a starting checkpoint)."""
     return {
         "train_data": table_fingerprint(train_table),
         "val_data": table_fingerprint(val_table),
         "teacher": file_fingerprint(teacher_checkpoint) if teacher_checkpoint is not None else None,
+        "init_from": file_fingerprint(init_from) if init_from is not None else None,
     }
