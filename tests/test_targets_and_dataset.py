@@ -104,6 +104,21 @@ def test_augmentation_is_reproducible_and_changes_with_epoch(table):
     assert not np.array_equal(plain[2]["image"].numpy(), first["image"].numpy())
 
 
+def test_grey_scale_augmentation_greys_every_crop_and_leaves_the_rest_of_the_draw_alone(table):
+    no_pixels = {"colour_p": 0.0, "blur_p": 0.0, "noise_p": 0.0, "jpeg_p": 0.0, "dropout_p": 0.0}
+    colour = LandmarkDataset(table, SCHEME, 64, AugmentConfig(**no_pixels), seed=2)[1]
+    grey = LandmarkDataset(table, SCHEME, 64, AugmentConfig(**no_pixels, gray_p=1.0), seed=2)[1]
+    channels = grey["image"].numpy()
+    assert np.abs(channels - channels[:1]).max() < 1e-6  # three equal channels
+    assert np.abs(colour["image"].numpy() - colour["image"].numpy()[:1]).max() > 0.1  # the synthetic faces are in colour
+    # weighted average, as a camera's luminance: 0.299 R + 0.587 G + 0.114 B (within a grey level of rounding)
+    luminance = np.tensordot(np.array([0.299, 0.587, 0.114]), colour["image"].numpy(), axes=1)
+    assert np.abs(channels[0] - luminance).max() < 2.5 / 127.5
+    assert np.array_equal(grey["points"].numpy(), colour["points"].numpy())  # the same geometry drawn
+    # gray_p 0 adds nothing to the pipeline, so earlier configurations augment exactly as before
+    assert [type(t).__name__ for t in LandmarkDataset(table, SCHEME, 64, AugmentConfig()).pixel_augment.transforms][-1] == "CoarseDropout"
+
+
 def test_heatmap_targets_peak_at_the_landmarks(table):
     item = LandmarkDataset(table, SCHEME, 128)[5]
     grid_points = (item["points"].numpy() + 0.5) / 4 - 0.5

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,8 @@ from lib.paths import PROJECT_ROOT
 from lib.training import engine, gpu_check
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
-from lib.training.jobs import TrainJob, run_jobs, student_ablation_jobs
-from lib.training.report import ALONE, DISTILLED, seed_summary
+from lib.training.jobs import TrainJob, pruning_jobs, run_jobs, student_ablation_jobs
+from lib.training.report import ALONE, DISTILLED, seed_summary, step_trainings
 from lib.training.step_benchmark import step_times
 from tests.conftest import with_jaw
 
@@ -406,6 +407,22 @@ def test_student_ablation_jobs_name_every_seed_kd_first():
     assert jobs[0].overrides["loss"] == kd_loss
     assert jobs[2].overrides["loss"] == {"kd": 0.0, "kd_mode": "kl", "star": 1.0, "feature_kd": 0.0}
     assert all(job.overrides["epochs"] == 3 and job.stage == "student" for job in jobs)
+
+
+def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):
+    student = tmp_path / "student"
+    kd_loss = {"kd": 5.0, "kd_mode": "kl"}
+    jobs = [*student_ablation_jobs(student, {}, kd_loss, [0, 2]), *pruning_jobs(student, {"seed": 0, "loss": kd_loss}, {"head": "pyramid"}, [0.0, 0.4], {})]
+    for job in jobs:  # each training's folder as the engine leaves it
+        folder = Path(job.overrides["out_dir"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "best.pt").touch()
+        config = train_config("student", overrides={k: v for k, v in job.overrides.items() if k != "out_dir"} | {"out_dir": str(folder)})
+        (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    (student / "seeds" / "seed_5" / "kd").mkdir(parents=True)  # an unfinished training: no best.pt yet
+    found = step_trainings(student)
+    assert sorted(found) == sorted((job.label, job.overrides.get("seed", 0), Path(job.overrides["out_dir"])) for job in jobs)
+    assert [(label, seed) for label, seed, _ in found] == [(ALONE, 0), (DISTILLED, 0), ("finetuned", 0), ("pruned40", 0), (ALONE, 2), (DISTILLED, 2)]
 
 
 @pytest.mark.slow

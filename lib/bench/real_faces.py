@@ -11,16 +11,21 @@ failures, and the median milliseconds per photograph where the method ran in thi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
-from lib.metrics import failure_rate, nme
+from lib.formats.table import points_array
+from lib.metrics import failure_rate, nme, summarise
+from lib.models.checkpoint import load_model
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.submission.score import match_faces
+from lib.training.evaluate import predict
 
 Method = Callable[[np.ndarray], np.ndarray]
 NORMALISERS = ("outer_eye_corners", "eye_centroids")
@@ -78,3 +83,30 @@ def benchmark(methods: Mapping[str, Method | Mapping[str, np.ndarray]], table: p
         per_face.append(faces)
         rows.append({"method": name, **summarise_method(faces), "ms_per_image": milliseconds})
     return pd.DataFrame(rows), pd.concat(per_face, ignore_index=True), predictions
+
+
+def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: pd.DataFrame, scheme: Scheme, batch_size: int = 32) -> pd.DataFrame:
+    """The landmark networks alone on real faces: one row per (label, seed, training folder),
+    its ``best.pt`` (EMA weights) run on crops of each labelled face by the training crop rule
+    (the landmark box: no detector, no calibration, so trainings compare on the same crops), with
+    ``nme``, ``fr@0.10`` and ``auc@0.10`` under the outer eye corners (300-W's convention) and
+    ``nme_eye_centroids``. Over seeds, :func:`lib.training.report.seed_summary` of this table
+    says whether KD helps on real faces too."""
+    rows = []
+    truth = points_array(table)
+    for label, seed, folder in trainings:
+        model = load_model(Path(folder) / "best.pt")
+        predicted = predict(model, LandmarkDataset(table, scheme, model.input_size), batch_size=batch_size)
+        corners = summarise(predicted, truth, scheme, NORMALISERS[0])
+        rows.append(
+            {
+                "model": label,
+                "seed": seed,
+                "nme": corners["nme"],
+                "fr@0.10": corners["fr"],
+                "auc@0.10": corners["auc"],
+                "nme_eye_centroids": float(nme(predicted, truth, scheme, NORMALISERS[1]).mean()),
+                "faces": len(table),
+            }
+        )
+    return pd.DataFrame(rows)

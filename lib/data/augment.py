@@ -29,6 +29,7 @@ class AugmentConfig:
     noise_p: float = 0.2
     jpeg_p: float = 0.2
     dropout_p: float = 0.3
+    gray_p: float = 0.0  # ours: a grey-scale image (domain randomisation: real photographs include black-and-white ones)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def sample_geometry(rng: np.random.Generator, config: AugmentConfig) -> Geometry
 
 
 def pixel_pipeline(config: AugmentConfig) -> A.Compose:
-    """Photometric and occlusion augmentation; keypoints (``xy``) are passed through unchanged."""
+    """Photometric and occlusion augmentation, then (with ``gray_p``) grey scale; keypoints
+    (``xy``) are passed through unchanged."""
     return A.Compose(
         [
             A.ColorJitter(brightness=(0.7, 1.3), contrast=(0.7, 1.3), saturation=(0.7, 1.3), hue=(-0.05, 0.05), p=config.colour_p),
@@ -64,6 +66,7 @@ def pixel_pipeline(config: AugmentConfig) -> A.Compose:
             A.GaussNoise(std_range=(0.01, 0.05), p=config.noise_p),
             A.ImageCompression(quality_range=(40, 95), p=config.jpeg_p),
             A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.1, 0.3), hole_width_range=(0.1, 0.3), fill="random_uniform", p=config.dropout_p),
+            *([A.ToGray(num_output_channels=3, p=config.gray_p)] if config.gray_p else []),  # absent at 0: earlier configs draw exactly as before
         ],
         keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
     )

@@ -27,10 +27,10 @@ from lib.paths import PROJECT_ROOT, resolve
 from lib.progress import track
 from lib.training.config import TrainConfig, train_config
 from lib.training.engine import read_log_records, train
-from lib.training.report import ALONE, DISTILLED
 
 POLL_SECONDS = 1.0
 LOG_TAIL_LINES = 20
+ALONE, DISTILLED = "student alone", "student + KD"  # the student step's model labels (its ablation table)
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int 
 
 def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: Sequence[int]) -> list[TrainJob]:
     """The student step's trainings: on every seed the student with KD (``kd_loss``) and alone
-    (the same loss, distillation weights at 0), labelled :data:`~lib.training.report.DISTILLED`
-    and :data:`~lib.training.report.ALONE`; all KD students first (a KD step also runs the
-    teacher, so they take longest and go first to the free lanes). The first seed's KD student is
+    (the same loss, distillation weights at 0), labelled :data:`DISTILLED` and :data:`ALONE`; all
+    KD students first (a KD step also runs the teacher, so they take longest and go first to the
+    free lanes). The first seed's KD student is
     the step's own (``run_dir``), its student alone ``run_dir/student_alone``; other seeds'
     ``run_dir/seeds/seed_<s>/{kd,alone}``."""
     alone_loss = {**kd_loss, "kd": 0.0, "feature_kd": 0.0}

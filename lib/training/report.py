@@ -23,6 +23,7 @@ from lib.schemes import load_scheme
 from lib.training.config import TrainConfig
 from lib.training.engine import read_log_records
 from lib.training.evaluate import predict
+from lib.training.jobs import ALONE, DISTILLED, pruned_name
 from lib.viz.overlay import overlay_grid
 
 
@@ -105,7 +106,22 @@ def paired_interval(differences: pd.Series, level: float = 0.95) -> tuple[float,
     return float(differences.mean() - half_width), float(differences.mean() + half_width)
 
 
-ALONE, DISTILLED = "student alone", "student + KD"  # the ablation's model labels
+def step_trainings(student_dir: str | Path) -> list[tuple[str, int, Path]]:
+    """Every finished training of a student step (``student_dir`` and the folders below it with a
+    ``best.pt``) as (label, seed, folder), read back from each folder's ``config.json``: a run
+    started from another's weights is a pruned student (:func:`lib.training.jobs.pruned_name`),
+    else :data:`DISTILLED` when its KD weight is above 0, else :data:`ALONE`. Sorted by seed,
+    then alone, with KD, the pruned students by name."""
+    found = []
+    for best in Path(student_dir).rglob("best.pt"):
+        config = json.loads((best.parent / "config.json").read_text())
+        if config.get("init_from"):
+            label = pruned_name(config["model"].get("prune_ratio") or 0.0)
+        else:
+            label = DISTILLED if config["loss"].get("kd", 0) > 0 or config["loss"].get("feature_kd", 0) > 0 else ALONE
+        found.append((label, config["seed"], best.parent))
+    order = {ALONE: 0, DISTILLED: 1}
+    return sorted(found, key=lambda item: (item[1], order.get(item[0], 2), item[0]))
 
 
 def seed_summary(table: pd.DataFrame, baseline: str = ALONE) -> pd.DataFrame:
