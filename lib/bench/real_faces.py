@@ -20,12 +20,12 @@ import pandas as pd
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
-from lib.metrics import failure_rate, nme, summarise
+from lib.metrics import failure_rate, nme
 from lib.models.checkpoint import load_model
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.submission.score import match_faces
-from lib.training.evaluate import predict
+from lib.training.evaluate import evaluate
 
 Method = Callable[[np.ndarray], np.ndarray]
 NORMALISERS = ("outer_eye_corners", "eye_centroids")
@@ -96,8 +96,7 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
     truth = points_array(table)
     for label, seed, folder in trainings:
         model = load_model(Path(folder) / "best.pt")
-        predicted = predict(model, LandmarkDataset(table, scheme, model.input_size), batch_size=batch_size)
-        corners = summarise(predicted, truth, scheme, NORMALISERS[0])
+        corners, predicted, _ = evaluate(model, LandmarkDataset(table, scheme, model.input_size), scheme, normaliser=NORMALISERS[0], batch_size=batch_size)
         rows.append(
             {
                 "model": label,
