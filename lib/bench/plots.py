@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -45,7 +46,12 @@ def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", ref
             ax.annotate(str(row["input_size"]), (row[latency_column], 100 * row["nme"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     front = pareto_front(table[latency_column].to_numpy(), table["nme"].to_numpy())
     ax.plot(table[latency_column].to_numpy()[front], 100 * table["nme"].to_numpy()[front], "k--", lw=1, label="Pareto front")
-    ax.set(xlabel=f"LiteRT latency, ms ({latency_column.rsplit('_t', 1)[-1]} threads)", ylabel="NME (%)", title="accuracy against latency")
+    threads = latency_column.rsplit("_t", 1)[-1]
+    ax.set(xlabel=f"LiteRT latency, ms ({threads} thread{'' if threads == '1' else 's'})", ylabel="NME (%, log scale)", title="accuracy against latency")
+    ax.set_yscale("log")  # the files worth shipping differ by tenths of a point, the others by tens
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_yticks([4, 5, 6, 7, 8, 10, 15, 20, 30, 40, 60])
     ax.grid(alpha=0.3)
     for model, colour in colours.items():
         ax.scatter([], [], color=colour, marker="s", label=model)
