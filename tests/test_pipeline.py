@@ -261,6 +261,14 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert len(offsets) == 51
     assert offsets["offset"].between(0, 1).all()
     assert (run_dir / "real_faces" / "label_semantics.png").stat().st_size > 1000
+    # every network the training steps made, on the same faces: the rows the student step's ablation lists
+    networks = pd.read_csv(run_dir / "real_faces" / "real_faces_networks.csv")
+    ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
+    assert sorted(zip(networks["model"], networks["seed"], strict=True)) == sorted(zip(ablation["model"], ablation["seed"], strict=True))
+    assert (networks["faces"] == 4).all()
+    assert networks["nme"].between(0, 2).all()
+    over_seeds = pd.read_csv(run_dir / "real_faces" / "real_faces_seeds.csv").set_index("model")
+    assert over_seeds.loc["student + KD", "seeds"] == 2
     summary = (run_dir / "summary.md").read_text()
     assert all(step in summary for step in ("eda", "teacher", "student", "export", "timing", "submission", "real_faces", "video"))
 
