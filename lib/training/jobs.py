@@ -69,9 +69,8 @@ def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: S
     """The student step's trainings: on every seed the student with KD (``kd_loss``) and alone
     (the same loss, distillation weights at 0), labelled :data:`DISTILLED` and :data:`ALONE`; all
     KD students first (a KD step also runs the teacher, so they take longest and go first to the
-    free lanes). The first seed's KD student is
-    the step's own (``run_dir``), its student alone ``run_dir/student_alone``; other seeds'
-    ``run_dir/seeds/seed_<s>/{kd,alone}``."""
+    free lanes). The first seed's KD student is the step's own (``run_dir``), its student alone
+    ``run_dir/student_alone``; other seeds' ``run_dir/seeds/seed_<s>/{kd,alone}``."""
     alone_loss = {**kd_loss, "kd": 0.0, "feature_kd": 0.0}
 
     def folder(seed: int, name: str) -> Path:
