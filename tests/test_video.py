@@ -7,13 +7,13 @@ import pytest
 
 from lib.data.synthetic.face_model import template_2d
 from lib.data.synthetic.video import BLINK_FRAMES, blinks, fast_turn, generate_clips, read_clips, smooth_signal
-from lib.deploy.run_model import LandmarkCalibration
+from lib.deploy.run_model import LandmarkCalibration, landmark_crop
 from lib.schemes import load_scheme
 from lib.video.benchmark import TrackedClip, choose_min_confidence, smoothed
 from lib.video.filters import OneEuroFilter, OneEuroSettings, filter_sequence, smoothing_factor
 from lib.video.io import draw_points, open_frames, write_video
 from lib.video.metrics import clip_summary, jitter, lag
-from lib.video.tracker import FaceTracker, face_size, landmark_crop
+from lib.video.tracker import FaceTracker, face_size
 
 FPS = 30.0
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lib.deploy.run_model import CROP_UNIT
+from lib.deploy.run_model import CROP_UNIT, LANDMARK_BOX_FACTOR
 
 # name -> (which side of the box, enlargement factor); scale = side(w, h) / 200 * factor.
 CROP_RULES = {
     "star": ("min", 1.05),  # STAR / ADNet, for detector or WFLW boxes
     "hrnet": ("max", 1.25),  # HRNet
-    "landmark_box": ("max", 1.4),  # boxes around the 51 landmarks (no jaw): adds the cheeks and chin
+    "landmark_box": ("max", LANDMARK_BOX_FACTOR),  # boxes around the 51 landmarks (no jaw): adds the cheeks and chin
 }
 
 

@@ -16,7 +16,9 @@ stderr with its reason, and a summary line counts them. The exit status is 0 unl
 ``--strict`` is given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
 every choice the submission was made with: the box-to-crop rule, the detector threshold and
 layout (tiles, the close-up model), the most faces kept per image, and the flip test-time
-augmentation's landmark permutation (or null).
+augmentation's landmark permutation (or null), and the refinement passes: how many times each
+face is predicted again from the training crop around its own landmarks, which places the crop
+as training did wherever the detector's box sits off the face.
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -29,6 +31,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ DECIMALS = 3
 MAX_FACES = 3
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell: the grid is input_size // HEATMAP_STRIDE
 CROP_UNIT = 200.0  # pixels: a crop of scale s covers a square of side CROP_UNIT * s
+LANDMARK_BOX_FACTOR = 1.4  # the training crop: the landmarks' box, its longer side times this
 
 
 def tflite_interpreter() -> type:
@@ -345,6 +349,25 @@ class LandmarkCalibration:
         return centre, side * self.side_factor / CROP_UNIT
 
 
+def landmark_crop(points: np.ndarray, rotation: float = 0.0, side_factor: float = LANDMARK_BOX_FACTOR) -> tuple[np.ndarray, float]:
+    """Centre (2,) and scale of the training crop around (N, 2) landmarks: the middle of their
+    box, ``side_factor`` times its longer side, the box taken along the axes of a crop rotated
+    by ``rotation`` degrees (:func:`crop_matrix`)."""
+    angle = np.deg2rad(rotation)
+    axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # image -> crop directions
+    along = points @ axes.T
+    low, high = along.min(axis=0), along.max(axis=0)
+    return (low + high) / 2.0 @ axes, float(np.max(high - low)) * side_factor / CROP_UNIT
+
+
+def eye_line_roll(points: np.ndarray, level_eyes: tuple[Sequence[int], Sequence[int]]) -> float:
+    """Degrees by which (N, 2) landmarks' eye line turns from horizontal: the direction from the
+    centroid of ``level_eyes[0]`` (the eye on the image's left) to that of ``level_eyes[1]``, as
+    :func:`crop_matrix`'s ``rotation`` that levels it."""
+    step = points[list(level_eyes[1])].mean(axis=0) - points[list(level_eyes[0])].mean(axis=0)
+    return float(np.degrees(np.arctan2(step[1], step[0])))
+
+
 class LandmarkModel:
     """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, N landmarks out.
 
@@ -367,21 +390,21 @@ class LandmarkModel:
         cells = ((landmarks + 1.0) * grid - 1.0) / 2.0  # [-1, 1] -> grid cells
         return (cells + 0.5) * (self.input_size / grid) - 0.5, heatmaps  # grid cells -> crop pixels
 
-    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image
-        (``flip``: of the mirrored crop, landmark k being the face's ``flip_permutation[k]``),
-        and the crop's (N, S/4, S/4) fused heatmaps."""
-        matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
+    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False, rotation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation``
+        (degrees, :func:`crop_matrix`) of an RGB image (``flip``: of the mirrored crop, landmark
+        k being the face's ``flip_permutation[k]``), and the crop's (N, S/4, S/4) fused heatmaps."""
+        matrix = crop_matrix(centre, scale, self.input_size, rotation, flip)
         crop = cv2.warpAffine(image, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
         landmarks, heatmaps = self.crop_outputs(crop)
         points = landmarks @ inverse[:, :2].T + inverse[:, 2]
         return (points[self.flip_permutation] if flip else points), heatmaps
 
-    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
-        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` of an RGB image."""
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> np.ndarray:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation`` of an RGB image."""
         flips = (False, True) if self.flip_permutation is not None else (False,)
-        return np.mean([self.face_outputs(image, centre, scale, flip)[0] for flip in flips], axis=0)
+        return np.mean([self.face_outputs(image, centre, scale, flip, rotation)[0] for flip in flips], axis=0)
 
 
 def face_centre_x(faces: np.ndarray) -> np.ndarray:
@@ -413,9 +436,10 @@ class PackageSettings:
     """What a submission was made with, so the package predicts the same files: the crop rule
     (``offset`` in box sides, ``side_factor``), the detector's ``min_score``, ``max_faces`` kept
     per image (the likeliest), ``flip_permutation`` (the scheme's, when the flip test-time
-    augmentation is on; None otherwise) and the detector's layout (:class:`FaceDetector`:
+    augmentation is on; None otherwise), the detector's layout (:class:`FaceDetector`:
     ``detector_tiles``, ``close_up_detector``, ``close_up_box``; files without them mean the
-    full-range model on the whole image). Stored as JSON; floats round-trip exactly."""
+    full-range model on the whole image) and the refinement (:class:`Pipeline`: ``refine_passes``,
+    ``level_eyes``; files without them: none). Stored as JSON; floats round-trip exactly."""
 
     offset: tuple[float, float]
     side_factor: float
@@ -425,6 +449,8 @@ class PackageSettings:
     detector_tiles: int = 1
     close_up_detector: bool = False
     close_up_box: tuple[float, float, float] = NO_BOX_MAP
+    refine_passes: int = 0
+    level_eyes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -443,6 +469,8 @@ class PackageSettings:
                 detector_tiles=int(raw.get("detector_tiles", 1)),
                 close_up_detector=bool(raw.get("close_up_detector", False)),
                 close_up_box=tuple(float(v) for v in raw.get("close_up_box", NO_BOX_MAP)),
+                refine_passes=int(raw.get("refine_passes", 0)),
+                level_eyes=None if raw.get("level_eyes") is None else tuple(tuple(int(k) for k in eye) for eye in raw["level_eyes"]),
             )
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise SystemExit(f"{path}: not a valid settings file ({type(error).__name__}: {error})") from None
@@ -453,9 +481,11 @@ class PackageSettings:
             or not all(math.isfinite(v) for v in numbers)
             or min(settings.side_factor, settings.close_up_box[-1]) <= 0
             or min(settings.max_faces, settings.detector_tiles) < 1
+            or settings.refine_passes < 0
+            or (settings.level_eyes is not None and (len(settings.level_eyes) != 2 or not all(settings.level_eyes)))
         ):
             raise SystemExit(
-                f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1, close_up_box 3 finite numbers, its scale > 0"
+                f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1, close_up_box 3 finite numbers, its scale > 0, refine_passes >= 0, level_eyes null or 2 non-empty index lists"
             )
         return settings
 
@@ -467,21 +497,54 @@ class PackageSettings:
 class Pipeline:
     """Detector + calibration + landmark model (a :class:`LandmarkModel` or anything with its
     ``face_landmarks``; any detector returning ``(boxes, scores)``); the ``max_faces`` likeliest
-    detections are kept."""
+    detections are kept. Each face is predicted from the calibrated crop of its box, then
+    ``refine_passes`` more times from :func:`landmark_crop` of its last landmarks (the crop the
+    model was trained on), while they are finite; with ``level_eyes`` (:func:`eye_line_roll`'s
+    two eyes) those crops are turned to level the eyes, and the landmarks turned back."""
 
-    def __init__(self, model: LandmarkModel, detector: FaceDetector, calibration: LandmarkCalibration, max_faces: int = MAX_FACES):
+    def __init__(
+        self,
+        model: LandmarkModel,
+        detector: FaceDetector,
+        calibration: LandmarkCalibration,
+        max_faces: int = MAX_FACES,
+        refine_passes: int = 0,
+        level_eyes: tuple[Sequence[int], Sequence[int]] | None = None,
+    ):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
+        self.refine_passes, self.level_eyes = refine_passes, level_eyes
+
+    def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[np.ndarray]:
+        """(N, 2) landmarks in image pixels of the face in the (4,) detector box after 0, 1, ...
+        ``passes`` refinement passes (``passes + 1`` arrays; once they are not finite, repeated)."""
+        points = [self.model.face_landmarks(image, *self.calibration.crop(box))]
+        for _ in range(passes):
+            last = points[-1]
+            if not np.isfinite(last).all():
+                points.append(last)
+                continue
+            rotation = eye_line_roll(last, self.level_eyes) if self.level_eyes is not None else 0.0
+            points.append(self.model.face_landmarks(image, *landmark_crop(last, rotation), rotation))
+        return points
+
+    def predict_passes(self, image: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels and
+        their (F,) detection scores, right to left (the detector runs once)."""
+        boxes, scores = self.detector(image)
+        likeliest = np.argsort(-scores)[: self.max_faces]
+        if not len(likeliest):
+            return [(np.zeros((0, 0, 2)), np.zeros(0))] * (passes + 1)
+        per_face = [self.face_passes(image, boxes[k], passes) for k in likeliest]
+        results = []
+        for step in range(passes + 1):
+            faces = np.array([face[step] for face in per_face])
+            order = right_to_left(faces)
+            results.append((faces[order], scores[likeliest][order]))
+        return results
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RGB image -> (F, N, 2) faces in pixels and their (F,) detection scores, right to left."""
-        boxes, scores = self.detector(image)
-        likeliest = np.argsort(-scores)[: self.max_faces]
-        faces = [self.model.face_landmarks(image, *self.calibration.crop(boxes[k])) for k in likeliest]
-        if not faces:
-            return np.zeros((0, 0, 2)), np.zeros(0)
-        faces, scores = np.array(faces), scores[likeliest]
-        order = right_to_left(faces)
-        return faces[order], scores[order]
+        return self.predict_passes(image, self.refine_passes)[-1]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """RGB image -> (F, N, 2) faces right to left."""
@@ -530,7 +593,7 @@ def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int
     face_detector = build_detector(
         detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
     )
-    return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces)
+    return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes)
 
 
 def main(argv: list[str] | None = None) -> int:

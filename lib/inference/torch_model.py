@@ -27,11 +27,11 @@ class TorchLandmarkModel:
         self.flip = flip
         self.flip_permutation = load_scheme(model.scheme_name).flip_permutation
 
-    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale`` (``flip``: of
-        the mirrored crop, in the face's landmark order) and the crop's (N, S/4, S/4) fused
-        heatmaps, as :meth:`lib.deploy.run_model.LandmarkModel.face_outputs`."""
-        matrix = crop_matrix(centre, scale, self.input_size, flip=flip)
+    def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False, rotation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation``
+        (``flip``: of the mirrored crop, in the face's landmark order) and the crop's (N, S/4,
+        S/4) fused heatmaps, as :meth:`lib.deploy.run_model.LandmarkModel.face_outputs`."""
+        matrix = crop_matrix(centre, scale, self.input_size, rotation, flip)
         with torch.no_grad():
             outputs = self.model(normalise_image(warp_image(image, matrix, self.input_size))[None])
         grid = self.input_size // HEATMAP_STRIDE
@@ -39,5 +39,6 @@ class TorchLandmarkModel:
         points = apply_affine(invert_affine(matrix), crop_points)
         return (points[self.flip_permutation] if flip else points), outputs["fused"][0].numpy()
 
-    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
-        return np.mean([self.face_outputs(image, centre, scale, flip)[0] for flip in ((False, True) if self.flip else (False,))], axis=0)
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> np.ndarray:
+        flips = (False, True) if self.flip else (False,)
+        return np.mean([self.face_outputs(image, centre, scale, flip, rotation)[0] for flip in flips], axis=0)

@@ -7,6 +7,7 @@
                           holds the close-up model's box map, when the layout may use it)
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
                           the threshold was measured (a detector set given)
+    refinement.csv        NME per candidate count of refinement passes, when it was measured
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
@@ -35,6 +36,7 @@ from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.submission.detection_threshold import LAYOUTS, Layout, measure_detector
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
+from lib.submission.refinement import MAX_PASSES, choose_passes, refinement_table
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -128,6 +130,8 @@ def make_submission(
     threads: int = 2,
     progress: bool = True,
     scheme: str = "ivslab51",
+    refine_passes: int | None = None,
+    level_eyes: bool = True,
 ) -> dict:
     """Predict every test image, write and validate the files; returns a summary dict. The
     ``scheme`` (the model's and the labels') decides the number of points throughout.
@@ -136,7 +140,10 @@ def make_submission(
     :class:`~lib.deploy.run_model.FaceDetector`) None: measured on the ``detector_set`` folder
     (scenes and face-free images in the test's layout, disjoint from it:
     :mod:`lib.submission.detection_threshold`), or :data:`MIN_SCORE` and :data:`DEFAULT_LAYOUT`
-    without one. An image where no detection passes gets an empty file."""
+    without one. An image where no detection passes gets an empty file. ``refine_passes``
+    (:class:`~lib.deploy.run_model.Pipeline`) None: measured on the ``detector_set``
+    (:mod:`lib.submission.refinement`), or none without one; ``level_eyes``: refinement crops
+    level the scheme's eye centroids."""
     out_dir = resolve(out_dir)
     landmarks = load_scheme(scheme)
     train_table = read_pair_train(resolve(train_root), scheme)
@@ -151,10 +158,21 @@ def make_submission(
     face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads, close_up_box)
     calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
-    pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces)
+    eyes = tuple(tuple(int(k) for k in group) for group in landmarks.normaliser("eye_centroids").groups) if level_eyes else None
+    pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces, level_eyes=eyes)
+    refinement_summary = {"passes": refine_passes, "level_eyes": eyes, "chosen_by": "given"}
+    if refine_passes is None:
+        refine_passes = 0
+        if detector_set is not None:
+            table = refinement_table(pipeline, resolve(detector_set), landmarks, MAX_PASSES, progress)
+            atomic_save_csv(table, out_dir / "refinement.csv", index=False)
+            refine_passes = choose_passes(table)
+            refinement_summary |= {"chosen_by": f"NME on the labelled faces of {detector_set}", "table": table.to_dict(orient="records")}
+        refinement_summary["passes"] = refine_passes
+    pipeline.refine_passes = refine_passes
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"
-    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} min_score={min_score} layout={layout} close_up_box={close_up_box} calibration={calibration_summary}"
+    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} refine={refine_passes},{eyes} min_score={min_score} layout={layout} close_up_box={close_up_box} calibration={calibration_summary}"
     start_or_resume(txt_dir, source)
     prediction_problems = []
     for path in track(paths, desc="submission", disable=not progress):
@@ -178,12 +196,22 @@ def make_submission(
         "calibration": calibration_summary,
         "detection": detection_summary,
         "close_up_box": box_summary,
+        "refinement": refinement_summary,
     }
     if Path(model).suffix == ".tflite":
         flip_permutation = tuple(int(k) for k in landmarks.flip_permutation) if flip else None
         offset = tuple(float(v) for v in calibration.offset)
         settings = PackageSettings(
-            offset, calibration.side_factor, min_score, max_faces, flip_permutation, layout[0], layout[1], close_up_box if layout[1] else NO_BOX_MAP
+            offset,
+            calibration.side_factor,
+            min_score,
+            max_faces,
+            flip_permutation,
+            layout[0],
+            layout[1],
+            close_up_box if layout[1] else NO_BOX_MAP,
+            refine_passes,
+            eyes,
         )
         summary["package"] = str(build_package(resolve(model), detector, settings, out_dir / "final_package.zip", close_up_detector))
     if ground_truth is not None:

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.data.geometry import box_to_center_scale
-from lib.deploy.run_model import LandmarkCalibration
+from lib.deploy.run_model import LandmarkCalibration, landmark_crop
 from lib.video.filters import OneEuroFilter, OneEuroSettings
 
 
@@ -31,11 +30,6 @@ def heatmap_confidence(heatmaps: np.ndarray) -> float:
     """Mean over landmarks of each (N, G, G) fused map's peak: near the training targets' peak
     when the face fills the crop as in training, low when the crop holds no face."""
     return float(np.asarray(heatmaps, dtype=np.float64).reshape(len(heatmaps), -1).max(axis=1).mean())
-
-
-def landmark_crop(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """Crop centre (2,) and scale of the training rule around (N, 2) landmarks."""
-    return box_to_center_scale(np.concatenate([points.min(axis=0), points.max(axis=0)]), "landmark_box")
 
 
 def face_size(points: np.ndarray) -> float:

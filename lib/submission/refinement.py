@@ -1,0 +1,54 @@
+"""How many refinement passes the package makes, chosen by measurement on the detector set.
+
+A pass predicts a face again from the training crop around its last landmarks
+(:class:`~lib.deploy.run_model.Pipeline`), optionally turned to level the eyes: it undoes what a
+detector box gets wrong (a crop shifted, too large, a rolled face) at the price of one more model
+run per face. The measurement set is the detector set (:mod:`lib.submission.detection_threshold`:
+scenes drawn like the test's, disjoint from it): the pipeline runs each image once up to the
+largest candidate, keeping the landmarks after every pass, and each candidate is scored as a
+submission is (faces matched to the labels, NME by the scheme's default normaliser). The chosen
+count is the fewest passes whose NME is within ``tolerance`` of the lowest: a pass must pay for
+its model run. The test images are never used here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lib.deploy.run_model import Pipeline
+from lib.formats.images import load_image
+from lib.formats.pair import list_test_images
+from lib.progress import track
+from lib.schemes import Scheme
+from lib.submission.score import read_ground_truth, score_submission
+
+MAX_PASSES = 2
+TOLERANCE = 0.001  # NME (0.1 points): a smaller gain does not pay for one more model run per face
+
+
+def refinement_table(pipeline: Pipeline, folder: str | Path, scheme: Scheme, max_passes: int = MAX_PASSES, progress: bool = True) -> pd.DataFrame:
+    """One row per pass count 0..``max_passes`` on the labelled images of ``folder``
+    (``images/`` + ``gt/``, face-free ones skipped): ``passes``, ``faces``, ``matched``, ``nme``,
+    ``fr`` (:func:`~lib.submission.score.score_submission`'s, missed faces failing)."""
+    folder = Path(folder)
+    truth = {stem: faces for stem, faces in read_ground_truth(folder / "gt", scheme.num_points).items() if len(faces)}
+    images = [image for image in list_test_images(folder / "images") if image.stem in truth]
+    if not images:
+        raise ValueError(f"{folder}: no image with a labelled face to measure the refinement on")
+    predictions = [dict() for _ in range(max_passes + 1)]
+    for image in track(images, desc="refinement passes", disable=not progress):
+        for step, (faces, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
+            predictions[step][image.stem] = faces
+    rows = []
+    for step, predicted in enumerate(predictions):
+        score, _ = score_submission(predicted, {stem: truth[stem] for stem in predicted}, scheme)
+        rows.append({"passes": step, **{key: score[key] for key in ("faces", "matched", "nme", "fr")}})
+    return pd.DataFrame(rows)
+
+
+def choose_passes(table: pd.DataFrame, tolerance: float = TOLERANCE) -> int:
+    """The fewest ``passes`` of :func:`refinement_table` whose NME is within ``tolerance`` of the lowest."""
+    good = table[table["nme"] <= table["nme"].min() + tolerance]
+    return int(good["passes"].min())
