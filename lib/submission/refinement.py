@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lib.deploy.run_model import Pipeline
@@ -28,6 +29,16 @@ MAX_PASSES = 2
 TOLERANCE = 0.001  # NME (0.1 points): a smaller gain does not pay for one more model run per face
 
 
+def predictions_per_pass(pipeline: Pipeline, images: list[str | Path], max_passes: int = MAX_PASSES, progress: bool = True) -> list[dict[str, np.ndarray]]:
+    """For 0, 1, ... ``max_passes`` refinement passes, ``{image path: (F, N, 2)}`` of
+    ``pipeline`` on each image (its detector runs once per image)."""
+    predictions = [{} for _ in range(max_passes + 1)]
+    for image in track(images, desc="refinement passes", disable=not progress):
+        for step, (faces, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
+            predictions[step][str(image)] = faces
+    return predictions
+
+
 def refinement_table(pipeline: Pipeline, folder: str | Path, scheme: Scheme, max_passes: int = MAX_PASSES, progress: bool = True) -> pd.DataFrame:
     """One row per pass count 0..``max_passes`` on the labelled images of ``folder``
     (``images/`` + ``gt/``, face-free ones skipped): ``passes``, ``faces``, ``matched``, ``nme``,
@@ -37,13 +48,9 @@ def refinement_table(pipeline: Pipeline, folder: str | Path, scheme: Scheme, max
     images = [image for image in list_test_images(folder / "images") if image.stem in truth]
     if not images:
         raise ValueError(f"{folder}: no image with a labelled face to measure the refinement on")
-    predictions = [dict() for _ in range(max_passes + 1)]
-    for image in track(images, desc="refinement passes", disable=not progress):
-        for step, (faces, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
-            predictions[step][image.stem] = faces
     rows = []
-    for step, predicted in enumerate(predictions):
-        score, _ = score_submission(predicted, {stem: truth[stem] for stem in predicted}, scheme)
+    for step, predicted in enumerate(predictions_per_pass(pipeline, images, max_passes, progress)):
+        score, _ = score_submission({Path(path).stem: faces for path, faces in predicted.items()}, {image.stem: truth[image.stem] for image in images}, scheme)
         rows.append({"passes": step, **{key: score[key] for key in ("faces", "matched", "nme", "fr")}})
     return pd.DataFrame(rows)
 
