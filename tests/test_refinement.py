@@ -11,7 +11,7 @@ import pytest
 from lib.data.synthetic.face_model import template_2d
 from lib.deploy.run_model import LandmarkCalibration, Pipeline, crop_matrix, eye_line_roll, landmark_crop, pts_text
 from lib.schemes import load_scheme
-from lib.submission.refinement import choose_passes, refinement_table
+from lib.submission.refinement import choose_passes, passes_within_latency, refinement_table, shipped_and_reference_ms
 
 SCHEME = load_scheme("ivslab51")
 EYES = SCHEME.normaliser("eye_centroids").groups
@@ -132,3 +132,24 @@ def test_the_fewest_passes_within_the_tolerance_of_the_best_are_chosen():
     assert choose_passes(table, tolerance=0.0) == 2
     assert choose_passes(table, tolerance=0.011) == 0
     assert choose_passes(pd.DataFrame({"passes": [0, 1], "nme": [0.05, 0.06]})) == 0
+
+
+def test_passes_stop_where_a_face_would_outlast_the_reference_model():
+    assert passes_within_latency(0.39, 1.05) == 1  # 2 runs 0.78 ms, 3 runs 1.17 ms
+    assert passes_within_latency(0.35, 1.05) == 2  # 3 runs of 0.35 ms take exactly 1.05 ms
+    assert passes_within_latency(0.2, 1.05) == 2  # never more than the candidates
+    assert passes_within_latency(0.2, 1.05, max_passes=5) == 4
+    assert passes_within_latency(1.2, 1.05) == 0
+    with pytest.raises(ValueError, match="latencies must be positive"):
+        passes_within_latency(0.0, 1.0)
+
+
+def test_the_latencies_come_from_the_column_the_timing_step_chose_by(tmp_path):
+    (tmp_path / "best.json").write_text('{"file": "a.tflite", "nme": 0.06, "litert_ms_t1": 0.4}')
+    pd.DataFrame({"name": ["mediapipe", "blazeface"], "litert_ms_t1": [1.1, 2.8], "litert_ms_t2": [0.8, 1.8]}).to_csv(tmp_path / "references.csv", index=False)
+    assert shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv") == (0.4, 1.1, "litert_ms_t1")
+    with pytest.raises(ValueError, match="references.csv: no litert_ms_t1 of 'dlib'"):
+        shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv", "dlib")
+    (tmp_path / "best.json").write_text('{"file": "a.tflite"}')
+    with pytest.raises(ValueError, match="best.json: expected one litert_ms_t"):
+        shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv")

@@ -33,5 +33,15 @@ def shipped_model(step_dir: Path) -> Path:
     return Path(step_dir).parent / "timing" / "best.tflite"
 
 
+def shipped_model_report(step_dir: Path) -> Path:
+    """:func:`shipped_model`'s ``best.json``: its fields in ``bench.csv``, its latencies included."""
+    return Path(step_dir).parent / "timing" / "best.json"
+
+
+def timing_references(step_dir: Path) -> Path:
+    """The timing step's ``references.csv``: MediaPipe's landmark model and detector, timed beside the files."""
+    return Path(step_dir).parent / "timing" / "references.csv"
+
+
 def submission_folder(step_dir: Path) -> Path:
     return resolve("submissions") / Path(step_dir).parent.name

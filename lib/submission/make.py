@@ -132,6 +132,7 @@ def make_submission(
     scheme: str = "ivslab51",
     refine_passes: int | None = None,
     level_eyes: bool = True,
+    max_refine_passes: int = MAX_PASSES,
 ) -> dict:
     """Predict every test image, write and validate the files; returns a summary dict. The
     ``scheme`` (the model's and the labels') decides the number of points throughout.
@@ -142,8 +143,8 @@ def make_submission(
     :mod:`lib.submission.detection_threshold`), or :data:`MIN_SCORE` and :data:`DEFAULT_LAYOUT`
     without one. An image where no detection passes gets an empty file. ``refine_passes``
     (:class:`~lib.deploy.run_model.Pipeline`) None: measured on the ``detector_set``
-    (:mod:`lib.submission.refinement`), or none without one; ``level_eyes``: refinement crops
-    level the scheme's eye centroids."""
+    (:mod:`lib.submission.refinement`, 0 to ``max_refine_passes``), or none without one;
+    ``level_eyes``: refinement crops level the scheme's eye centroids."""
     if refine_passes is not None and refine_passes < 0:
         raise ValueError(f"refine_passes must be 0 or more, not {refine_passes}")
     out_dir = resolve(out_dir)
@@ -166,10 +167,13 @@ def make_submission(
     if refine_passes is None:
         refine_passes = 0
         if detector_set is not None:
-            table = refinement_table(pipeline, resolve(detector_set), landmarks, MAX_PASSES, progress)
+            table = refinement_table(pipeline, resolve(detector_set), landmarks, max_refine_passes, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
             refine_passes = choose_passes(table)
-            refinement_summary |= {"chosen_by": f"NME on the labelled faces of {detector_set}", "table": table.to_dict(orient="records")}
+            refinement_summary |= {
+                "chosen_by": f"NME on the labelled faces of {detector_set}, 0 to {max_refine_passes} passes",
+                "table": table.to_dict(orient="records"),
+            }
         refinement_summary["passes"] = refine_passes
     pipeline.refine_passes = refine_passes
     paths = list_test_images(resolve(images))

@@ -8,11 +8,14 @@ scenes drawn like the test's, disjoint from it): the pipeline runs each image on
 largest candidate, keeping the landmarks after every pass, and each candidate is scored as a
 submission is (faces matched to the labels, NME by the scheme's default normaliser). The chosen
 count is the fewest passes whose NME is within ``tolerance`` of the lowest: a pass must pay for
-its model run. The test images are never used here.
+its model run. The candidates stop where a face's network runs would outlast a reference's one
+(:func:`passes_within_latency`: the pipeline holds the package to MediaPipe's landmark model).
+The test images are never used here.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +56,29 @@ def refinement_table(pipeline: Pipeline, folder: str | Path, scheme: Scheme, max
         score, _ = score_submission({Path(path).stem: faces for path, faces in predicted.items()}, {image.stem: truth[image.stem] for image in images}, scheme)
         rows.append({"passes": step, **{key: score[key] for key in ("faces", "matched", "nme", "fr")}})
     return pd.DataFrame(rows)
+
+
+def passes_within_latency(model_ms: float, reference_ms: float, max_passes: int = MAX_PASSES) -> int:
+    """The most refinement passes, up to ``max_passes``, whose ``1 + passes`` network runs of
+    ``model_ms`` each take at most ``reference_ms``; 0 when even one run is slower."""
+    if not (model_ms > 0 and reference_ms > 0):
+        raise ValueError(f"latencies must be positive, not {model_ms} and {reference_ms} ms")
+    return int(min(max_passes, max(0, np.floor(reference_ms / model_ms + 1e-9) - 1)))
+
+
+def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path, reference: str = "mediapipe") -> tuple[float, float, str]:
+    """(the shipped file's latency, the ``reference`` model's, their column) in ms: the timing
+    step's ``best.json`` holds one ``litert_ms_t<threads>`` (the thread count it chose by), read
+    from the same column of its ``references.csv``. Errors name the file that lacks it."""
+    fields = json.loads(Path(shipped_report).read_text())
+    columns = [key for key in fields if key.startswith("litert_ms_t")]
+    if len(columns) != 1:
+        raise ValueError(f"{shipped_report}: expected one litert_ms_t<threads> field, found {columns}")
+    table = pd.read_csv(references)
+    row = table[table["name"] == reference]
+    if row.empty or columns[0] not in table:
+        raise ValueError(f"{references}: no {columns[0]} of {reference!r}")
+    return float(fields[columns[0]]), float(row[columns[0]].iloc[0]), columns[0]
 
 
 def choose_passes(table: pd.DataFrame, tolerance: float = TOLERANCE) -> int:
