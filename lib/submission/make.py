@@ -144,7 +144,7 @@ def make_submission(
     without one. An image where no detection passes gets an empty file. ``refine_passes``
     (:class:`~lib.deploy.run_model.Pipeline`) None: measured on the ``detector_set``
     (:mod:`lib.submission.refinement`, 0 to ``max_refine_passes``), or none without one;
-    ``level_eyes``: refinement crops level the scheme's eye centroids."""
+    ``level_eyes``: refinement crops level the scheme's eye centroids (where it defines them)."""
     if refine_passes is not None and refine_passes < 0:
         raise ValueError(f"refine_passes must be 0 or more, not {refine_passes}")
     out_dir = resolve(out_dir)
@@ -161,11 +161,13 @@ def make_submission(
     face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads, close_up_box)
     calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
-    eyes = tuple(tuple(int(k) for k in group) for group in landmarks.normaliser("eye_centroids").groups) if level_eyes else None
+    levelled = level_eyes and "eye_centroids" in landmarks.normalisers
+    eyes = tuple(tuple(int(k) for k in group) for group in landmarks.normaliser("eye_centroids").groups) if levelled else None
     pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces, level_eyes=eyes)
     refinement_summary = {"passes": refine_passes, "level_eyes": eyes, "chosen_by": "given"}
     if refine_passes is None:
         refine_passes = 0
+        refinement_summary["chosen_by"] = "none: no detector set to measure passes on"
         if detector_set is not None:
             table = refinement_table(pipeline, resolve(detector_set), landmarks, max_refine_passes, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
