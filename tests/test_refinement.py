@@ -132,6 +132,8 @@ def test_the_fewest_passes_within_the_tolerance_of_the_best_are_chosen():
     assert choose_passes(table, tolerance=0.0) == 2
     assert choose_passes(table, tolerance=0.011) == 0
     assert choose_passes(pd.DataFrame({"passes": [0, 1], "nme": [0.05, 0.06]})) == 0
+    assert choose_passes(pd.DataFrame({"passes": [0, 1, 2], "nme": [np.nan, 0.08, 0.07]})) == 2  # no face matched with no pass
+    assert choose_passes(pd.DataFrame({"passes": [0, 1], "nme": [np.nan, np.nan]})) == 0
 
 
 def test_passes_stop_where_a_face_would_outlast_the_reference_model():

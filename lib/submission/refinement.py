@@ -82,6 +82,8 @@ def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path,
 
 
 def choose_passes(table: pd.DataFrame, tolerance: float = TOLERANCE) -> int:
-    """The fewest ``passes`` of :func:`refinement_table` whose NME is within ``tolerance`` of the lowest."""
-    good = table[table["nme"] <= table["nme"].min() + tolerance]
+    """The fewest ``passes`` of :func:`refinement_table` whose NME is within ``tolerance`` of the
+    lowest; a count that matched no face (NME NaN) counts as worst, and with none matched: 0."""
+    nme = table["nme"].fillna(np.inf)
+    good = table[nme <= nme.min() + tolerance]
     return int(good["passes"].min())
