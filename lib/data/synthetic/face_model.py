@@ -11,25 +11,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# (x, y) of the 68 iBUG landmarks on a neutral average face (head-frame units).
-_BROWS_RIGHT = [(-0.85, -0.30), (-0.68, -0.40), (-0.50, -0.43), (-0.32, -0.41), (-0.15, -0.36)]
-_NOSE = [(0.0, 0.0), (0.0, 0.2), (0.0, 0.4), (0.0, 0.6), (-0.22, 0.70), (-0.11, 0.74), (0.0, 0.76), (0.11, 0.74), (0.22, 0.70)]
-_EYE_RIGHT = [(-0.72, 0.0), (-0.58, -0.08), (-0.42, -0.08), (-0.28, 0.0), (-0.42, 0.06), (-0.58, 0.06)]
+# (x, y) of the 68 iBUG landmarks on a neutral average face (head-frame units), in 300-W's
+# definitions: the brow points trace the brow's upper edge from its tail (beside the temple, level
+# with the upper lid) to its head; the bridge starts between the eyes, a little above their
+# centres; the inner eye corners sit lower than the outer ones. Brows, nose, eyes and mouth follow
+# the mean of near-frontal 300-W labels (rounded to 0.01; the mouth raised as a neutral one, the
+# sampled smiles and open mouths bring the synthetic mean to the real one): the renderer's label
+# semantics, checked by notebook 06's label overlay (README, Real faces).
+_BROWS_RIGHT = [(-0.94, -0.19), (-0.80, -0.32), (-0.59, -0.36), (-0.38, -0.33), (-0.18, -0.26)]
+_NOSE = [(0.0, -0.03), (0.0, 0.16), (0.0, 0.35), (0.0, 0.54), (-0.23, 0.67), (-0.12, 0.70), (0.0, 0.73), (0.12, 0.70), (0.23, 0.67)]
+_EYE_RIGHT = [(-0.70, 0.0), (-0.57, -0.07), (-0.42, -0.06), (-0.30, 0.03), (-0.43, 0.05), (-0.58, 0.05)]
 _OUTER_LIP = [
-    (-0.42, 1.12),
-    (-0.27, 1.03),
-    (-0.10, 0.98),
-    (0.0, 1.0),
-    (0.10, 0.98),
-    (0.27, 1.03),
-    (0.42, 1.12),
-    (0.27, 1.22),
-    (0.12, 1.27),
-    (0.0, 1.28),
-    (-0.12, 1.27),
-    (-0.27, 1.22),
+    (-0.42, 1.05),
+    (-0.27, 0.96),
+    (-0.10, 0.91),
+    (0.0, 0.93),
+    (0.10, 0.91),
+    (0.27, 0.96),
+    (0.42, 1.05),
+    (0.27, 1.15),
+    (0.12, 1.2),
+    (0.0, 1.21),
+    (-0.12, 1.2),
+    (-0.27, 1.15),
 ]
-_INNER_LIP = [(-0.36, 1.12), (-0.12, 1.10), (0.0, 1.105), (0.12, 1.10), (0.36, 1.12), (0.12, 1.14), (0.0, 1.145), (-0.12, 1.14)]
+_INNER_LIP = [(-0.36, 1.05), (-0.12, 1.03), (0.0, 1.035), (0.12, 1.03), (0.36, 1.05), (0.12, 1.07), (0.0, 1.075), (-0.12, 1.07)]
 
 
 def _jaw() -> list[tuple[float, float]]:
@@ -143,11 +149,11 @@ def head_quadrics(identity: dict, expression: Expression) -> list[Quadric]:
     return [
         q((0, -0.2, -1.0), (1.08, 1.75, 1.35), "head"),
         q((0, 1.0 + drop / 2, -0.6), (0.85, 0.95 + drop / 2, 0.9), "jaw"),
-        q((0, 0.42 * nose_len, 0.18), (0.13 * identity["nose_width"], 0.42 * nose_len, 0.24), "nose"),
-        q((0, 0.62 * nose_len, 0.28), (0.15 * identity["nose_width"], 0.13, 0.2), "nose"),
-        q((-0.15 * identity["nose_width"], 0.69 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
-        q((0.15 * identity["nose_width"], 0.69 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
-        q((0, 1.1 + identity["mouth_height"] + drop / 2, 0.18), (0.42 * identity["mouth_width"], 0.16 + drop / 2, 0.13), "lips"),
+        q((0, 0.39 * nose_len, 0.18), (0.13 * identity["nose_width"], 0.42 * nose_len, 0.24), "nose"),
+        q((0, 0.57 * nose_len, 0.28), (0.15 * identity["nose_width"], 0.13, 0.2), "nose"),
+        q((-0.15 * identity["nose_width"], 0.66 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
+        q((0.15 * identity["nose_width"], 0.66 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
+        q((0, 1.03 + identity["mouth_height"] + drop / 2, 0.18), (0.42 * identity["mouth_width"], 0.16 + drop / 2, 0.13), "lips"),
         q((-1.03, 0.25, -0.95), (0.16, 0.42, 0.3), "ear"),
         q((1.03, 0.25, -0.95), (0.16, 0.42, 0.3), "ear"),
         q((0, 0.0, -0.95), (0.68, np.inf, 0.72), "neck", (1.2, 3.4)),

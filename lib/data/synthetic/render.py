@@ -33,6 +33,8 @@ class Appearance:
     make_up: bool = False
     beard: float = 0.0
     gaze: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    brow_thickness: float = 0.12  # head units, at the brow's head
+    brow_density: float = 0.85  # opacity of the brow hair
 
 
 @dataclass
@@ -74,6 +76,20 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return noise / max(float(noise.std()), 1e-6)
 
 
+def _draw_brows(tex: np.ndarray, points: np.ndarray, look: Appearance, tex_scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Both brows on the (Ht, Wt, 3) uint8 texture: hair hanging below the brow points (300-W's
+    brow points trace the upper edge), ``look.brow_thickness`` deep at the head, 0.4 of that at
+    the tail, soft-edged and streaked, ``look.brow_density`` opaque. Returns the new texture."""
+    mask = np.zeros(tex.shape[:2], np.uint8)
+    depth = np.linspace(0.4, 1.0, 5)[:, None] * [0.0, look.brow_thickness]
+    for brow in (points[17:22], points[22:27][::-1]):  # each from its tail to its head
+        cv2.fillPoly(mask, [_tex(np.vstack([brow, (brow + depth)[::-1]]), tex_scale)], 255, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.012 * tex_scale)
+    streaks = np.clip(0.8 + 0.2 * _smooth_noise(rng, mask.shape, 0.01 * tex_scale), 0, 1)
+    alpha = (look.brow_density * alpha * streaks)[..., None]
+    return (tex * (1 - alpha) + np.clip(look.hair * 255 * 0.8, 0, 255) * alpha).astype(np.uint8)
+
+
 def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_scale: float, rng: np.random.Generator) -> np.ndarray:
     """Albedo texture (Ht, Wt, 3) float32 of the face over the head-frame (x, y) plane."""
     width = int((TEX_X[1] - TEX_X[0]) * tex_scale)
@@ -91,12 +107,7 @@ def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_s
         tex *= 1 - look.beard * 0.55 * (region * stubble)[..., None]
     tex = np.clip(tex, 0, 255).astype(np.uint8)
     aa = dict(lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
-    brow_colour = tuple(float(c) for c in np.clip(look.hair * 255 * 0.8, 0, 255))
-    thickness = 0.075 * tex_scale
-    for brow in (points[17:22], points[22:27][::-1]):
-        taper = np.linspace(0.5, 1.0, 5)[:, None] * [0, thickness / tex_scale / 2]
-        outline = np.vstack([brow - taper, (brow + taper)[::-1]])
-        cv2.fillPoly(tex, [_tex(outline, tex_scale)], brow_colour, **aa)
+    tex = _draw_brows(tex, points, look, tex_scale, rng)
     lid = max(1, int(round(0.03 * tex_scale)))
     for eye in (points[36:42], points[42:48]):
         if look.make_up:

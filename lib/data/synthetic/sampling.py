@@ -45,6 +45,8 @@ def sample_appearance(rng: np.random.Generator) -> tuple[Appearance, float]:
         make_up=make_up,
         beard=rng.uniform(0.3, 1.0) if rng.random() < 0.15 else 0.0,
         gaze=np.clip(rng.normal(0, 0.35, 2), -0.8, 0.8),
+        brow_thickness=float(np.clip(rng.normal(0.12, 0.025), 0.06, 0.18)),
+        brow_density=rng.uniform(0.5, 0.95),
     )
     return look, tone
 
