@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.analysis.shapes import MeanShapeBaseline
-from lib.data.synthetic.face_model import Expression, deform, sample_identity
+from lib.analysis.shapes import MeanShapeBaseline, eye_line_yaw
+from lib.data.synthetic.face_model import Expression, deform, head_quadrics, landmarks_3d, rotation, sample_identity, template_2d
 from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts, generate
 from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
 from lib.formats.images import image_size, load_image
@@ -175,6 +175,27 @@ def test_brow_points_trace_the_upper_edge_of_the_brow():
         rows = rows[(rows > y - 20) & (rows < y + 30)]
         assert abs(rows.min() - y) <= 3  # the hair starts at the point (blurred by a pixel or two) ...
         assert rows.max() - y == pytest.approx(0.15 * scale, abs=4)  # ... and hangs a brow's depth below it
+
+
+def test_the_average_head_is_as_deep_as_a_face():
+    """The landmarks lifted onto the head keep a real face's depth order and rough size (eye-centre
+    distances): the nose tip well ahead of the inner eye corners (0.3-0.6; a flat face moves its
+    nose and mouth too little when the head turns), the nasion and the nose base between, the upper
+    lip ahead of the eyes too (0.2-0.45), the inner eye corners ahead of the outer ones (0.2-0.35);
+    turned by 20 deg, the nose tip leaves the eyes' middle by about an eighth of the corner distance."""
+    identity = {key: 1.0 for key in ("face_width", "face_height", "eye_spacing", "eye_size", "nose_length", "nose_width", "nose_depth", "mouth_width")}
+    identity.update(mouth_height=0.0, brow_height=0.0, jitter=np.zeros((68, 2)))
+    depth = landmarks_3d(template_2d(), head_quadrics(identity, Expression()))
+    tip, subnasale, nasion, inner, outer = depth[30, 2], depth[33, 2], depth[27, 2], depth[39, 2], depth[36, 2]
+    assert 0.3 < tip - inner < 0.6
+    assert inner < nasion < tip
+    assert inner < subnasale < tip
+    assert 0.2 < depth[51, 2] - inner < 0.45
+    assert 0.2 < inner - outer < 0.35
+    scheme = load_scheme("ivslab51")
+    turned = (depth @ rotation(20, 0, 0).T)[:, :2][scheme.from_ibug68]
+    corners = scheme.normaliser("outer_eye_corners").groups
+    assert eye_line_yaw(turned[None], scheme.part("lower_nose").start + 2, (corners[0][0], corners[1][0]))[0] == pytest.approx(0.12, abs=0.03)
 
 
 def test_frontal_projection_is_orthographic():

@@ -73,7 +73,8 @@ class MeanShapeBaseline:
 
 def eye_line_yaw(points: np.ndarray, nose_tip: int, corners: tuple[int, int]) -> np.ndarray:
     """(F,) a yaw proxy of (F, N, 2) faces: the nose tip's offset along the eye line from the
-    middle of the two outer eye corners, in corner distances (0: frontal; about 0.1 at 20 deg)."""
+    middle of the two outer eye corners, in corner distances (0: frontal; on the renderer's
+    average head 0.06 at 10 deg of yaw, 0.12 at 20, 0.19 at 30)."""
     left, right = points[:, corners[0]], points[:, corners[1]]
     line = right - left
     distance = np.linalg.norm(line, axis=-1)

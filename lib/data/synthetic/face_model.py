@@ -97,6 +97,7 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "eye_size": rng.normal(1.0, 0.12),
         "nose_length": rng.normal(1.0, 0.08),
         "nose_width": rng.normal(1.0, 0.12),
+        "nose_depth": rng.normal(1.0, 0.15),
         "mouth_width": rng.normal(1.0, 0.09),
         "mouth_height": rng.normal(0.0, 0.05),
         "brow_height": rng.normal(0.0, 0.04),
@@ -141,19 +142,19 @@ def head_quadrics(identity: dict, expression: Expression) -> list[Quadric]:
     """The head as quadrics in the head frame, matched to the identity's proportions."""
     w, h = identity["face_width"], identity["face_height"]
     drop = 0.45 * expression.mouth_open * 0.6
-    nose_len = identity["nose_length"]
+    nose_len, depth = identity["nose_length"], identity["nose_depth"]
 
     def q(centre, axes, part, y_range=(-np.inf, np.inf)):
         return Quadric(np.array(centre, float) * [w, h, 1], np.array(axes, float) * [w, h, 1], part, y_range)
 
     return [
         q((0, -0.2, -1.0), (1.08, 1.75, 1.35), "head"),
-        q((0, 1.0 + drop / 2, -0.6), (0.85, 0.95 + drop / 2, 0.9), "jaw"),
-        q((0, 0.39 * nose_len, 0.18), (0.13 * identity["nose_width"], 0.42 * nose_len, 0.24), "nose"),
-        q((0, 0.57 * nose_len, 0.28), (0.15 * identity["nose_width"], 0.13, 0.2), "nose"),
-        q((-0.15 * identity["nose_width"], 0.66 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
-        q((0.15 * identity["nose_width"], 0.66 * nose_len, 0.14), (0.11, 0.09, 0.13), "nose"),
-        q((0, 1.03 + identity["mouth_height"] + drop / 2, 0.18), (0.42 * identity["mouth_width"], 0.16 + drop / 2, 0.13), "lips"),
+        q((0, 1.0 + drop / 2, -0.4), (0.85, 0.95 + drop / 2, 0.95), "jaw"),
+        q((0, 0.36 * nose_len, 0.12 + 0.18 * depth), (0.12 * identity["nose_width"], 0.46 * nose_len, 0.3), "nose"),
+        q((0, 0.57 * nose_len, 0.18 + 0.3 * depth), (0.15 * identity["nose_width"], 0.13, 0.22), "nose"),
+        q((-0.15 * identity["nose_width"], 0.66 * nose_len, 0.1 + 0.14 * depth), (0.11, 0.09, 0.15), "nose"),
+        q((0.15 * identity["nose_width"], 0.66 * nose_len, 0.1 + 0.14 * depth), (0.11, 0.09, 0.15), "nose"),
+        q((0, 1.03 + identity["mouth_height"] + drop / 2, 0.45), (0.42 * identity["mouth_width"], 0.16 + drop / 2, 0.18), "lips"),
         q((-1.03, 0.25, -0.95), (0.16, 0.42, 0.3), "ear"),
         q((1.03, 0.25, -0.95), (0.16, 0.42, 0.3), "ear"),
         q((0, 0.0, -0.95), (0.68, np.inf, 0.72), "neck", (1.2, 3.4)),

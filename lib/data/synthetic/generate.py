@@ -41,7 +41,7 @@ from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.progress import track
 from lib.schemes import load_scheme
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 7
 SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 CLOSEUP_SIZE = 1024

@@ -33,7 +33,7 @@ from lib.formats.pts import read_pts, write_pts
 from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
 from lib.schemes import load_scheme
 
-VIDEO_VERSION = 4
+VIDEO_VERSION = 6
 FRAME_SIZE = (640, 480)  # width, height
 SPLIT_IDS = {"tune": 0, "test": 1}
 BLINK_FRAMES = 6  # ~0.2 s at 30 fps
