@@ -37,10 +37,12 @@ def test_layout_is_the_pair_layout(synthetic_root):
     extra = extra_counts(SMALL_TEST)
     assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + extra["test_empty"] + extra["test_closeup"] + 1)]
     detector_images = sorted((synthetic_root / DETECTOR_FOLDER / "images").iterdir())
-    assert [p.name for p in detector_images] == [f"image_{i:04d}.png" for i in range(1, extra["detector_scene"] + extra["detector_empty"] + 1)]
+    scenes, face_free, close_ups = extra["detector_scene"], extra["detector_empty"], extra["detector_closeup"]
+    assert [p.name for p in detector_images] == [f"image_{i:04d}.png" for i in range(1, scenes + face_free + close_ups + 1)]
     counts = [len(read_pts_blocks(synthetic_root / DETECTOR_FOLDER / "gt" / f"{p.stem}.txt", 51)) for p in detector_images]
-    assert set(counts[: extra["detector_scene"]]) <= {1, 2, 3}
-    assert counts[extra["detector_scene"] :] == [0] * extra["detector_empty"]
+    assert set(counts[:scenes]) <= {1, 2, 3}
+    assert counts[scenes:] == [0] * face_free + [1] * close_ups
+    assert all(image_size(image) == (1024, 1024) for image in detector_images[scenes + face_free :])
     # its own random stream: no detector image repeats a test image
     assert not {p.read_bytes() for p in detector_images} & {p.read_bytes() for p in tests}
     truths = sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt"))

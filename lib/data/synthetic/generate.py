@@ -11,8 +11,9 @@
     <out>/ivslab_facial_test_gt/conditions.csv
     <out>/ivslab_facial_detector/images/image_XXXX.png     the detector's calibration set, disjoint
     <out>/ivslab_facial_detector/gt/image_XXXX.txt         from the test: scenes like the test's,
-                                                           then face-free images (empty files); the
-                                                           detector threshold is chosen on it
+                                                           then face-free images (empty files), then
+                                                           close-ups; the detector's layout and
+                                                           threshold are chosen on it
     <out>/manifest.json                                    written last: the dataset is complete
 
 Every image is rendered from its own seed (``seed``, split, index), so the output is the same
@@ -45,15 +46,24 @@ GENERATOR_VERSION = 7
 SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug": (0.05, 1.6), "IFPW": (0.30, 0.9)}
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 CLOSEUP_SIZE = 1024
-SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "detector_scene": 4, "detector_empty": 5}
+SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "detector_scene": 4, "detector_empty": 5, "detector_closeup": 6}
 DETECTOR_FOLDER = "ivslab_facial_detector"
 
 
 def extra_counts(test: int) -> dict[str, int]:
     """How many images of each extra kind come with ``test`` scene images: face-free and close-up
-    test images (a tenth each, at least 1), and the detector set's scenes and face-free images (a
-    quarter and a half, at least 2 each)."""
-    return {"test_empty": max(1, test // 10), "test_closeup": max(1, test // 10), "detector_scene": max(2, test // 4), "detector_empty": max(2, test // 2)}
+    test images (a tenth each, at least 1), and the detector set's scenes and face-free images (as
+    many as the test's scenes, at least 2 each) and close-ups (a fifth, at least 1). The detector
+    set is the larger so that its choice is steady: with a quarter as many scenes and half as many
+    face-free images (90 faces, 100 images), five generator seeds chose thresholds 0.55-0.65;
+    at this size, 0.55-0.60 (README, "Detector threshold")."""
+    return {
+        "test_empty": max(1, test // 10),
+        "test_closeup": max(1, test // 10),
+        "detector_scene": max(2, test),
+        "detector_empty": max(2, test),
+        "detector_closeup": max(1, test // 5),
+    }
 
 
 @dataclass(frozen=True)
@@ -134,11 +144,11 @@ def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) 
 
 def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
     """One scene image of ``kind``: ``test`` or ``detector_scene`` (a scene of 1-3 faces),
-    ``test_empty`` or ``detector_empty`` (no face), ``test_closeup`` (one face filling most of a
-    square frame); PNG bytes and its faces ordered right to left by face-centre x. Each kind has
+    ``test_empty`` or ``detector_empty`` (no face), ``test_closeup`` or ``detector_closeup`` (one
+    face filling most of a square frame); PNG bytes and its faces ordered right to left by face-centre x. Each kind has
     its own random stream, so the detector set never repeats a test image."""
     rng = face_rng(seed, kind, index)
-    if kind == "test_closeup":
+    if kind.endswith("_closeup"):
         width = height = CLOSEUP_SIZE
         placements = [Placement(np.array([width, height]) * rng.uniform(0.42, 0.58, 2), rng.uniform(0.22, 0.3) * width)]
     else:
@@ -246,7 +256,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images")
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
-    detector_kinds = ["detector_scene"] * params["detector_scene"] + ["detector_empty"] * params["detector_empty"]
+    detector_kinds = [kind for kind in ("detector_scene", "detector_empty", "detector_closeup") for _ in range(params[kind])]
     _write_scenes(seed, detector_kinds, partial / DETECTOR_FOLDER / "images", partial / DETECTOR_FOLDER / "gt", workers, "detector set")
     seconds = time.perf_counter() - started
     atomic_write_text(
