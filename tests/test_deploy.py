@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts
+from lib.data.synthetic.generate import DETECTOR_FOLDER, DETECTOR_KINDS, extra_counts
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
@@ -20,7 +20,7 @@ from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCal
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
-from lib.formats.pts import read_pts, write_pts
+from lib.formats.pts import read_pts, read_pts_blocks, write_pts
 from lib.inference.calibrate import fit_calibration, fit_close_up_box, landmark_boxes
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import save_checkpoint
@@ -28,6 +28,7 @@ from lib.models.registry import build_model
 from lib.paths import resolve
 from lib.submission.detection_threshold import choose_layout, choose_threshold, measure_detector, threshold_table
 from lib.submission.make import choose_detector, make_submission
+from lib.submission.threshold_seeds import measure_seeds
 from lib.submission.validate import validate_submission
 from tests.conftest import SMALL_TEST, with_jaw
 
@@ -391,3 +392,27 @@ def test_the_scheme_decides_the_point_count_through_the_submission_path(detector
     texts = [path.read_text() for path in sorted((tmp_path / "out" / "txt").glob("*.txt"))]
     assert all(block.startswith("n_points: 68") for text in texts for block in text.split("version: 1\n")[1:])
     assert validate_submission(tmp_path / "out" / "txt", [p.stem for p in (synthetic_root / "ivslab_facial_test").glob("*.png")], 51) != []
+
+
+def test_threshold_seeds_measure_each_set_once_and_choose_as_the_submission_does(tmp_path):
+    (tmp_path / "sets" / "test2_seed1.partial").mkdir(parents=True)
+    (tmp_path / "sets" / "test2_seed1.partial" / "left_by_a_crash.txt").write_text("")
+    choices = measure_seeds(tmp_path, [2], [0, 1])
+    extra = extra_counts(2)
+    assert choices[["size", "seed"]].to_numpy().tolist() == [[2, 0], [2, 1]]
+    assert (choices["face_free_images"] == extra["detector_empty"]).all()
+    assert (choices["images"] == sum(extra[kind] for kind in DETECTOR_KINDS)).all()
+    sets = [tmp_path / "sets" / f"test2_seed{seed}" for seed in (0, 1)]
+    assert (sets[0] / "images" / "image_0001.png").read_bytes() != (sets[1] / "images" / "image_0001.png").read_bytes()
+    assert sorted(path.name for path in (tmp_path / "sets").iterdir()) == ["test2_seed0", "test2_seed1"]
+    for row, folder in zip(choices.itertuples(), sets, strict=True):
+        assert row.faces == sum(len(read_pts_blocks(truth, 51)) for truth in (folder / "gt").glob("*.txt"))
+        sweep = pd.read_csv(tmp_path / "sweeps" / f"{folder.name}.csv")
+        assert row.cost == pytest.approx(sweep["cost"].min())
+    # a rerun reuses the measured sweep: a doctored one decides the choice
+    sweep_path = tmp_path / "sweeps" / "test2_seed0.csv"
+    sweep = pd.read_csv(sweep_path)
+    sweep.loc[(sweep["tiles"] == 3) & sweep["close_up"] & np.isclose(sweep["min_score"], 0.9), "cost"] = -1.0
+    sweep.to_csv(sweep_path, index=False)
+    again = measure_seeds(tmp_path, [2], [0]).iloc[0]
+    assert (again["tiles"], again["close_up"], again["min_score"], again["cost"]) == (3, True, 0.9, -1.0)

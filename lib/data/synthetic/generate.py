@@ -48,6 +48,7 @@ TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 CLOSEUP_SIZE = 1024
 SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "detector_scene": 4, "detector_empty": 5, "detector_closeup": 6}
 DETECTOR_FOLDER = "ivslab_facial_detector"
+DETECTOR_KINDS = ("detector_scene", "detector_empty", "detector_closeup")
 
 
 def extra_counts(test: int) -> dict[str, int]:
@@ -189,6 +190,15 @@ def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, worke
     return rows
 
 
+def write_detector_set(folder: Path, seed: int, test: int, workers: int = 1) -> int:
+    """The detector set that comes with ``test`` scene images (:func:`extra_counts`: scenes, then
+    face-free images, then close-ups) into ``folder/images`` and ``folder/gt``; returns its image count."""
+    counts = extra_counts(test)
+    kinds = [kind for kind in DETECTOR_KINDS for _ in range(counts[kind])]
+    _write_scenes(seed, kinds, folder / "images", folder / "gt", workers, "detector set")
+    return len(kinds)
+
+
 def parallel_map(function, jobs: list, workers: int, description: str):
     if workers <= 1:
         yield from track(map(function, jobs), total=len(jobs), desc=description)
@@ -256,13 +266,12 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images")
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
-    detector_kinds = [kind for kind in ("detector_scene", "detector_empty", "detector_closeup") for _ in range(params[kind])]
-    _write_scenes(seed, detector_kinds, partial / DETECTOR_FOLDER / "images", partial / DETECTOR_FOLDER / "gt", workers, "detector set")
+    detector_images = write_detector_set(partial / DETECTOR_FOLDER, seed, test, workers)
     seconds = time.perf_counter() - started
     atomic_write_text(
         partial / "manifest.json",
         json.dumps(
-            {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + len(detector_kinds)) / max(seconds, 1e-9), 1)},
+            {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + detector_images) / max(seconds, 1e-9), 1)},
             indent=2,
         ),
     )
