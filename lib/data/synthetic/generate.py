@@ -55,9 +55,9 @@ def extra_counts(test: int) -> dict[str, int]:
     """How many images of each extra kind come with ``test`` scene images: face-free and close-up
     test images (a tenth each, at least 1), and the detector set's scenes and face-free images (as
     many as the test's scenes, at least 2 each) and close-ups (a fifth, at least 1). The detector
-    set is the larger so that its choice is steady: with a quarter as many scenes and half as many
-    face-free images (90 faces, 100 images), five generator seeds chose thresholds 0.55-0.65;
-    at this size, 0.55-0.60 (README, "Detector threshold")."""
+    set is the larger so that its choice is steady: at this size five generator seeds chose 0.55
+    or 0.60, at a quarter of it 0.60 or 0.65 (:mod:`lib.submission.threshold_seeds`; README,
+    Submission)."""
     return {
         "test_empty": max(1, test // 10),
         "test_closeup": max(1, test // 10),
