@@ -28,7 +28,7 @@ from lib.models.registry import build_model
 from lib.paths import resolve
 from lib.submission.detection_threshold import choose_layout, choose_threshold, measure_detector, threshold_table
 from lib.submission.make import choose_detector, make_submission
-from lib.submission.threshold_seeds import measure_seeds
+from lib.submission.threshold_seeds import measure_seeds, set_name
 from lib.submission.validate import validate_submission
 from tests.conftest import SMALL_TEST, with_jaw
 
@@ -395,22 +395,23 @@ def test_the_scheme_decides_the_point_count_through_the_submission_path(detector
 
 
 def test_threshold_seeds_measure_each_set_once_and_choose_as_the_submission_does(tmp_path):
-    (tmp_path / "sets" / "test2_seed1.partial").mkdir(parents=True)
-    (tmp_path / "sets" / "test2_seed1.partial" / "left_by_a_crash.txt").write_text("")
+    names = [set_name(2, seed) for seed in (0, 1)]
+    (tmp_path / "sets" / f"{names[1]}.partial").mkdir(parents=True)
+    (tmp_path / "sets" / f"{names[1]}.partial" / "left_by_a_crash.txt").write_text("")
     choices = measure_seeds(tmp_path, [2], [0, 1])
     extra = extra_counts(2)
     assert choices[["size", "seed"]].to_numpy().tolist() == [[2, 0], [2, 1]]
     assert (choices["face_free_images"] == extra["detector_empty"]).all()
     assert (choices["images"] == sum(extra[kind] for kind in DETECTOR_KINDS)).all()
-    sets = [tmp_path / "sets" / f"test2_seed{seed}" for seed in (0, 1)]
+    sets = [tmp_path / "sets" / name for name in names]
     assert (sets[0] / "images" / "image_0001.png").read_bytes() != (sets[1] / "images" / "image_0001.png").read_bytes()
-    assert sorted(path.name for path in (tmp_path / "sets").iterdir()) == ["test2_seed0", "test2_seed1"]
+    assert sorted(path.name for path in (tmp_path / "sets").iterdir()) == names
     for row, folder in zip(choices.itertuples(), sets, strict=True):
         assert row.faces == sum(len(read_pts_blocks(truth, 51)) for truth in (folder / "gt").glob("*.txt"))
         sweep = pd.read_csv(tmp_path / "sweeps" / f"{folder.name}.csv")
         assert row.cost == pytest.approx(sweep["cost"].min())
     # a rerun reuses the measured sweep: a doctored one decides the choice
-    sweep_path = tmp_path / "sweeps" / "test2_seed0.csv"
+    sweep_path = tmp_path / "sweeps" / f"{names[0]}.csv"
     sweep = pd.read_csv(sweep_path)
     sweep.loc[(sweep["tiles"] == 3) & sweep["close_up"] & np.isclose(sweep["min_score"], 0.9), "cost"] = -1.0
     sweep.to_csv(sweep_path, index=False)

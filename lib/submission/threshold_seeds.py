@@ -10,8 +10,9 @@ measured exactly as the submission step measures its own (:func:`measure_detecto
 every candidate threshold). Writes ``DIR/sweeps/<set>.csv`` per set (a rerun skips measured sets),
 ``DIR/choices.csv`` (one row per set: the chosen layout and threshold, its missed share, invented
 faces per image and cost) and prints the choices and each size's range of thresholds. A choice
-that moves with the seed is noise in the detector set, not a property of the detector: the
-default set's size is the one at which it stops moving. ``--settings`` takes the close-up box map
+that moves with the seed is noise in the detector set, not a property of the detector: how far it
+moves at each size says how large the set must be. Sets and sweeps are named by the generator's
+version too, so a changed renderer never reuses old ones. ``--settings`` takes the close-up box map
 of a package's ``settings.json`` (as the submission step fits it on training faces); without it
 the close-up model's boxes are used unmapped.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.data.synthetic.generate import write_detector_set
+from lib.data.synthetic.generate import GENERATOR_VERSION, write_detector_set
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import NO_BOX_MAP, PackageSettings
 from lib.io import atomic_save_csv
@@ -35,9 +36,14 @@ from lib.progress import track
 from lib.submission.detection_threshold import choose_layout, measure_detector
 
 
+def set_name(size: int, seed: int) -> str:
+    """The folder (and sweep) name of one detector set: generator version, size and seed."""
+    return f"v{GENERATOR_VERSION}_test{size}_seed{seed}"
+
+
 def detector_set(root: Path, size: int, seed: int, workers: int) -> Path:
-    """``root/test<size>_seed<seed>``, written unless a finished one is there."""
-    folder = root / f"test{size}_seed{seed}"
+    """``root/<set_name>``, written unless a finished one is there."""
+    folder = root / set_name(size, seed)
     if not folder.is_dir():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

@@ -146,8 +146,9 @@ def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) 
 def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
     """One scene image of ``kind``: ``test`` or ``detector_scene`` (a scene of 1-3 faces),
     ``test_empty`` or ``detector_empty`` (no face), ``test_closeup`` or ``detector_closeup`` (one
-    face filling most of a square frame); PNG bytes and its faces ordered right to left by face-centre x. Each kind has
-    its own random stream, so the detector set never repeats a test image."""
+    face filling most of a square frame); PNG bytes and its faces ordered right to left by
+    face-centre x. Each kind has its own random stream, so the detector set never repeats a test
+    image."""
     rng = face_rng(seed, kind, index)
     if kind.endswith("_closeup"):
         width = height = CLOSEUP_SIZE
