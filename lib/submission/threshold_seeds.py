@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.data.synthetic.generate import GENERATOR_VERSION, write_detector_set
+from lib.data.synthetic.generate import GENERATOR_VERSION, move_into_place, write_detector_set
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import NO_BOX_MAP, PackageSettings
 from lib.io import atomic_save_csv
@@ -48,7 +48,7 @@ def detector_set(root: Path, size: int, seed: int, workers: int) -> Path:
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         write_detector_set(partial, seed, size, workers)
-        partial.rename(folder)
+        move_into_place(partial, folder)
     return folder
 
 
