@@ -1,5 +1,6 @@
 """Refinement passes: the package predicts a face again from the training crop around its own
-landmarks (``lib.deploy.run_model.Pipeline``), and the submission measures how many pay."""
+landmarks (``lib.deploy.run_model.Pipeline``), and the submission measures how many pay, and
+whether the flip pays more, within a cap on network runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from lib.data.synthetic.face_model import template_2d
 from lib.deploy.run_model import LandmarkCalibration, Pipeline, crop_matrix, eye_line_roll, landmark_crop, pts_text
 from lib.schemes import load_scheme
-from lib.submission.refinement import choose_passes, passes_within_latency, refinement_table, shipped_and_reference_ms
+from lib.submission.refinement import candidates, choose_setting, model_runs, refinement_table, runs_within_latency, shipped_and_reference_ms
 
 SCHEME = load_scheme("ivslab51")
 EYES = SCHEME.normaliser("eye_centroids").groups
@@ -107,7 +108,7 @@ def test_passes_level_the_eyes_of_a_rolled_face_and_stop_on_non_finite_landmarks
     assert [faces.shape for faces, _ in empty] == [(0, 0, 2)] * 3
 
 
-def test_the_refinement_table_scores_each_pass_count_on_a_labelled_folder(tmp_path):
+def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_path):
     truth = {height: face(centre=(150.0 + height, 160.0)) for height in (300, 320, 340)}
     (tmp_path / "images").mkdir()
     (tmp_path / "gt").mkdir()
@@ -116,34 +117,64 @@ def test_the_refinement_table_scores_each_pass_count_on_a_labelled_folder(tmp_pa
         (tmp_path / "gt" / f"face_{height}.txt").write_text(pts_text(points[None]))
     cv2.imwrite(str(tmp_path / "images" / "empty.png"), np.zeros((200, 400, 3), np.uint8))
     (tmp_path / "gt" / "empty.txt").write_text("")
-    pipeline = Pipeline(PulledModel(truth), BoxDetector(truth, (8.0, 0.0)), LandmarkCalibration((0.0, 0.0), 1.4))
-    table = refinement_table(pipeline, tmp_path, SCHEME, max_passes=2, progress=False)
-    assert table["passes"].tolist() == [0, 1, 2]
-    assert table["faces"].tolist() == [3, 3, 3]  # the face-free image is left out
+    detector = BoxDetector(truth, (8.0, 0.0))
+    # the stand-in for the flip: the same model, pulled less by its crop (0.2 instead of 0.5)
+    pipelines = {flip: Pipeline(PulledModel(truth, pull), detector, LandmarkCalibration((0.0, 0.0), 1.4)) for flip, pull in ((False, 0.5), (True, 0.2))}
     distance = np.linalg.norm(np.subtract(*[truth[300][list(group)].mean(axis=0) for group in EYES]))
-    np.testing.assert_allclose(table["nme"], [4.0 / distance, 2.0 / distance, 1.0 / distance])
-    assert choose_passes(table) == 2  # 4 px over a 50-px eye distance: each pass gains 2-4 points
-    assert choose_passes(table, tolerance=0.03) == 1
+    every = candidates((False, True), range(3))
+    table = refinement_table(pipelines, tmp_path, SCHEME, every, progress=False)
+    assert list(zip(table["flip"], table["passes"], table["runs"], strict=True)) == [
+        (False, 0, 1),
+        (False, 1, 2),
+        (False, 2, 3),
+        (True, 0, 2),
+        (True, 1, 4),
+        (True, 2, 6),
+    ]
+    assert table["faces"].tolist() == [3] * 6  # the face-free image is left out
+    pulled = [8.0 * pull ** (step + 1) for pull in (0.5, 0.2) for step in range(3)]  # px: each pass multiplies the shift by the pull
+    np.testing.assert_allclose(table["nme"], np.array(pulled) / distance)
+    assert choose_setting(table) == (True, 2)  # 0.06 px: nothing else within 0.1 points
+    assert choose_setting(table, tolerance=0.01) == (True, 1)  # 4 runs, 0.3 px
+    assert choose_setting(table, tolerance=0.02) == (False, 2)  # 3 runs, 1 px
+    assert choose_setting(table, tolerance=0.05) == (True, 0)  # 2 runs: the flip's 1.6 px beat one pass's 2 px
+    assert choose_setting(table, tolerance=0.1) == (False, 0)
+    within_two = candidates((False, True), range(3), max_runs=2)
+    assert within_two == [(False, 0), (False, 1), (True, 0)]
+    capped = refinement_table(pipelines, tmp_path, SCHEME, within_two, progress=False)
+    pd.testing.assert_frame_equal(capped, table.iloc[[0, 1, 3]].reset_index(drop=True))
+    assert choose_setting(capped) == (True, 0)
+    with pytest.raises(ValueError, match="no \\(flip, passes\\) candidate"):
+        refinement_table(pipelines, tmp_path, SCHEME, [], progress=False)
 
 
-def test_the_fewest_passes_within_the_tolerance_of_the_best_are_chosen():
-    table = pd.DataFrame({"passes": [0, 1, 2], "nme": [0.070, 0.0605, 0.0600]})
-    assert choose_passes(table) == 1
-    assert choose_passes(table, tolerance=0.0) == 2
-    assert choose_passes(table, tolerance=0.011) == 0
-    assert choose_passes(pd.DataFrame({"passes": [0, 1], "nme": [0.05, 0.06]})) == 0
-    assert choose_passes(pd.DataFrame({"passes": [0, 1, 2], "nme": [np.nan, 0.08, 0.07]})) == 2  # no face matched with no pass
-    assert choose_passes(pd.DataFrame({"passes": [0, 1], "nme": [np.nan, np.nan]})) == 0
+def test_the_fewest_runs_within_the_tolerance_of_the_best_are_chosen():
+    def table(nme, flips=(False,) * 3, passes=(0, 1, 2)):
+        return pd.DataFrame({"flip": flips, "passes": passes, "runs": [model_runs(f, p) for f, p in zip(flips, passes, strict=True)], "nme": nme})
+
+    assert choose_setting(table([0.070, 0.0605, 0.0600])) == (False, 1)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.0) == (False, 2)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.011) == (False, 0)
+    assert choose_setting(table([0.05, 0.06], passes=(0, 1), flips=(False, False))) == (False, 0)
+    assert choose_setting(table([np.nan, 0.08, 0.07])) == (False, 2)  # no face matched with no pass
+    assert choose_setting(table([np.nan, np.nan], passes=(0, 1), flips=(False, False))) == (False, 0)
+    # equal runs (2): the lower NME, then no flip
+    assert choose_setting(table([0.070, 0.0605, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (True, 0)
+    assert choose_setting(table([0.070, 0.0600, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (False, 1)
+    # the flip on every pass costs double: one pass with it (4 runs) loses to two without (3 runs) within tolerance
+    assert choose_setting(table([0.0604, 0.0600], flips=(False, True), passes=(2, 1))) == (False, 2)
 
 
-def test_passes_stop_where_a_face_would_outlast_the_reference_model():
-    assert passes_within_latency(0.39, 1.05) == 1  # 2 runs 0.78 ms, 3 runs 1.17 ms
-    assert passes_within_latency(0.35, 1.05) == 2  # 3 runs of 0.35 ms take exactly 1.05 ms
-    assert passes_within_latency(0.2, 1.05) == 2  # never more than the candidates
-    assert passes_within_latency(0.2, 1.05, max_passes=5) == 4
-    assert passes_within_latency(1.2, 1.05) == 0
+def test_network_runs_stop_where_a_face_would_outlast_the_reference_model():
+    assert [model_runs(flip, passes) for flip in (False, True) for passes in (0, 1, 2)] == [1, 2, 3, 2, 4, 6]
+    assert runs_within_latency(0.39, 1.05) == 2  # 2 runs 0.78 ms, 3 runs 1.17 ms
+    assert runs_within_latency(0.35, 1.05) == 3  # 3 runs of 0.35 ms take exactly 1.05 ms
+    assert runs_within_latency(1.2, 1.05) == 0
+    assert candidates((False, True), range(3), max_runs=3) == [(False, 0), (False, 1), (False, 2), (True, 0)]
+    assert candidates((True,), range(3), max_runs=1) == []
+    assert candidates((True,), (1,)) == [(True, 1)]
     with pytest.raises(ValueError, match="latencies must be positive"):
-        passes_within_latency(0.0, 1.0)
+        runs_within_latency(0.0, 1.0)
 
 
 def test_the_latencies_come_from_the_column_the_timing_step_chose_by(tmp_path):

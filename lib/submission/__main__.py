@@ -1,6 +1,6 @@
 """``python -m lib.submission {write,validate,score}``
 
-write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip] [--refine-passes N]
+write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--refine-passes N]
 validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
 score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
 """
@@ -39,13 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument(
         "--detector-set", default=None, help="images/ + gt/ in the test's layout, disjoint from it, with face-free images: the threshold is measured there"
     )
-    write.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation: the mirrored crop too, averaged")
+    write.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="horizontal-flip test-time augmentation: the mirrored crop too, averaged (default: measured with the passes on --detector-set, else off)",
+    )
     write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
     write.add_argument(
         "--refine-passes",
         type=int,
         default=None,
         help="predict each face again from the crop around its own landmarks (default: measured on --detector-set, else 0)",
+    )
+    write.add_argument(
+        "--max-model-runs", type=int, default=None, help="measure only (flip, passes) of at most this many network runs a face (default: no cap)"
     )
     write.add_argument("--level-eyes", action=argparse.BooleanOptionalAction, default=True, help="those crops turned to level the eyes")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             scheme=args.scheme,
             refine_passes=args.refine_passes,
             level_eyes=args.level_eyes,
+            max_model_runs=args.max_model_runs,
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0

@@ -7,7 +7,7 @@
                           holds the close-up model's box map, when the layout may use it)
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
                           the threshold was measured (a detector set given)
-    refinement.csv        NME per candidate count of refinement passes, when it was measured
+    refinement.csv        NME per candidate (flip, refinement passes), when they were measured
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
@@ -36,7 +36,7 @@ from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.submission.detection_threshold import LAYOUTS, Layout, measure_detector
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
-from lib.submission.refinement import MAX_PASSES, choose_passes, refinement_table
+from lib.submission.refinement import MAX_PASSES, candidates, choose_setting, refinement_table
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -123,7 +123,7 @@ def make_submission(
     min_score: float | None = None,
     detector_layout: Layout | None = None,
     detector_set: str | Path | None = None,
-    flip: bool = False,
+    flip: bool | None = None,
     max_faces: int = MAX_FACES,
     ground_truth: str | Path | None = None,
     calibration_faces: int = 200,
@@ -133,6 +133,7 @@ def make_submission(
     refine_passes: int | None = None,
     level_eyes: bool = True,
     max_refine_passes: int = MAX_PASSES,
+    max_model_runs: int | None = None,
 ) -> dict:
     """Predict every test image, write and validate the files; returns a summary dict. The
     ``scheme`` (the model's and the labels') decides the number of points throughout.
@@ -142,8 +143,10 @@ def make_submission(
     (scenes and face-free images in the test's layout, disjoint from it:
     :mod:`lib.submission.detection_threshold`), or :data:`MIN_SCORE` and :data:`DEFAULT_LAYOUT`
     without one. An image where no detection passes gets an empty file. ``refine_passes``
-    (:class:`~lib.deploy.run_model.Pipeline`) None: measured on the ``detector_set``
-    (:mod:`lib.submission.refinement`, 0 to ``max_refine_passes``), or none without one;
+    (:class:`~lib.deploy.run_model.Pipeline`) and ``flip`` (the mirrored crop too, averaged)
+    None: measured together on the ``detector_set`` (:mod:`lib.submission.refinement`: 0 to
+    ``max_refine_passes`` passes, with and without the flip, those of at most
+    ``max_model_runs`` network runs a face, None: no cap), or no pass and no flip without one;
     ``level_eyes``: refinement crops level the scheme's eye centroids (where it defines them)."""
     if refine_passes is not None and refine_passes < 0:
         raise ValueError(f"refine_passes must be 0 or more, not {refine_passes}")
@@ -163,20 +166,20 @@ def make_submission(
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
     levelled = level_eyes and "eye_centroids" in landmarks.normalisers
     eyes = tuple(tuple(int(k) for k in group) for group in landmarks.normaliser("eye_centroids").groups) if levelled else None
-    pipeline = Pipeline(landmark_model(model, flip, threads, scheme), face_detector, calibration, max_faces, level_eyes=eyes)
-    refinement_summary = {"passes": refine_passes, "level_eyes": eyes, "chosen_by": "given"}
-    if refine_passes is None:
-        refine_passes = 0
-        refinement_summary["chosen_by"] = "none: no detector set to measure passes on"
+    flips, pass_counts = ((False, True) if flip is None else (flip,)), (range(max_refine_passes + 1) if refine_passes is None else (refine_passes,))
+    pipelines = {f: Pipeline(landmark_model(model, f, threads, scheme), face_detector, calibration, max_faces, level_eyes=eyes) for f in flips}
+    refinement_summary = {"flip": flip, "passes": refine_passes, "level_eyes": eyes, "max_model_runs": max_model_runs, "chosen_by": "given"}
+    if flip is None or refine_passes is None:
+        flip, refine_passes = (bool(flip), refine_passes or 0)
+        refinement_summary["chosen_by"] = "none: no detector set to measure the flip and the passes on"
         if detector_set is not None:
-            table = refinement_table(pipeline, resolve(detector_set), landmarks, max_refine_passes, progress)
+            settings = candidates(flips, pass_counts, max_model_runs) or candidates(flips, pass_counts)[:1]  # none fits the cap: the cheapest
+            table = refinement_table(pipelines, resolve(detector_set), landmarks, settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
-            refine_passes = choose_passes(table)
-            refinement_summary |= {
-                "chosen_by": f"NME on the labelled faces of {detector_set}, 0 to {max_refine_passes} passes",
-                "table": table.to_dict(orient="records"),
-            }
-        refinement_summary["passes"] = refine_passes
+            flip, refine_passes = choose_setting(table)
+            refinement_summary |= {"chosen_by": f"NME on the labelled faces of {detector_set}, candidates {settings}", "table": table.to_dict(orient="records")}
+        refinement_summary |= {"flip": flip, "passes": refine_passes}
+    pipeline = pipelines[flip]
     pipeline.refine_passes = refine_passes
     paths = list_test_images(resolve(images))
     txt_dir = out_dir / "txt"

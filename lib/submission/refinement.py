@@ -1,21 +1,27 @@
-"""How many refinement passes the package makes, chosen by measurement on the detector set.
+"""The package's test-time work per face, chosen by measurement on the detector set: how many
+refinement passes, and whether the flip test-time augmentation runs.
 
 A pass predicts a face again from the training crop around its last landmarks
 (:class:`~lib.deploy.run_model.Pipeline`), optionally turned to level the eyes: it undoes what a
 detector box gets wrong (a crop shifted, too large, a rolled face) at the price of one more model
-run per face. The measurement set is the detector set (:mod:`lib.submission.detection_threshold`:
-scenes drawn like the test's, disjoint from it): the pipeline runs each image once up to the
-largest candidate, keeping the landmarks after every pass, and each candidate is scored as a
-submission is (faces matched to the labels, NME by the scheme's default normaliser). The chosen
-count is the fewest passes whose NME is within ``tolerance`` of the lowest: a pass must pay for
-its model run. The candidates stop where a face's network runs would outlast a reference's one
-(:func:`passes_within_latency`: the pipeline holds the package to MediaPipe's landmark model).
-The test images are never used here.
+run per face. The flip also predicts each crop's mirror and averages the two (landmark k of the
+mirror being the scheme's ``flip_permutation[k]``): it halves the variance of the network's
+errors that are not mirror-symmetric, at the price of doubling every run. A face takes
+:func:`model_runs` = (1 + passes) x (2 with the flip, else 1) network runs. The measurement set
+is the detector set (:mod:`lib.submission.detection_threshold`: scenes drawn like the test's,
+disjoint from it): for each flip setting the pipeline runs each image once up to the most passes
+allowed, keeping the landmarks after every pass, and each candidate is scored as a submission is
+(faces matched to the labels, NME by the scheme's default normaliser). The chosen candidate is
+the one with the fewest runs whose NME is within ``tolerance`` of the lowest (among equal runs,
+the lowest NME): extra work must pay. The candidates stop where a face's network runs would
+outlast a reference's one (:func:`runs_within_latency`: the pipeline holds the package to
+MediaPipe's landmark model). The test images are never used here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,28 +48,49 @@ def predictions_per_pass(pipeline: Pipeline, images: list[str | Path], max_passe
     return predictions
 
 
-def refinement_table(pipeline: Pipeline, folder: str | Path, scheme: Scheme, max_passes: int = MAX_PASSES, progress: bool = True) -> pd.DataFrame:
-    """One row per pass count 0..``max_passes`` on the labelled images of ``folder``
-    (``images/`` + ``gt/``, face-free ones skipped): ``passes``, ``faces``, ``matched``, ``nme``,
-    ``fr`` (:func:`~lib.submission.score.score_submission`'s, missed faces failing)."""
+def model_runs(flip: bool, passes: int) -> int:
+    """Network runs per face: the first crop and each pass, each twice with the flip."""
+    return (1 + passes) * (2 if flip else 1)
+
+
+def candidates(flips: Sequence[bool], passes: Sequence[int], max_runs: int | None = None) -> list[tuple[bool, int]]:
+    """``(flip, passes)`` pairs of the given values whose :func:`model_runs` is at most
+    ``max_runs`` (None: all), in the order given, flip outermost."""
+    return [(flip, count) for flip in flips for count in passes if max_runs is None or model_runs(flip, count) <= max_runs]
+
+
+def refinement_table(
+    pipelines: Mapping[bool, Pipeline], folder: str | Path, scheme: Scheme, settings: Sequence[tuple[bool, int]], progress: bool = True
+) -> pd.DataFrame:
+    """One row per ``(flip, passes)`` of ``settings`` on the labelled images of ``folder``
+    (``images/`` + ``gt/``, face-free ones skipped), each run by ``pipelines[flip]`` (the same
+    pipeline whose model does or does not add the mirrored crop): ``flip``, ``passes``, ``runs``
+    (:func:`model_runs`), ``faces``, ``matched``, ``nme``, ``fr``
+    (:func:`~lib.submission.score.score_submission`'s, missed faces failing)."""
     folder = Path(folder)
     truth = {stem: faces for stem, faces in read_ground_truth(folder / "gt", scheme.num_points).items() if len(faces)}
     images = [image for image in list_test_images(folder / "images") if image.stem in truth]
     if not images:
         raise ValueError(f"{folder}: no image with a labelled face to measure the refinement on")
+    if not settings:
+        raise ValueError("no (flip, passes) candidate to measure")
     rows = []
-    for step, predicted in enumerate(predictions_per_pass(pipeline, images, max_passes, progress)):
-        score, _ = score_submission({Path(path).stem: faces for path, faces in predicted.items()}, {image.stem: truth[image.stem] for image in images}, scheme)
-        rows.append({"passes": step, **{key: score[key] for key in ("faces", "matched", "nme", "fr")}})
+    for flip in dict.fromkeys(flip for flip, _ in settings):
+        wanted = sorted(count for f, count in settings if f == flip)
+        per_pass = predictions_per_pass(pipelines[flip], images, wanted[-1], progress)
+        for count in wanted:
+            predicted = {Path(path).stem: faces for path, faces in per_pass[count].items()}
+            score, _ = score_submission(predicted, {image.stem: truth[image.stem] for image in images}, scheme)
+            rows.append({"flip": flip, "passes": count, "runs": model_runs(flip, count), **{key: score[key] for key in ("faces", "matched", "nme", "fr")}})
     return pd.DataFrame(rows)
 
 
-def passes_within_latency(model_ms: float, reference_ms: float, max_passes: int = MAX_PASSES) -> int:
-    """The most refinement passes, up to ``max_passes``, whose ``1 + passes`` network runs of
-    ``model_ms`` each take at most ``reference_ms``; 0 when even one run is slower."""
+def runs_within_latency(model_ms: float, reference_ms: float) -> int:
+    """The most network runs of ``model_ms`` each that take at most ``reference_ms`` together
+    (0 when even one run is slower)."""
     if not (model_ms > 0 and reference_ms > 0):
         raise ValueError(f"latencies must be positive, not {model_ms} and {reference_ms} ms")
-    return int(min(max_passes, max(0, np.floor(reference_ms / model_ms + 1e-9) - 1)))
+    return int(np.floor(reference_ms / model_ms + 1e-9))
 
 
 def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path, reference: str = "mediapipe") -> tuple[float, float, str]:
@@ -81,9 +108,12 @@ def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path,
     return float(fields[columns[0]]), float(row[columns[0]].iloc[0]), columns[0]
 
 
-def choose_passes(table: pd.DataFrame, tolerance: float = TOLERANCE) -> int:
-    """The fewest ``passes`` of :func:`refinement_table` whose NME is within ``tolerance`` of the
-    lowest; a count that matched no face (NME NaN) counts as worst, and with none matched: 0."""
-    nme = table["nme"].fillna(np.inf)
-    good = table[nme <= nme.min() + tolerance]
-    return int(good["passes"].min())
+def choose_setting(table: pd.DataFrame, tolerance: float = TOLERANCE) -> tuple[bool, int]:
+    """The ``(flip, passes)`` row of :func:`refinement_table` with the fewest ``runs`` whose NME
+    is within ``tolerance`` of the lowest, among those the lowest NME (then no flip, then fewer
+    passes); a row that matched no face (NME NaN) counts as worst, and with none matched: the
+    fewest runs."""
+    ranked = table.assign(nme=table["nme"].fillna(np.inf))
+    good = ranked[ranked["nme"] <= ranked["nme"].min() + tolerance]
+    best = good.sort_values(["runs", "nme", "flip", "passes"]).iloc[0]
+    return bool(best["flip"]), int(best["passes"])
