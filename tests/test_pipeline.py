@@ -59,7 +59,7 @@ def write_config(tmp_path: Path, notebooks: dict[str, str]) -> Path:
     for name, body in notebooks.items():
         notebook = nbformat.v4.new_notebook()
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        params = nbformat.v4.new_code_cell('data_root = ""\nrun_dir = ""\nvalue = 1\nshared = "a"', metadata={"tags": ["parameters"]})
+        params = nbformat.v4.new_code_cell('data_root = ""\nrun_dir = ""\nconfig = ""\nvalue = 1\nshared = "a"', metadata={"tags": ["parameters"]})
         notebook.cells = [params, nbformat.v4.new_code_cell(body)]
         path = tmp_path / f"{name}.ipynb"
         nbformat.write(notebook, path)
@@ -83,15 +83,16 @@ def test_parameter_precedence_and_selection(tmp_path):
     pipeline = load_pipeline(write_config(tmp_path, {"first": "", "second": ""}))
     profile = pipeline.profile("tiny")
     first, second = pipeline.steps
-    declared = {"data_root", "run_dir", "value", "shared", "profile"}
-    assert step_parameters(first, profile, declared, {}, tmp_path) == {
+    declared = {"data_root", "run_dir", "value", "shared", "profile", "config"}
+    assert step_parameters(first, profile, declared, {}, tmp_path, pipeline.source) == {
         "data_root": str(tmp_path / "data"),
         "profile": "tiny",
+        "config": str(tmp_path / "pipeline.yaml"),  # the training notebooks read the profile's settings from the file the run came from
         "run_dir": str(tmp_path),
         "value": 3,
         "shared": "b",
     }
-    assert step_parameters(second, profile, declared, {"value": 9}, tmp_path)["value"] == 9
+    assert step_parameters(second, profile, declared, {"value": 9}, tmp_path, pipeline.source)["value"] == 9
     assert [s.name for s in pipeline.select(start="second")] == ["second"]
     assert [s.name for s in pipeline.select(only=["first"])] == ["first"]
     with pytest.raises(KeyError, match="unknown step"):
@@ -126,11 +127,11 @@ def test_declared_outputs_are_checked_with_placeholders_and_optional_entries(tmp
 
 @pytest.mark.slow
 def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
-    body_ok = "import pathlib\npathlib.Path(run_dir, 'out.txt').write_text(f'{value} {shared}')"
+    body_ok = "import pathlib\npathlib.Path(run_dir, 'out.txt').write_text(f'{value} {shared} {config}')"
     config = write_config(tmp_path, {"first": body_ok, "second": "x = 1\nraise ValueError('boom')"})
     pipeline = load_pipeline(config)
     run_dir = run_pipeline(pipeline, "tiny", only=["first"], overrides={"value": 7}, run_dir=tmp_path / "run")
-    assert (run_dir / "first" / "out.txt").read_text() == "7 b"
+    assert (run_dir / "first" / "out.txt").read_text() == f"7 b {config}"  # the pipeline file the run came from
     assert (run_dir / "first.ipynb").is_file()
     assert (tmp_path / "data" / "manifest.json").is_file()  # the dataset was generated
     with pytest.raises(StepFailed, match=r"step 'second' \(.*second.ipynb\) failed in cell 2 .*ValueError: boom"):

@@ -5,8 +5,9 @@ A step's parameters are resolved in this order, later winning:
   2. the profile's ``params`` (shared by all steps; only passed to notebooks that declare them),
   3. the profile's ``steps: {<step name>: {...}}``,
   4. command-line overrides ``--set key=value`` (YAML-typed values).
-``data_root`` comes from the profile's ``dataset.root``, ``profile`` is its name and ``run_dir``
-is the run's step folder.
+``data_root`` comes from the profile's ``dataset.root``, ``profile`` is its name, ``config`` the
+pipeline file itself (the training notebooks read the profile's ``train`` section from it) and
+``run_dir`` is the run's step folder.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Profile:
 class PipelineSpec:
     steps: list[Step]
     profiles: dict[str, Profile]
+    source: Path  # the file it was read from
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -85,7 +87,7 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> PipelineSpec:
         if unknown:
             raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
         profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}))
-    return PipelineSpec(steps, profiles)
+    return PipelineSpec(steps, profiles, path)
 
 
 def add_set_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -116,11 +118,13 @@ def _typed(text: str):
     return value
 
 
-def step_parameters(step: Step, profile: Profile, declared: set[str], overrides: dict, run_dir: Path) -> dict:
-    """The parameters passed to ``step``'s notebook, restricted to those it ``declared``."""
+def step_parameters(step: Step, profile: Profile, declared: set[str], overrides: dict, run_dir: Path, config: Path) -> dict:
+    """The parameters passed to ``step``'s notebook, restricted to those it ``declared``
+    (``config``: the pipeline file the step and profile come from)."""
     merged = {
         "data_root": str(resolve(profile.dataset.root)),
         "profile": profile.name,
+        "config": str(config),
         **step.parameters,
         **profile.params,
         **profile.steps.get(step.name, {}),

@@ -125,7 +125,7 @@ def run_pipeline(
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name
         step_dir.mkdir(exist_ok=True)
-        parameters = step_parameters(step, profile, declared[step.name], overrides, step_dir)
+        parameters = step_parameters(step, profile, declared[step.name], overrides, step_dir, pipeline.source)
         started = time.perf_counter()
         print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
         try:
