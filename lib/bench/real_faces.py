@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.analysis.shapes import bias_share, face_frame_errors
+from lib.analysis.shapes import bias_share, eye_line_yaw, face_frame_errors
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
-from lib.metrics import failure_rate, nme
+from lib.metrics import failure_rate, nme, nme_by_condition
 from lib.models.checkpoint import load_model
 from lib.progress import track
 from lib.schemes import Scheme
@@ -30,6 +30,7 @@ from lib.training.evaluate import evaluate
 
 Method = Callable[[np.ndarray], np.ndarray]
 NORMALISERS = ("outer_eye_corners", "eye_centroids")
+YAW_EDGES = (0.0, 0.06, 0.12, 0.19, 0.30, np.inf)  # label_yaw: ~10, 20 and 30 deg of yaw on the renderer's average head, then ~45
 
 
 def predict_images(method: Method, images: list[str], desc: str = "faces") -> tuple[dict[str, np.ndarray], float]:
@@ -111,6 +112,31 @@ def error_bias(predicted: np.ndarray, truth: np.ndarray, scheme: Scheme) -> pd.D
         rms = float(np.sqrt((part_errors**2).sum(-1).mean()))
         rows.append({"part": name, "dx": mean[0], "dy": mean[1], "rms": rms, "bias_share": bias_share(part_errors)})
     return pd.DataFrame(rows)
+
+
+def label_yaw(points: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """(F,) how far (F, N, 2) labelled faces are turned: the absolute
+    :func:`~lib.analysis.shapes.eye_line_yaw` of the middle lower-nose point (the nose tip)
+    against the outer eye corners, in corner distances (0: frontal)."""
+    groups = scheme.normaliser(NORMALISERS[0]).groups
+    return np.abs(eye_line_yaw(points, scheme.part("lower_nose").start + 2, (groups[0][0], groups[1][0])))
+
+
+def yaw_bins(points: np.ndarray, scheme: Scheme, edges: tuple[float, ...] = YAW_EDGES) -> pd.Categorical:
+    """(F,) the bin of each labelled face's :func:`label_yaw` between ``edges`` (the first
+    closed), named like ``0.06-0.12``, the categories in order."""
+    labels = [f"{low:g}-{high:g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    return pd.cut(label_yaw(points, scheme), list(edges), labels=labels, include_lowest=True)
+
+
+def nme_by_yaw(
+    predicted: np.ndarray, truth: np.ndarray, scheme: Scheme, normaliser: str = NORMALISERS[1], edges: tuple[float, ...] = YAW_EDGES
+) -> pd.DataFrame:
+    """NME and FR@0.10 of (F, N, 2) predicted faces against their labels per :func:`yaw_bins`
+    bin of the labels: columns ``yaw`` (the bin), ``faces``, ``nme``, ``fr``, bins in order,
+    empty ones left out."""
+    table = nme_by_condition(nme(predicted, truth, scheme, normaliser), pd.DataFrame({"yaw": yaw_bins(truth, scheme, edges)}), ["yaw"])
+    return table.drop(columns="condition").rename(columns={"value": "yaw"}).astype({"yaw": str})
 
 
 def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: pd.DataFrame, scheme: Scheme, batch_size: int = 32) -> pd.DataFrame:
