@@ -177,7 +177,10 @@ def make_submission(
             table = refinement_table(pipelines, resolve(detector_set), landmarks, settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
             flip, refine_passes = choose_setting(table)
-            refinement_summary |= {"chosen_by": f"NME on the labelled faces of {detector_set}, candidates {settings}", "table": table.to_dict(orient="records")}
+            refinement_summary |= {
+                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, passes) candidates {settings}",
+                "table": table.to_dict(orient="records"),
+            }
         refinement_summary |= {"flip": flip, "passes": refine_passes}
     pipeline = pipelines[flip]
     pipeline.refine_passes = refine_passes

@@ -5,8 +5,8 @@ A pass predicts a face again from the training crop around its last landmarks
 (:class:`~lib.deploy.run_model.Pipeline`), optionally turned to level the eyes: it undoes what a
 detector box gets wrong (a crop shifted, too large, a rolled face) at the price of one more model
 run per face. The flip also predicts each crop's mirror and averages the two (landmark k of the
-mirror being the scheme's ``flip_permutation[k]``): it halves the variance of the network's
-errors that are not mirror-symmetric, at the price of doubling every run. A face takes
+mirror being the scheme's ``flip_permutation[k]``): what the network gets wrong differently on a
+face and on its mirror partly cancels, at the price of doubling every run. A face takes
 :func:`model_runs` = (1 + passes) x (2 with the flip, else 1) network runs. The measurement set
 is the detector set (:mod:`lib.submission.detection_threshold`: scenes drawn like the test's,
 disjoint from it): for each flip setting the pipeline runs each image once up to the most passes
