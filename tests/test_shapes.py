@@ -9,6 +9,7 @@ from lib.analysis.shapes import (
     mean_shape_offsets,
     procrustes_align,
     procrustes_distance,
+    shape_following,
     shape_pca,
 )
 from lib.data.synthetic.face_model import template_2d
@@ -113,3 +114,19 @@ def test_face_frame_errors_undo_each_faces_turn_and_size():
     assert bias_share(errors) == pytest.approx(1.0)
     flipped = errors * np.array([1, -1, 1, -1, 1, -1])[:, None, None]
     assert bias_share(flipped) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_shape_following_reads_how_much_of_each_faces_shape_a_prediction_keeps():
+    """Faces are the template plus their own small deviations, each turned, scaled and placed
+    anyhow; a prediction that keeps a share k of the deviation (placed like the face) reads k,
+    the labels themselves 1, and the template alone (the mean shape) about 0."""
+    base = template_2d()[17:]
+    rng = np.random.default_rng(3)
+    deviations = rng.normal(0.0, 0.02, (40, *base.shape))
+    deviations -= deviations.mean(axis=0)
+    poses = [(rng.uniform(-0.6, 0.6), rng.uniform(30, 90), rng.uniform(0, 300, 2)) for _ in deviations]
+    truth = np.stack([similarity(base + d, *pose) for d, pose in zip(deviations, poses, strict=True)])
+    for share in (0.0, 0.5, 1.2):
+        predicted = np.stack([similarity(base + share * d, *pose) for d, pose in zip(deviations, poses, strict=True)])
+        assert shape_following(predicted, truth) == pytest.approx(share, abs=0.03)
+    assert shape_following(truth, truth) == pytest.approx(1.0)

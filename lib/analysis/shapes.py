@@ -11,14 +11,18 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 
-def _similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Rotation+scale+translation of centred (N, 2) ``source`` that best matches centred
-    ``target`` (least squares, no reflection); returns the mapped source."""
+def _similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(2, 2) rotation x scale that best maps centred (N, 2) ``source`` onto centred ``target``
+    (least squares, no reflection): ``source @ matrix.T``."""
     a = source[:, 0] @ target[:, 0] + source[:, 1] @ target[:, 1]
     b = source[:, 0] @ target[:, 1] - source[:, 1] @ target[:, 0]
     norm = (source**2).sum()
-    scale_cos, scale_sin = a / norm, b / norm
-    return np.column_stack([scale_cos * source[:, 0] - scale_sin * source[:, 1], scale_sin * source[:, 0] + scale_cos * source[:, 1]])
+    return np.array([[a, -b], [b, a]]) / norm
+
+
+def _similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Centred (N, 2) ``source`` mapped by :func:`_similarity_matrix` onto centred ``target``."""
+    return source @ _similarity_matrix(source, target).T
 
 
 def procrustes_align(shapes: np.ndarray, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +116,21 @@ def face_frame_errors(predicted: np.ndarray, truth: np.ndarray, corners: tuple[i
     across = np.stack([-along[..., 1], along[..., 0]], axis=-1)
     error = predicted - truth
     return np.stack([(error * along).sum(-1), (error * across).sum(-1)], axis=-1) / distance
+
+
+def shape_following(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """How far (F, N, 2) predicted faces follow their labels' own shapes rather than the mean
+    shape. Each label is mapped by a similarity onto the labels' Procrustes mean (its centroid to
+    0) and its prediction by the same map; the least-squares slope of the predictions' deviations
+    from the mean on the labels' deviations, over all faces and points: 1 when the predictions
+    follow every deviation, 0 when they always give the mean shape (placed like the label), below
+    0.5 when they keep less than half of what makes each face differ."""
+    _, mean = procrustes_align(truth)
+    centres = truth.mean(axis=1, keepdims=True)
+    maps = np.stack([_similarity_matrix(face, mean) for face in truth - centres])  # (F, 2, 2)
+    labelled = np.einsum("fij,fnj->fni", maps, truth - centres) - mean
+    followed = np.einsum("fij,fnj->fni", maps, predicted - centres) - mean
+    return float((followed * labelled).sum() / (labelled**2).sum())
 
 
 def bias_share(errors: np.ndarray) -> float:

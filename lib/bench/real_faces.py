@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.analysis.shapes import bias_share, eye_line_yaw, face_frame_errors
+from lib.analysis.shapes import bias_share, eye_line_yaw, face_frame_errors, shape_following
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
@@ -143,9 +143,10 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
     """The landmark networks alone on real faces: one row per (label, seed, training folder),
     its ``best.pt`` (EMA weights) run on crops of each labelled face by the training crop rule
     (the landmark box: no detector, no calibration, so trainings compare on the same crops), with
-    ``nme``, ``fr@0.10`` and ``auc@0.10`` under the outer eye corners (300-W's convention) and
-    ``nme_eye_centroids``. Over seeds, :func:`lib.training.report.seed_summary` of this table
-    says whether KD helps on real faces too."""
+    ``nme``, ``fr@0.10`` and ``auc@0.10`` under the outer eye corners (300-W's convention),
+    ``nme_eye_centroids``, and ``shape_following`` (:func:`lib.analysis.shapes.shape_following`:
+    how much of each face's own shape the network keeps, 1 = all of it). Over seeds,
+    :func:`lib.training.report.seed_summary` of this table says whether KD helps on real faces too."""
     rows = []
     truth = points_array(table)
     for label, seed, folder in trainings:
@@ -159,6 +160,7 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
                 "fr@0.10": corners["fr"],
                 "auc@0.10": corners["auc"],
                 "nme_eye_centroids": float(nme(predicted, truth, scheme, NORMALISERS[1]).mean()),
+                "shape_following": shape_following(predicted, truth),
                 "faces": len(table),
             }
         )
