@@ -124,7 +124,10 @@ def shape_following(predicted: np.ndarray, truth: np.ndarray) -> float:
     0) and its prediction by the same map; the least-squares slope of the predictions' deviations
     from the mean on the labels' deviations, over all faces and points: 1 when the predictions
     follow every deviation, 0 when they always give the mean shape (placed like the label), below
-    0.5 when they keep less than half of what makes each face differ."""
+    0.5 when they keep less than half of what makes each face differ; NaN for fewer than two faces
+    (no deviation from their own mean)."""
+    if len(truth) < 2:
+        return float("nan")
     _, mean = procrustes_align(truth)
     centres = truth.mean(axis=1, keepdims=True)
     maps = np.stack([_similarity_matrix(face, mean) for face in truth - centres])  # (F, 2, 2)
