@@ -171,7 +171,8 @@ def test_network_runs_stop_where_a_face_would_outlast_the_reference_model():
     assert runs_within_latency(0.35, 1.05) == 3  # 3 runs of 0.35 ms take exactly 1.05 ms
     assert runs_within_latency(1.2, 1.05) == 0
     assert candidates((False, True), range(3), max_runs=3) == [(False, 0), (False, 1), (False, 2), (True, 0)]
-    assert candidates((True,), range(3), max_runs=1) == []
+    assert candidates((True,), range(3), max_runs=1) == [(True, 0)]  # none fits: the cheapest alone
+    assert candidates((False, True), (2, 1), max_runs=0) == [(False, 1)]
     assert candidates((True,), (1,)) == [(True, 1)]
     with pytest.raises(ValueError, match="latencies must be positive"):
         runs_within_latency(0.0, 1.0)

@@ -173,7 +173,7 @@ def make_submission(
         flip, refine_passes = (bool(flip), refine_passes or 0)
         refinement_summary["chosen_by"] = "none: no detector set to measure the flip and the passes on"
         if detector_set is not None:
-            settings = candidates(flips, pass_counts, max_model_runs) or candidates(flips, pass_counts)[:1]  # none fits the cap: the cheapest
+            settings = candidates(flips, pass_counts, max_model_runs)
             table = refinement_table(pipelines, resolve(detector_set), landmarks, settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
             flip, refine_passes = choose_setting(table)

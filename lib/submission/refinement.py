@@ -55,8 +55,10 @@ def model_runs(flip: bool, passes: int) -> int:
 
 def candidates(flips: Sequence[bool], passes: Sequence[int], max_runs: int | None = None) -> list[tuple[bool, int]]:
     """``(flip, passes)`` pairs of the given values whose :func:`model_runs` is at most
-    ``max_runs`` (None: all), in the order given, flip outermost."""
-    return [(flip, count) for flip in flips for count in passes if max_runs is None or model_runs(flip, count) <= max_runs]
+    ``max_runs`` (None: all), in the order given, flip outermost; when none fits, the cheapest
+    pair alone (a face always gets a prediction)."""
+    every = [(flip, count) for flip in flips for count in passes]
+    return [pair for pair in every if max_runs is None or model_runs(*pair) <= max_runs] or [min(every, key=lambda pair: model_runs(*pair))]
 
 
 def refinement_table(
