@@ -27,6 +27,7 @@ from lib.formats.pts import read_pts, write_pts
 from lib.inference.peers import MediaPipeFaceMesh, eye_line_degrees
 from lib.paths import resolve
 from lib.schemes import correspondence, load_scheme
+from lib.submission.score import MISSED_NME
 
 SCHEME = load_scheme("ivslab51")
 
@@ -141,18 +142,21 @@ def test_scores_by_hand_with_a_missed_face_and_a_method_given_as_predictions(tmp
     shifted = truth + [3.0, 0.0]  # every point 3 px off
     predictions = {a: np.stack([truth + 500, shifted]), b: np.zeros((0, 51, 2))}
     faces = score_faces(predictions, table, SCHEME)
-    assert list(faces["matched"]) == [True, False]
-    assert list(faces["pred_index"]) == [1, -1]  # the shifted face, not the far one
+    assert list(faces["matched"]) == [True, False, False]
+    assert list(faces["pred_index"]) == [1, -1, 0]  # the shifted face, not the far one
     centroid_distance = np.linalg.norm(truth[19:25].mean(0) - truth[25:31].mean(0))
     assert faces["nme_outer_eye_corners"].iloc[0] == pytest.approx(3 / 60)
     assert faces["nme_eye_centroids"].iloc[0] == pytest.approx(3 / centroid_distance)
     assert faces["nme_eye_centroids"].iloc[1] == np.inf
+    assert faces["extra"].tolist() == [False, False, True]  # the far face, counted apart
     summary, per_face, _ = benchmark({"given": predictions, "run here": lambda image: shifted[None]}, table, SCHEME)
     given = summary.set_index("method").loc["given"]
-    assert (given["faces"], given["missed"], given["fr_outer_eye_corners"]) == (2, 1, 0.5)
+    assert (given["faces"], given["missed"], given["extra"], given["fr_outer_eye_corners"]) == (2, 1, 1, 0.5)
+    assert given["nme_outer_eye_corners"] == pytest.approx((3 / 60 + MISSED_NME) / 2)  # the missed face at the cap
+    assert given["nme_matched_outer_eye_corners"] == pytest.approx(3 / 60)
     assert np.isnan(given["ms_per_image"])
-    assert summary.set_index("method").loc["run here", "missed"] == 0
-    assert len(per_face) == 4
+    assert summary.set_index("method").loc["run here", ["missed", "extra"]].tolist() == [0, 0]
+    assert len(per_face) == 5  # two labelled faces per method, one extra
 
 
 def test_error_bias_finds_brows_placed_too_far_in_on_matched_faces_only():

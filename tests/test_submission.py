@@ -15,7 +15,7 @@ from lib.io import atomic_write_text
 from lib.schemes import load_scheme
 from lib.submission.files import leaderboard_frame, read_leaderboard_csv, write_leaderboard_csv, write_submission_zip
 from lib.submission.make import content_digest, start_or_resume
-from lib.submission.score import read_ground_truth, score_submission
+from lib.submission.score import MATCH_IOU, MISSED_NME, match_faces, read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
 SCHEME = load_scheme("ivslab51")
@@ -169,6 +169,45 @@ def test_faces_on_face_free_images_are_counted_as_invented(tmp_path):
     read = read_ground_truth(tmp_path / "gt", 51)
     assert read["sea"].shape == (0, 51, 2)
     np.testing.assert_allclose(read["scene"], truth["scene"], atol=1e-3)
+
+
+def test_a_wild_shape_on_a_face_is_matched_by_position_and_counted_however_large():
+    """Matching is by position, never by error: a scrambled shape lying on the face counts with
+    its own NME (computed here by hand), a face nothing lies on is missed and enters the mean at
+    the stated cap, a shape off every face is extra; mean, median and FR are over every labelled
+    face."""
+    truth = {"a": face_at(100.0, seed=1)[None], "b": face_at(300.0, seed=2)[None]}
+    wild = truth["a"][0][::-1].copy()  # the same points, each landmark on another one's place: inside the face's box
+    far = face_at(900.0, seed=3)
+    predictions = {"a": wild[None], "b": far[None]}
+    summary, faces = score_submission(predictions, truth, SCHEME)
+    distance = np.linalg.norm(truth["a"][0][19:25].mean(0) - truth["a"][0][25:31].mean(0))
+    wild_nme = np.linalg.norm(wild - truth["a"][0], axis=1).mean() / distance
+    assert wild_nme > 0.5  # far above the old error-based matching's 0.5 cut-off
+    assert faces.loc[faces["image_id"] == "a", "nme"].iloc[0] == pytest.approx(wild_nme)
+    assert (summary["faces"], summary["matched"], summary["missed"], summary["extra"]) == (2, 1, 1, 1)
+    assert summary["nme"] == pytest.approx((wild_nme + MISSED_NME) / 2)
+    assert summary["median"] == pytest.approx((wild_nme + MISSED_NME) / 2)  # the median of two values
+    assert summary["nme_matched"] == pytest.approx(wild_nme)
+    assert summary["fr"] == 1.0
+    assert summary["auc"] == 0.0
+
+
+def test_faces_match_by_centre_inside_or_box_overlap():
+    labelled = face_at(100.0, y=100.0, size=40.0)[None]  # its box: about 80-120 on both axes
+    box = np.array([labelled[0].min(0), labelled[0].max(0)])
+    side = box[1] - box[0]
+    shifted_half = labelled + [0.55 * side[0], 0.0]  # centre outside the box, IoU (1 - 0.55) / (1 + 0.55) = 0.29
+    shifted_less = labelled + [0.45 * side[0], 0.0]  # centre inside the box
+    small_in_corner = box[0] + (labelled[0] - box[0]) * 0.2  # a fifth of the size in the box's corner: centre inside, IoU 0.04
+    assert MATCH_IOU > (1 - 0.55) / (1 + 0.55)
+    assert match_faces(shifted_half, labelled) == []
+    assert match_faces(shifted_less, labelled) == [(0, 0)]
+    assert match_faces(small_in_corner[None], labelled) == [(0, 0)]
+    # Two predictions on one face: the one whose centre is closest takes it, the other is left over.
+    assert match_faces(np.stack([shifted_less[0], labelled[0] + 1.0]), labelled) == [(1, 0)]
+    # A non-finite face matches nothing.
+    assert match_faces(np.full_like(labelled, np.nan), labelled) == []
 
 
 def test_faces_are_matched_regardless_of_order():

@@ -1,11 +1,15 @@
 """The real-face benchmark: several landmark methods on the same labelled photographs.
 
 Each method maps an RGB image to ``(F, N, 2)`` faces (its own detector included). On each
-photograph the labelled face is matched to the predicted face of lowest NME (outer eye corners;
-no match above ``match_nme``: the face is missed). Per face: NME normalised by the outer eye
-corners (300-W's convention, what published numbers use) and by the eye centroids (the kit's);
-per method: faces, missed, mean NME over the matched faces, FR@0.10 counting missed faces as
-failures, and the median milliseconds per photograph where the method ran in this process.
+photograph the labelled faces are matched to predicted faces by position
+(:func:`lib.submission.score.match_faces`: never by error, so a wild shape on a face counts with
+its NME however large; a face no prediction lies on is missed). Per face: NME normalised by the
+outer eye corners (300-W's convention, what published numbers use) and by the eye centroids (the
+kit's); per method: faces, missed, extra predicted faces (counted apart: they may be real,
+unlabelled people), and per normaliser :func:`lib.submission.score.error_summary` over every
+labelled face (mean and median with a missed face at the stated cap, FR@0.10 and AUC@0.10 with
+it failing, the mean over matched faces), and the median milliseconds per photograph where the
+method ran in this process.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from lib.analysis.shapes import bias_share, eye_line_yaw, face_frame_errors, sha
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
-from lib.metrics import failure_rate, nme, nme_by_condition
+from lib.metrics import nme, nme_by_condition
 from lib.models.checkpoint import load_model
 from lib.progress import track
 from lib.schemes import Scheme
-from lib.submission.score import match_faces
+from lib.submission.score import error_summary, match_faces
 from lib.training.evaluate import evaluate
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -44,29 +48,44 @@ def predict_images(method: Method, images: list[str], desc: str = "faces") -> tu
     return faces, 1000 * float(np.median(seconds))
 
 
-def score_faces(predictions: Mapping[str, np.ndarray], table: pd.DataFrame, scheme: Scheme, match_nme: float = 0.5) -> pd.DataFrame:
-    """One row per labelled face (``table``: ``image``, ``points``, ``subset``): ``image``,
-    ``subset``, ``matched``, ``pred_index`` (the matched predicted face, -1 when missed) and the NME
-    under each of :data:`NORMALISERS` (``inf`` when missed)."""
-    rows = []
-    for image, truth, subset in zip(table["image"], table["points"], table["subset"], strict=True):
-        predicted = np.asarray(predictions.get(image, np.zeros((0, *truth.shape))), dtype=np.float64)
-        pairs = match_faces(predicted, truth[None], scheme, NORMALISERS[0], match_nme)
-        row = {"image": image, "subset": subset, "matched": bool(pairs), "pred_index": pairs[0][0] if pairs else -1}
-        for normaliser in NORMALISERS:
-            row[f"nme_{normaliser}"] = float(nme(predicted[pairs[0][0]][None], truth[None], scheme, normaliser)[0]) if pairs else np.inf
-        rows.append(row)
-    return pd.DataFrame(rows)
+def score_faces(predictions: Mapping[str, np.ndarray], table: pd.DataFrame, scheme: Scheme) -> pd.DataFrame:
+    """One row per labelled face (``table``: ``image``, ``points``, ``subset``), in ``table``'s
+    order: ``image``, ``subset``, ``matched``, ``pred_index`` (the matched predicted face, -1 when
+    missed) and the NME under each of :data:`NORMALISERS` (``inf`` when missed); then one row per
+    extra predicted face (``extra`` True, ``matched`` False, NME NaN). The labelled faces of one
+    image are matched together (:func:`lib.submission.score.match_faces`)."""
+    rows = {}
+    extra = []
+    for image, faces in table.groupby("image", sort=False):
+        truth = np.stack(faces["points"].to_list()).astype(np.float64)
+        predicted = np.asarray(predictions.get(image, np.zeros((0, *truth.shape[1:]))), dtype=np.float64)
+        by_truth = {g: p for p, g in match_faces(predicted, truth)}
+        for g, (row_index, subset) in enumerate(zip(faces.index, faces["subset"], strict=True)):
+            p = by_truth.get(g)
+            row = {"image": image, "subset": subset, "matched": p is not None, "pred_index": -1 if p is None else p, "extra": False}
+            for normaliser in NORMALISERS:
+                row[f"nme_{normaliser}"] = np.inf if p is None else float(nme(predicted[p][None], truth[g][None], scheme, normaliser)[0])
+            rows[row_index] = row
+        subset = faces["subset"].iloc[0]
+        extra += [
+            {"image": image, "subset": subset, "matched": False, "pred_index": p, "extra": True}
+            for p in sorted(set(range(len(predicted))) - set(by_truth.values()))
+        ]
+    labelled = pd.DataFrame([rows[index] for index in table.index])
+    extra = pd.DataFrame(extra, columns=["image", "subset", "matched", "pred_index", "extra"])
+    return pd.concat([labelled, extra] if len(extra) else [labelled], ignore_index=True).astype({"matched": bool, "extra": bool, "pred_index": int})
 
 
 def summarise_method(faces: pd.DataFrame, threshold: float = 0.10) -> dict:
-    """``faces``, ``missed``, per normaliser the mean NME over matched faces and the FR with
-    missed faces as failures, for one method's :func:`score_faces` table."""
-    summary = {"faces": len(faces), "missed": int((~faces["matched"]).sum())}
+    """``faces`` (labelled), ``missed``, ``extra`` and, per normaliser,
+    :func:`~lib.submission.score.error_summary` over every labelled face (``nme_<normaliser>``,
+    ``median_<normaliser>``, ``fr_<normaliser>``, ``auc_<normaliser>``,
+    ``nme_matched_<normaliser>``) of one method's :func:`score_faces` table."""
+    labelled = faces[~faces["extra"]]
+    summary = {"faces": len(labelled), "missed": int((~labelled["matched"]).sum()), "extra": int(faces["extra"].sum())}
     for normaliser in NORMALISERS:
-        errors = faces[f"nme_{normaliser}"].to_numpy(np.float64)
-        summary[f"nme_{normaliser}"] = float(errors[faces["matched"]].mean()) if faces["matched"].any() else float("nan")
-        summary[f"fr_{normaliser}"] = failure_rate(errors, threshold)
+        stats = error_summary(labelled[f"nme_{normaliser}"].to_numpy(np.float64), threshold)
+        summary |= {f"{key}_{normaliser}": stats[key] for key in ("nme", "median", "fr", "auc", "nme_matched")}
     return summary
 
 
@@ -89,9 +108,10 @@ def benchmark(methods: Mapping[str, Method | Mapping[str, np.ndarray]], table: p
 
 def matched_points(faces: pd.DataFrame, predictions: Mapping[str, np.ndarray], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(M, N, 2) predicted and (M, N, 2) labelled points of the M matched faces of one method's
-    :func:`score_faces` table (its rows in ``table``'s order)."""
-    matched = faces["matched"].to_numpy(bool)
-    predicted = [predictions[image][index] for image, index in zip(faces["image"][matched], faces["pred_index"][matched], strict=True)]
+    :func:`score_faces` table (its labelled rows in ``table``'s order)."""
+    labelled = faces[~faces["extra"]]
+    matched = labelled["matched"].to_numpy(bool)
+    predicted = [predictions[image][index] for image, index in zip(labelled["image"][matched], labelled["pred_index"][matched], strict=True)]
     truth = table["points"].to_numpy()[matched]
     empty = np.zeros((0, *table["points"].iloc[0].shape))
     return (np.stack(predicted) if predicted else empty), (np.stack(truth.tolist()) if len(truth) else empty)

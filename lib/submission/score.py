@@ -1,10 +1,16 @@
-"""Scoring a submission against ground truth written in the same format.
+"""Scoring predicted faces against labelled ones (a submission against ground truth written in
+the same format, or a method against a real-face set: :mod:`lib.bench.real_faces`).
 
-Faces are matched per image by minimum total NME (Hungarian assignment on the NME of every
-predicted face against every ground-truth face); a pair whose NME exceeds ``match_nme`` is no
-match. A ground-truth face with no match is *missed* (it counts as a failure, with error
-``inf``, in FR and AUC); a predicted face with no match is *extra*. NME is the mean over
-matched faces; ``nme_all`` is not defined when a face is missed, so it is not reported.
+Faces are matched per image **by position, never by error**: a predicted face may match a
+labelled face when the centre of its landmarks' box lies inside the labelled face's landmark box,
+or when the two boxes overlap by at least :data:`MATCH_IOU`; among those pairs a Hungarian
+assignment takes the closest centres. So a wildly wrong shape placed on a face is that face's
+prediction and counts with its NME however large; only a face no prediction lies on is *missed*.
+A predicted face with no match is *extra* (it may be a real, unlabelled person).
+
+Every labelled face counts: ``nme`` and ``median`` are over all labelled faces, a missed one at
+:data:`MISSED_NME` (the stated cap: an error as large as the normalising distance); FR and AUC
+count a missed face as a failure; ``nme_matched`` is the mean over matched faces alone.
 
 FR and AUC ignore false faces (extra faces, and faces predicted on images without ground truth),
 so a lower detector threshold could only help them; ``fr_with_false``/``auc_with_false`` count
@@ -29,6 +35,10 @@ from lib.formats.pts import read_pts_blocks
 from lib.metrics import auc, failure_rate, nme
 from lib.schemes import Scheme
 
+MATCH_IOU = 0.3  # landmark boxes overlapping this much are one face even when a centre falls outside
+MISSED_NME = 1.0  # a missed face's error in means and medians: the normalising distance itself
+UNMATCHABLE = 1e12  # assignment cost of a pair that does not qualify
+
 
 def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarray]:
     """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
@@ -38,27 +48,70 @@ def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarr
     }
 
 
-def match_faces(pred: np.ndarray, gt: np.ndarray, scheme: Scheme, normaliser: str | None = None, match_nme: float = 0.5) -> list[tuple[int, int, float]]:
-    """Matched ``(pred index, gt index, nme)`` of one image's (P, N, 2) and (G, N, 2) faces."""
+def landmark_boxes(faces: np.ndarray) -> np.ndarray:
+    """(F, 4) ``x0, y0, x1, y1`` pixel box of each (F, N, 2) face's landmarks."""
+    faces = np.asarray(faces, dtype=np.float64)
+    return np.concatenate([faces.min(axis=1), faces.max(axis=1)], axis=1)
+
+
+def match_faces(pred: np.ndarray, gt: np.ndarray) -> list[tuple[int, int]]:
+    """Matched ``(pred index, gt index)`` of one image's (P, N, 2) predicted and (G, N, 2)
+    labelled faces, by position (the module's rule): a pair qualifies when the predicted box's
+    centre lies inside the labelled box or their IoU is at least :data:`MATCH_IOU`; qualifying
+    pairs are assigned to minimise the distance between box centres. Faces with non-finite
+    points match nothing."""
     if len(pred) == 0 or len(gt) == 0:
         return []
-    cost = np.stack([nme(np.broadcast_to(face, gt.shape), gt, scheme, normaliser) for face in pred])  # (P, G)
-    rows, cols = linear_sum_assignment(np.minimum(cost, 1e6))
-    return [(int(p), int(g), float(cost[p, g])) for p, g in zip(rows, cols, strict=True) if cost[p, g] <= match_nme]
+    pred_boxes, gt_boxes = landmark_boxes(pred), landmark_boxes(gt)
+    pred_centres, gt_centres = (pred_boxes[:, :2] + pred_boxes[:, 2:]) / 2, (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
+    inside = np.all((pred_centres[:, None] >= gt_boxes[None, :, :2]) & (pred_centres[:, None] <= gt_boxes[None, :, 2:]), axis=-1)  # (P, G)
+    qualifies = (inside | (box_overlap(pred_boxes, gt_boxes) >= MATCH_IOU)) & np.isfinite(pred_boxes).all(axis=1)[:, None]
+    distance = np.linalg.norm(pred_centres[:, None] - gt_centres[None], axis=-1)
+    cost = np.where(qualifies, np.nan_to_num(distance, nan=0.0), UNMATCHABLE)
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(p), int(g)) for p, g in zip(rows, cols, strict=True) if qualifies[p, g]]
+
+
+def box_overlap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(A, B) intersection over union of (A, 4) and (B, 4) ``x0, y0, x1, y1`` boxes (0 where
+    a box has no area)."""
+    low = np.maximum(first[:, None, :2], second[None, :, :2])
+    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    intersection = np.prod(np.clip(high - low, 0.0, None), axis=-1)
+    areas = [np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=-1) for boxes in (first, second)]
+    union = areas[0][:, None] + areas[1][None, :] - intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, intersection / union, 0.0)
+
+
+def error_summary(errors: np.ndarray, threshold: float = 0.10) -> dict:
+    """``nme``, ``median``, ``p90`` (the worst decile's edge), ``fr`` and ``auc`` at
+    ``threshold`` over every labelled face's error (``inf`` for a missed face: at
+    :data:`MISSED_NME` in the mean and the quantiles, a failure in FR and AUC), and
+    ``nme_matched``, the mean over the finite errors alone (NaN when none)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if not len(errors):
+        raise ValueError("no labelled face to summarise")
+    capped = np.where(np.isfinite(errors), errors, MISSED_NME)
+    matched = np.isfinite(errors)
+    return {
+        "nme": float(capped.mean()),
+        "median": float(np.median(capped)),
+        "p90": float(np.quantile(capped, 0.9)),
+        "fr": failure_rate(errors, threshold),
+        "auc": auc(errors, threshold, method="exact"),
+        "nme_matched": float(errors[matched].mean()) if matched.any() else float("nan"),
+    }
 
 
 def score_submission(
-    predictions: Mapping[str, np.ndarray],
-    ground_truth: Mapping[str, np.ndarray],
-    scheme: Scheme,
-    normaliser: str | None = None,
-    threshold: float = 0.10,
-    match_nme: float = 0.5,
+    predictions: Mapping[str, np.ndarray], ground_truth: Mapping[str, np.ndarray], scheme: Scheme, normaliser: str | None = None, threshold: float = 0.10
 ) -> tuple[dict, pd.DataFrame]:
     """Summary (``faces, matched, missed, missed_share, extra, false_faces, face_free_images,
-    faces_on_face_free, face_free_with_a_face, nme, fr, auc, fr_with_false, auc_with_false``) and
-    a per-face table (one row
-    per ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``).
+    faces_on_face_free, face_free_with_a_face``, :func:`error_summary`'s ``nme, median, fr, auc,
+    nme_matched``, then ``fr_with_false, auc_with_false``) and a per-face table (one row per
+    ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``; ``inf`` for a
+    missed face, NaN for an extra one).
 
     ``predictions`` and ``ground_truth`` map image stems to (F, N, 2) pixel arrays; an image
     missing from ``predictions`` has all its faces missed.
@@ -67,19 +120,18 @@ def score_submission(
     for stem in sorted(ground_truth):
         gt = np.asarray(ground_truth[stem], dtype=np.float64)
         pred = np.asarray(predictions.get(stem, np.zeros((0, *gt.shape[1:]))), dtype=np.float64)
-        matches = match_faces(pred, gt, scheme, normaliser, match_nme)
-        by_gt = {g: (p, value) for p, g, value in matches}
+        by_gt = dict((g, p) for p, g in match_faces(pred, gt))
         for g in range(len(gt)):
-            p, value = by_gt.get(g, (None, np.inf))
+            p = by_gt.get(g)
+            value = float(nme(pred[p][None], gt[g][None], scheme, normaliser)[0]) if p is not None else np.inf
             rows.append({"image_id": stem, "gt_index": g, "pred_index": p, "nme": value})
-        for p in sorted(set(range(len(pred))) - {p for p, _, _ in matches}):
+        for p in sorted(set(range(len(pred))) - set(by_gt.values())):
             rows.append({"image_id": stem, "gt_index": None, "pred_index": p, "nme": np.nan})
     faces = pd.DataFrame(rows, columns=["image_id", "gt_index", "pred_index", "nme"]).astype({"gt_index": "Int64", "pred_index": "Int64"})
-    gt_faces = faces[faces["gt_index"].notna()]
-    errors = gt_faces["nme"].to_numpy(np.float64)
-    matched = np.isfinite(errors)
+    errors = faces.loc[faces["gt_index"].notna(), "nme"].to_numpy(np.float64)
     if not len(errors):
         raise ValueError("the ground truth holds no faces")
+    matched = np.isfinite(errors)
     unknown = sorted(set(predictions) - set(ground_truth))
     extra = int(faces["gt_index"].isna().sum())
     false_faces = extra + sum(len(predictions[stem]) for stem in unknown)
@@ -97,12 +149,11 @@ def score_submission(
         "face_free_images": len(face_free),
         "faces_on_face_free": int(sum(on_face_free)),
         "face_free_with_a_face": int(sum(count > 0 for count in on_face_free)),
-        "nme": float(errors[matched].mean()) if matched.any() else float("nan"),
-        "fr": failure_rate(errors, threshold),
-        "auc": auc(errors, threshold, method="exact"),
+        **error_summary(errors, threshold),
         "fr_with_false": failure_rate(with_false, threshold),
         "auc_with_false": auc(with_false, threshold, method="exact"),
         "threshold": threshold,
+        "missed_nme": MISSED_NME,
         "normaliser": normaliser or scheme.default_normaliser,
     }
     return summary, faces

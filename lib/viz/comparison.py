@@ -25,7 +25,7 @@ def methods_figure(table: pd.DataFrame, faces: pd.DataFrame, predictions: Mappin
     for row, (image, truth) in enumerate(zip(shown["image"], shown["points"], strict=True)):
         pixels = load_image(image)
         for column, method in enumerate(methods):
-            result = faces[(faces["method"] == method) & (faces["image"] == image)].iloc[0]
+            result = faces[(faces["method"] == method) & (faces["image"] == image) & ~faces["extra"]].iloc[0]
             if result["matched"]:
                 matched = np.asarray(predictions[method][image])[int(result["pred_index"])]
                 show_face(axes[row, column], pixels, matched, scheme, truth=truth, title=f"{method}: {100 * result['nme_outer_eye_corners']:.1f} %")
