@@ -1,12 +1,14 @@
-"""The benchmark's pure parts: the challenge-style score and the Pareto front."""
+"""The benchmark's pure parts: the challenge-style score, the Pareto front and the rule that ships a file."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.choice import fastest_within_budget
+from lib.bench.choice import SHIP_RULE, most_accurate_within_latency, seed_spread, ship
 from lib.bench.plots import pareto_front
 from lib.bench.score import challenge_score
 
@@ -33,27 +35,54 @@ def test_pareto_front_by_hand():
     assert pareto_front(latency, error).tolist() == [0, 2, 1]
 
 
-def test_the_shipped_file_is_the_fastest_that_passed_the_gate_within_the_budget():
+def ship_table() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seven timed files (MediaPipe at 1.0 ms: ``vs_mediapipe_t1`` = latency / 1.0) and the gate."""
     bench = pd.DataFrame(
         [
-            ("student_96_fp32.tflite", "student", 96, "fp32", 6.2, 0.0600, 3.00),
-            ("student_96_int8w.tflite", "student", 96, "int8w", 1.9, 0.0601, 3.10),  # as fast within 5 %, smaller
-            ("student_96_int8.tflite", "student", 96, "int8", 2.1, 0.0625, 1.50),  # 0.25 points worse
-            ("student_64_fp32.tflite", "student", 64, "fp32", 6.2, 0.0900, 1.00),  # fast, far less accurate
-            ("student_96_fp16.tflite", "student", 96, "fp16", 3.2, 0.0600, 0.50),  # failed the gate
-            ("pruned40_96_fp32.tflite", "pruned40", 96, "fp32", 2.0, 0.0590, 2.00),  # a pruned student: budget from the student's fp32
-            ("pruned40_96_int8.tflite", "pruned40", 96, "int8", 0.9, 0.0642, 1.20),  # 0.42 points worse than the student
+            ("student_160_fp32.tflite", "student", 160, "fp32", 8.0, 0.0550, 1.40),  # the most accurate, slower than MediaPipe
+            ("student_128_fp32.tflite", "student", 128, "fp32", 6.2, 0.0600, 0.95),  # the most accurate within the latency
+            ("student_128_int8w.tflite", "student", 128, "int8w", 1.9, 0.0603, 0.90),  # a near-tie, faster
+            ("student_128_int8.tflite", "student", 128, "int8", 2.1, 0.0625, 0.60),  # 0.25 points worse
+            ("student_128_fp16.tflite", "student", 128, "fp16", 3.2, 0.0580, 0.50),  # failed the gate
+            ("student_96_int8.tflite", "student", 96, "int8", 1.2, 0.0700, 0.30),
+            ("pruned40_96_int8.tflite", "pruned40", 96, "int8", 0.9, 0.0750, 0.20),
         ],
-        columns=["file", "model", "input_size", "precision", "size_mb", "nme", "litert_ms_t2"],
+        columns=["file", "model", "input_size", "precision", "size_mb", "nme", "litert_ms_t1"],
     )
+    bench["gflops"] = 0.1
+    bench["vs_mediapipe_t1"] = bench["litert_ms_t1"] / 1.0
     gate = pd.DataFrame({"file": bench["file"], "passed": [True, True, True, True, False, True, True]})
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.2)["file"] == "pruned40_96_fp32.tflite"
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.3)["file"] == "student_96_int8.tflite"
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.5)["file"] == "pruned40_96_int8.tflite"
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=3.0)["file"] == "student_64_fp32.tflite"
-    unpruned = bench[bench["model"] == "student"]
-    assert fastest_within_budget(unpruned, gate, "litert_ms_t2", 96, nme_points=0.2)["file"] == "student_96_int8w.tflite"
-    # the budget is the reference network's: the pruned student's own fp32 file (5.90 %) would allow less
-    assert fastest_within_budget(bench, gate, "litert_ms_t2", 96, nme_points=0.5, reference_model="pruned40")["file"] == "student_96_int8.tflite"
-    with pytest.raises(ValueError, match="no fp32 file of student at its own input size 128"):
-        fastest_within_budget(bench, gate, "litert_ms_t2", 128, nme_points=0.2)
+    return bench, gate
+
+
+def test_the_shipped_file_is_the_most_accurate_within_mediapipes_latency(tmp_path):
+    bench, gate = ship_table()
+    choice, runner_up, figures = most_accurate_within_latency(bench, gate, threads=1)
+    assert choice["file"] == "student_128_fp32.tflite"  # 160 px is more accurate and too slow; fp16 failed the gate
+    assert runner_up["file"] == "student_128_int8w.tflite"
+    assert (figures["within_latency"], figures["candidates"], figures["within_latency_files"]) == (True, 6, 5)
+    # a near-tie (within the seeds' spread) goes to the faster file
+    assert most_accurate_within_latency(bench, gate, threads=1, tie_nme=0.0005)[0]["file"] == "student_128_int8w.tflite"
+    assert most_accurate_within_latency(bench, gate, threads=1, tie_nme=0.003)[0]["file"] == "student_128_int8.tflite"
+    # a looser cap lets the larger network in; none within the cap: the fastest ships, and says so
+    assert most_accurate_within_latency(bench, gate, threads=1, max_ratio=1.5)[0]["file"] == "student_160_fp32.tflite"
+    fastest, _, none_fit = most_accurate_within_latency(bench, gate, threads=1, max_ratio=0.1)
+    assert (fastest["file"], none_fit["within_latency"]) == ("pruned40_96_int8.tflite", False)
+    with pytest.raises(ValueError, match="litert_ms_t2"):
+        most_accurate_within_latency(bench, gate, threads=2)
+    # best.json: the chosen file, its latency ratio, the rule and the runner-up
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "student_128_fp32.tflite").write_bytes(b"chosen")
+    shipped = ship(choice, runner_up, figures, tmp_path / "export", tmp_path)
+    record = json.loads((tmp_path / "best.json").read_text())
+    assert shipped.read_bytes() == b"chosen"
+    assert (record["file"], record["litert_ms_t1"], record["latency_ratio"], record["rule"]) == ("student_128_fp32.tflite", 0.95, 0.95, SHIP_RULE)
+    assert record["runner_up"]["file"] == "student_128_int8w.tflite"
+
+
+def test_the_tie_margin_is_the_kd_students_spread_over_seeds(tmp_path):
+    assert seed_spread(tmp_path / "absent.csv") == 0.0
+    pd.DataFrame({"model": ["student alone", "student + KD"], "nme_std": [0.002, 0.0015]}).to_csv(tmp_path / "seeds.csv", index=False)
+    assert seed_spread(tmp_path / "seeds.csv") == 0.0015
+    pd.DataFrame({"model": ["student + KD"], "nme_std": [float("nan")]}).to_csv(tmp_path / "one.csv", index=False)
+    assert seed_spread(tmp_path / "one.csv") == 0.0

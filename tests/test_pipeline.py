@@ -353,12 +353,14 @@ def test_the_outputs_later_steps_read_are_the_ones_pipeline_yaml_declares(tmp_pa
     uses = [
         ("student", "teacher", outputs.teacher_checkpoint),
         ("export", "student", outputs.student_checkpoint),
-        ("timing", "student", outputs.student_checkpoint),
         ("submission", "timing", outputs.shipped_model),
     ]
     for reader, writer, where in uses:
         path = where(run / reader).relative_to(run)
         assert str(path) in steps[reader].reads, (reader, path)
         assert f"run_dir/{path.name}" in steps[writer].writes, (writer, path)
+    seeds = outputs.student_seed_summary(run / "timing").relative_to(run)  # made only with several seeds
+    assert f"{seeds} (optional)" in steps["timing"].reads
+    assert f"run_dir/{seeds.name} (optional)" in steps["student"].writes
     assert outputs.export_folder(run / "timing") == run / "export"
     assert outputs.submission_folder(run / "submission") == PROJECT_ROOT / "submissions" / "run-1"

@@ -108,11 +108,11 @@ def test_pruning_jobs_fine_tune_the_steps_student_after_it_in_folders_the_export
     for job in jobs:  # what the student step trains is what the export step exports
         Path(job.overrides["out_dir"], "best.pt").parent.mkdir(parents=True)
         Path(job.overrides["out_dir"], "best.pt").touch()
-    assert outputs.student_models(run / "export") == {
-        "student": run / "student" / "best.pt",
-        "finetuned": run / "student" / "pruned" / "finetuned" / "best.pt",
-        "pruned40": run / "student" / "pruned" / "pruned40" / "best.pt",
-    }
+    assert outputs.student_models(run / "export") == [
+        ("student", run / "student" / "best.pt"),
+        ("finetuned", run / "student" / "pruned" / "finetuned" / "best.pt"),
+        ("pruned40", run / "student" / "pruned" / "pruned40" / "best.pt"),
+    ]
     for bad in ([0.4, 0.4], [1.0], [-0.1]):
         with pytest.raises(ValueError, match="prune ratios must be distinct and in"):
             pruning_jobs(run / "student", {}, model, bad, {})

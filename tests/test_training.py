@@ -20,10 +20,11 @@ from lib.formats.pts import read_pts, write_pts
 from lib.formats.w300 import SPLITS
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
+from lib.pipeline import outputs
 from lib.training import engine, gpu_check
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
-from lib.training.jobs import TrainJob, pruning_jobs, run_jobs, student_ablation_jobs
+from lib.training.jobs import TrainJob, pruning_jobs, run_jobs, size_jobs, student_ablation_jobs
 from lib.training.report import ALONE, DISTILLED, seed_summary, step_trainings
 from lib.training.step_benchmark import step_times
 from tests.conftest import with_jaw
@@ -412,7 +413,13 @@ def test_student_ablation_jobs_name_every_seed_kd_first():
 def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):
     student = tmp_path / "student"
     kd_loss = {"kd": 5.0, "kd_mode": "kl"}
-    jobs = [*student_ablation_jobs(student, {}, kd_loss, [0, 2]), *pruning_jobs(student, {"seed": 0, "loss": kd_loss}, {"head": "pyramid"}, [0.0, 0.4], {})]
+    step = {"seed": 0, "loss": kd_loss, "input_size": 128}
+    jobs = [
+        *student_ablation_jobs(student, {"input_size": 128}, kd_loss, [0, 2]),
+        *pruning_jobs(student, step, {"head": "pyramid"}, [0.0, 0.4], {}),
+        *size_jobs(student, step, [96, 128], 128),  # the step's own size trains no second student
+    ]
+    assert [job.label for job in jobs[-1:]] == [f"{DISTILLED} at 96 px"]
     for job in jobs:  # each training's folder as the engine leaves it
         folder = Path(job.overrides["out_dir"])
         folder.mkdir(parents=True, exist_ok=True)
@@ -422,7 +429,18 @@ def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):
     (student / "seeds" / "seed_5" / "kd").mkdir(parents=True)  # an unfinished training: no best.pt yet
     found = step_trainings(student)
     assert sorted(found) == sorted((job.label, job.overrides.get("seed", 0), Path(job.overrides["out_dir"])) for job in jobs)
-    assert [(label, seed) for label, seed, _ in found] == [(ALONE, 0), (DISTILLED, 0), ("finetuned", 0), ("pruned40", 0), (ALONE, 2), (DISTILLED, 2)]
+    assert [(label, seed) for label, seed, _ in found] == [
+        (ALONE, 0),
+        (DISTILLED, 0),
+        ("finetuned", 0),
+        ("pruned40", 0),
+        (f"{DISTILLED} at 96 px", 0),
+        (ALONE, 2),
+        (DISTILLED, 2),
+    ]
+    assert outputs.student_models(tmp_path / "export")[:2] == [("student", student / "best.pt"), ("student", student / "sizes" / "96" / "best.pt")]
+    with pytest.raises(ValueError, match="multiples of 32"):
+        size_jobs(student, step, [100], 128)
 
 
 @pytest.mark.slow

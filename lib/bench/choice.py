@@ -1,9 +1,13 @@
-"""Which exported file ships as ``best.tflite``: the fastest file that passed the parity gate
-and stays within an NME budget of the reference network's fp32 file at its own input size (the
-reference is the step's student; the other networks, pruned students, compete under its budget).
+"""Which exported file ships as ``best.tflite``: one rule for every profile (:data:`SHIP_RULE`).
 
-Files whose latencies differ by less than ``tie_share`` of the fastest are timed as equal (the
-median of 50 calls still moves by a few per cent between runs); among those the smallest wins.
+Among the files that passed the export step's parity gate (each network exported only at the
+input size it trained at), the most accurate by validation NME (faces no training step saw)
+whose LiteRT latency is at most the reference model's (MediaPipe's face-landmark model) times
+``max_ratio``, both timed in the same bench run at the same thread count. Files whose NME is
+within ``tie_nme`` of that most accurate one are near-ties (the spread between seeds: a smaller
+difference is no difference) and the fastest of them ships. When no file is fast enough, the
+fastest file ships and ``best.json`` says so (``within_latency: false``): a run always ships.
+``best.json`` records the rule, the figures of the chosen file, and the runner-up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from lib.io import atomic_copy, atomic_write_text
+
+SHIP_RULE = "the most accurate file by validation NME whose latency is at most the reference's (same bench run, same threads); near-ties within tie_nme go to the faster"
+REFERENCE = "mediapipe"  # lib.bench.run.DEFAULT_REFERENCES: MediaPipe's face-landmark model
+FIELDS = ("file", "model", "input_size", "precision", "size_mb", "gflops", "nme")
 
 
 def read_gate(export_dir: str | Path) -> pd.DataFrame:
@@ -27,29 +35,77 @@ def read_gate(export_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def fastest_within_budget(
-    bench: pd.DataFrame, gate: pd.DataFrame, latency: str, native_size: int, nme_points: float, tie_share: float = 0.05, reference_model: str = "student"
-) -> pd.Series:
-    """The row of ``bench`` (a :func:`lib.bench.run.benchmark` table) to ship: among files the
-    ``gate`` passed whose ``nme`` is at most ``nme_points`` NME points above the fp32 file of
-    ``reference_model`` at ``native_size``, the fastest by ``latency`` (a column, ms), ties within
-    ``tie_share`` going to the smaller file. Raises ``ValueError`` naming what is missing."""
-    native = bench[(bench["model"] == reference_model) & (bench["input_size"] == native_size) & (bench["precision"] == "fp32")]
-    if native.empty:
-        raise ValueError(f"no fp32 file of {reference_model} at its own input size {native_size} to measure the budget from")
-    limit = float(native["nme"].iloc[0]) + nme_points / 100
-    passed = set(gate.loc[gate["passed"].astype(bool), "file"])
-    candidates = bench[bench["file"].isin(passed) & (bench["nme"] <= limit)]
-    if candidates.empty:
-        raise ValueError(f"no file passed the gate within {nme_points} NME points of {native['file'].iloc[0]}")
-    fastest = candidates[latency].min()
-    return candidates[candidates[latency] <= fastest * (1 + tie_share)].sort_values(["size_mb", latency]).iloc[0]
+def seed_spread(ablation_seeds: str | Path, model: str = "student + KD") -> float:
+    """The standard deviation of ``model``'s NME over seeds (a fraction) in the student step's
+    ``ablation_seeds.csv`` (:func:`lib.training.report.seed_summary`); 0 when the file is absent
+    or holds a single seed (no spread measured: no near-ties)."""
+    path = Path(ablation_seeds)
+    if not path.is_file():
+        return 0.0
+    table = pd.read_csv(path).set_index("model")
+    spread = float(table.loc[model, "nme_std"]) if model in table.index else float("nan")
+    return spread if spread == spread else 0.0  # NaN (one seed): none
 
 
-def ship(choice: pd.Series, export_dir: str | Path, out_dir: str | Path, latency: str) -> Path:
-    """Copy the chosen file to ``out_dir/best.tflite`` and describe it in ``best.json``."""
+def most_accurate_within_latency(
+    bench: pd.DataFrame, gate: pd.DataFrame, threads: int, tie_nme: float = 0.0, max_ratio: float = 1.0, reference: str = REFERENCE
+) -> tuple[pd.Series, pd.Series | None, dict]:
+    """(the row of ``bench`` to ship, the runner-up row or None, the decision's figures) by the
+    module's rule. ``bench`` is a :func:`lib.bench.run.benchmark` table (``nme``,
+    ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>``); ``gate`` the export step's
+    :func:`read_gate`. The runner-up is the best other file by the same rule. Raises
+    ``ValueError`` naming what is missing."""
+    latency, ratio = f"litert_ms_t{threads}", f"vs_{reference}_t{threads}"
+    missing = [column for column in (latency, ratio, "nme") if column not in bench]
+    if missing:
+        raise ValueError(f"the bench table lacks {missing}: time the files and {reference!r} at {threads} threads in one run")
+    if tie_nme < 0 or max_ratio <= 0:
+        raise ValueError(f"tie_nme must be >= 0 and max_ratio > 0, not {tie_nme} and {max_ratio}")
+    passed = bench[bench["file"].isin(set(gate.loc[gate["passed"].astype(bool), "file"]))]
+    if passed.empty:
+        raise ValueError("no exported file passed the parity gate")
+    fast_enough = passed[passed[ratio] <= max_ratio]
+    ranked = _ranked(fast_enough, latency, tie_nme) if len(fast_enough) else passed.sort_values([latency, "nme"])
+    choice = ranked.iloc[0]
+    rest = passed[passed["file"] != choice["file"]]
+    runner_up = None
+    if len(rest):
+        rest_fast = rest[rest[ratio] <= max_ratio]
+        runner_up = (_ranked(rest_fast, latency, tie_nme) if len(rest_fast) else rest.sort_values([latency, "nme"])).iloc[0]
+    figures = {
+        "rule": SHIP_RULE,
+        "reference": reference,
+        "threads": threads,
+        "max_ratio": max_ratio,
+        "tie_nme": tie_nme,
+        "within_latency": bool(len(fast_enough)),
+        "candidates": int(len(passed)),
+        "within_latency_files": int(len(fast_enough)),
+    }
+    return choice, runner_up, figures
+
+
+def _ranked(files: pd.DataFrame, latency: str, tie_nme: float) -> pd.DataFrame:
+    """``files`` in the rule's order: the near-ties of the lowest NME first, fastest first (then
+    the lower NME, then the smaller file), then the others by NME."""
+    tied = files["nme"] <= files["nme"].min() + tie_nme
+    return pd.concat([files[tied].sort_values([latency, "nme", "size_mb"]), files[~tied].sort_values(["nme", latency])])
+
+
+def _described(row: pd.Series, threads: int, reference: str) -> dict:
+    """A file's :data:`FIELDS`, its latency and its latency over the reference's, as JSON values."""
+    latency, ratio = f"litert_ms_t{threads}", f"vs_{reference}_t{threads}"
+    fields = {**{key: row[key] for key in FIELDS}, latency: row[latency], "latency_ratio": row[ratio]}
+    return {key: value.item() if hasattr(value, "item") else value for key, value in fields.items()}
+
+
+def ship(choice: pd.Series, runner_up: pd.Series | None, figures: dict, export_dir: str | Path, out_dir: str | Path) -> Path:
+    """Copy the chosen file to ``out_dir/best.tflite`` and describe the decision in
+    ``best.json``: the chosen file's fields (``litert_ms_t<threads>`` and ``latency_ratio`` to the
+    reference among them), the rule and its figures, and ``runner_up`` (its fields, or null)."""
     out_dir = Path(out_dir)
+    threads, reference = figures["threads"], figures["reference"]
     atomic_copy(Path(export_dir) / choice["file"], out_dir / "best.tflite")
-    fields = {key: choice[key] for key in ("file", "model", "input_size", "precision", "size_mb", "gflops", "nme", latency)}
-    atomic_write_text(out_dir / "best.json", json.dumps({**fields, "rule": "fastest passing the gate within the NME budget"}, indent=2, default=float))
+    record = {**_described(choice, threads, reference), **figures, "runner_up": None if runner_up is None else _described(runner_up, threads, reference)}
+    atomic_write_text(out_dir / "best.json", json.dumps(record, indent=2))
     return out_dir / "best.tflite"

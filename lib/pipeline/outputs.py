@@ -17,11 +17,22 @@ def student_checkpoint(step_dir: Path) -> Path:
     return Path(step_dir).parent / "student" / "best.pt"
 
 
-def student_models(step_dir: Path) -> dict[str, Path]:
-    """The student step's networks to export, by name: ``student`` (the KD student), then each
-    pruned student it fine-tuned (``student/pruned/<name>/best.pt``, :func:`lib.training.jobs.pruning_jobs`)."""
-    pruned = sorted(Path(step_dir).parent.glob("student/pruned/*/best.pt"))
-    return {"student": student_checkpoint(step_dir), **{path.parent.name: path for path in pruned}}
+def student_models(step_dir: Path) -> list[tuple[str, Path]]:
+    """The student step's networks to export, as (name, ``best.pt``): ``student`` (the KD
+    student), the same student trained at each other size (``student/sizes/<size>/best.pt``,
+    :func:`lib.training.jobs.size_jobs`; its files differ by size), then each pruned student
+    (``student/pruned/<name>/best.pt``, :func:`lib.training.jobs.pruning_jobs`). Each is
+    exported at the size it trained at."""
+    student = Path(step_dir).parent / "student"
+    sizes = sorted(student.glob("sizes/*/best.pt"), key=lambda path: int(path.parent.name))
+    pruned = sorted(student.glob("pruned/*/best.pt"))
+    return [("student", student_checkpoint(step_dir)), *[("student", path) for path in sizes], *[(path.parent.name, path) for path in pruned]]
+
+
+def student_seed_summary(step_dir: Path) -> Path:
+    """The student step's ``ablation_seeds.csv`` (:func:`lib.training.report.seed_summary`),
+    when it trained several seeds: the spread between seeds that the timing step's rule reads."""
+    return Path(step_dir).parent / "student" / "ablation_seeds.csv"
 
 
 def export_folder(step_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """The training engine shared by both stages: ``train(TrainConfig) -> results``.
 
 Teacher: the model's own losses. Student: the same losses plus distillation from a frozen
-teacher (eval mode, no gradients) that sees the same augmented batch; the student's output
+teacher (eval mode, no gradients) that sees the same augmented batch, at the student's input
+size (a student may train at another size than its teacher); the student's output
 convs start from the teacher's. AdamW with a higher learning rate for the head, linear warm-up
 then cosine decay per step, EMA weights (validated and kept), gradient clipping, autocast on a
 GPU. Every epoch: validation NME/FR/AUC/per part on the EMA weights, one JSON line in
@@ -176,9 +177,9 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     """The frozen teacher, when the student distils (a KD weight above 0); else None."""
     if cfg.stage != "student" or not cfg.distils:
         return None
-    teacher = load_model(resolve(cfg.teacher_checkpoint)).to(device)
-    if teacher.input_size != cfg.input_size or teacher.scheme_name != cfg.scheme:
-        raise ValueError(f"teacher ({teacher.input_size} px, {teacher.scheme_name}) must match the student ({cfg.input_size} px, {cfg.scheme})")
+    teacher = load_model(resolve(cfg.teacher_checkpoint), input_size=cfg.input_size).to(device)  # it sees the student's crops
+    if teacher.scheme_name != cfg.scheme:
+        raise ValueError(f"teacher ({teacher.scheme_name}) must match the student's scheme ({cfg.scheme})")
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher

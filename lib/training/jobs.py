@@ -85,6 +85,21 @@ def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: S
     ]
 
 
+def size_jobs(run_dir: Path, settings: dict, sizes: Sequence[int], step_size: int) -> list[TrainJob]:
+    """The student step's students at the other input sizes they may ship at: for each of
+    ``sizes`` (px, other than the step's own ``step_size``) the step's KD student trained again at
+    that size with ``settings`` (the step's, its seed and KD included; the teacher runs at the
+    student's size, the networks being size-agnostic), in ``run_dir/sizes/<size>``. A file ships
+    only at a size its network trained at (:mod:`lib.bench.choice`)."""
+    if len(set(sizes)) != len(sizes) or any(int(size) != size or size < 32 or size % 32 for size in sizes):
+        raise ValueError(f"student sizes must be distinct multiples of 32 px (the backbone's stride), got {list(sizes)}")
+    return [
+        TrainJob(f"{DISTILLED} at {size} px", "student", {**settings, "input_size": int(size), "out_dir": str(run_dir / "sizes" / str(size))})
+        for size in sizes
+        if size != step_size
+    ]
+
+
 def pruned_name(ratio: float) -> str:
     """A pruned student's name: ``pruned40`` for ratio 0.4; ratio 0 is the control, the same
     fine-tune without pruning: ``finetuned``."""

@@ -110,15 +110,19 @@ def step_trainings(student_dir: str | Path) -> list[tuple[str, int, Path]]:
     """Every finished training of a student step (``student_dir`` and the folders below it with a
     ``best.pt``) as (label, seed, folder), read back from each folder's ``config.json``: a run
     started from another's weights is a pruned student (:func:`lib.training.jobs.pruned_name`),
-    else :data:`DISTILLED` when its KD weight is above 0, else :data:`ALONE`. Sorted by seed,
-    then alone, with KD, the pruned students by name."""
+    else :data:`DISTILLED` when its KD weight is above 0, else :data:`ALONE`; one trained at
+    another input size than the step's own is labelled so (``student + KD at 96 px``). Sorted by
+    seed, then alone, with KD, the others by name."""
     found = []
+    step_size = json.loads((Path(student_dir) / "config.json").read_text())["input_size"]
     for best in Path(student_dir).rglob("best.pt"):
         config = json.loads((best.parent / "config.json").read_text())
         if config.get("init_from"):
             label = pruned_name(config["model"].get("prune_ratio") or 0.0)
         else:
             label = DISTILLED if config["loss"].get("kd", 0) > 0 or config["loss"].get("feature_kd", 0) > 0 else ALONE
+        if config["input_size"] != step_size:
+            label = f"{label} at {config['input_size']} px"  # lib.training.jobs.size_jobs
         found.append((label, config["seed"], best.parent))
     order = {ALONE: 0, DISTILLED: 1}
     return sorted(found, key=lambda item: (item[1], order.get(item[0], 2), item[0]))
