@@ -102,15 +102,18 @@ def test_flip_tta_is_the_mean_of_the_crop_and_its_mirror(synthetic_root):
     model = build_model({"kind": "student", "input_size": 64}).eval()
     image = load_image(sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[0])
     centre, scale = np.array([150.0, 140.0]), 0.6
-    plain = TorchLandmarkModel(model).face_landmarks(image, centre, scale)
-    both = TorchLandmarkModel(model, flip=True).face_landmarks(image, centre, scale)
+    plain, plain_confidence = TorchLandmarkModel(model).face_landmarks(image, centre, scale)
+    both, both_confidence = TorchLandmarkModel(model, flip=True).face_landmarks(image, centre, scale)
     # Independently: run the mirrored image at the mirrored centre, mirror the points back and
     # undo the landmark permutation.
     width = image.shape[1]
-    mirrored = TorchLandmarkModel(model).face_landmarks(np.ascontiguousarray(image[:, ::-1]), np.array([width - 1 - centre[0], centre[1]]), scale)
+    mirrored, mirrored_confidence = TorchLandmarkModel(model).face_landmarks(
+        np.ascontiguousarray(image[:, ::-1]), np.array([width - 1 - centre[0], centre[1]]), scale
+    )
     mirrored[:, 0] = width - 1 - mirrored[:, 0]
     permutation = TorchLandmarkModel(model).flip_permutation
     np.testing.assert_allclose(both, (plain + mirrored[permutation]) / 2, atol=1e-3)
+    assert both_confidence == pytest.approx((plain_confidence + mirrored_confidence) / 2, abs=1e-4)  # the confidence is averaged too
 
 
 def test_a_face_free_image_gets_no_face_and_an_empty_file(detector, synthetic_root):
@@ -119,8 +122,8 @@ def test_a_face_free_image_gets_no_face_and_an_empty_file(detector, synthetic_ro
     face_free = [p for p in sorted((synthetic_root / "ivslab_facial_test_gt").glob("*.txt")) if not p.read_text()]
     pipeline = run_model.Pipeline(TorchLandmarkModel(build_model({"kind": "student", "input_size": 64})), detector, LandmarkCalibration())
     for truth in face_free:
-        faces, problem = run_model.predict_file(pipeline, synthetic_root / "ivslab_facial_test" / f"{truth.stem}.png")
-        assert (faces.shape[0], problem) == (0, None)
+        faces, confidences, problem = run_model.predict_file(pipeline, synthetic_root / "ivslab_facial_test" / f"{truth.stem}.png")
+        assert (faces.shape[0], confidences.shape, problem) == (0, (0,), None)
         assert run_model.pts_text(faces) == ""
 
 
@@ -341,8 +344,9 @@ def test_pipeline_returns_faces_right_to_left_with_their_scores(detector, synthe
     model = TorchLandmarkModel(build_model({"kind": "student", "input_size": 64}))
     pipeline = run_model.Pipeline(model, detector, LandmarkCalibration())
     for path in sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:3]:
-        faces, scores = pipeline.predict(load_image(path))
+        faces, scores, confidences = pipeline.predict(load_image(path))
         assert faces.shape == (len(scores), 51, 2)
+        assert confidences.shape == scores.shape
         assert np.all(np.diff(run_model.face_centre_x(faces)) <= 0)
         assert np.all(scores > 0)
         np.testing.assert_array_equal(pipeline(load_image(path)), faces)

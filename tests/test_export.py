@@ -237,10 +237,11 @@ def test_tflite_and_pytorch_give_the_same_faces_with_flip_tta(exported, syntheti
     checkpoint, folder = exported
     image = load_image(sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[0])
     centre, scale = np.array([160.0, 150.0]), 0.7
-    torch_faces = landmark_model(checkpoint, flip=True).face_landmarks(image, centre, scale)
-    tflite_faces = landmark_model(folder / f"student_{SIZE}_fp32.tflite", flip=True).face_landmarks(image, centre, scale)
-    plain = landmark_model(folder / f"student_{SIZE}_fp32.tflite").face_landmarks(image, centre, scale)
+    torch_faces, torch_confidence = landmark_model(checkpoint, flip=True).face_landmarks(image, centre, scale)
+    tflite_faces, tflite_confidence = landmark_model(folder / f"student_{SIZE}_fp32.tflite", flip=True).face_landmarks(image, centre, scale)
+    plain, _ = landmark_model(folder / f"student_{SIZE}_fp32.tflite").face_landmarks(image, centre, scale)
     np.testing.assert_allclose(tflite_faces, torch_faces, atol=1e-3)
+    assert tflite_confidence == pytest.approx(torch_confidence, abs=1e-3)
     assert np.abs(tflite_faces - plain).max() > 1e-3  # the mirrored pass does change the answer
 
 

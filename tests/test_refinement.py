@@ -10,7 +10,17 @@ import pandas as pd
 import pytest
 
 from lib.data.synthetic.face_model import template_2d
-from lib.deploy.run_model import LandmarkCalibration, Pipeline, crop_matrix, eye_line_roll, landmark_crop, pts_text
+from lib.deploy.run_model import (
+    MAX_CROP_SHIFT,
+    MAX_CROP_ZOOM,
+    LandmarkCalibration,
+    Pipeline,
+    crop_matrix,
+    crop_moved_too_far,
+    eye_line_roll,
+    landmark_crop,
+    pts_text,
+)
 from lib.schemes import load_scheme
 from lib.submission.refinement import candidates, choose_setting, model_runs, refinement_table, runs_within_latency, shipped_and_reference_ms
 
@@ -34,15 +44,19 @@ def box_middle(points: np.ndarray) -> np.ndarray:
 class PulledModel:
     """A stand-in landmark model pulled towards its crop: it returns the truth shifted by
     ``pull`` times the offset of the crop centre from the truth's box middle (a heatmap model
-    drifts with a crop placed off the face). It records each crop's rotation."""
+    drifts with a crop placed off the face), with a confidence that falls as the crop centre
+    moves off the face (1 / (1 + offset / 100 px)), or a ``constant`` one. It records each crop's
+    rotation."""
 
-    def __init__(self, truth: dict[int, np.ndarray], pull: float = 0.5):
-        self.truth, self.pull, self.rotations = truth, pull, []
+    def __init__(self, truth: dict[int, np.ndarray], pull: float = 0.5, constant: float | None = None):
+        self.truth, self.pull, self.constant, self.rotations = truth, pull, constant, []
 
     def face_landmarks(self, image, centre, scale, rotation=0.0):
         self.rotations.append(rotation)
         points = self.truth[image.shape[0]]
-        return points + self.pull * (np.asarray(centre) - box_middle(points))
+        offset = np.asarray(centre) - box_middle(points)
+        confidence = 1.0 / (1.0 + np.linalg.norm(offset) / 100.0) if self.constant is None else self.constant
+        return points + self.pull * offset, confidence
 
 
 class BoxDetector:
@@ -85,17 +99,20 @@ def test_each_pass_halves_the_pull_of_a_box_placed_off_the_face():
     model = PulledModel({64: truth})
     pipeline = Pipeline(model, BoxDetector({64: truth}), LandmarkCalibration((0.0, 0.0), 1.4), refine_passes=2)
     passes = pipeline.predict_passes(np.zeros((64, 64, 3), np.uint8), 3)
-    shifts = [np.abs(faces[0] - truth).max(axis=0) for faces, _ in passes]
+    shifts = [np.abs(faces[0] - truth).max(axis=0) for faces, _, _ in passes]
     for step, shift in enumerate(shifts):
         np.testing.assert_allclose(shift, 0.5 ** (step + 1) * np.array([40.0, 20.0]))
-    faces, scores = pipeline.predict(np.zeros((64, 64, 3), np.uint8))
+    confidences = [confidence[0] for _, _, confidence in passes]
+    assert confidences == sorted(confidences)  # each pass's crop sits closer to the face
+    faces, scores, confidence = pipeline.predict(np.zeros((64, 64, 3), np.uint8))
     np.testing.assert_array_equal(faces, passes[2][0])
     assert scores.tolist() == [0.9]
+    assert confidence.tolist() == [confidences[2]]
 
 
 def test_passes_level_the_eyes_of_a_rolled_face_and_stop_on_non_finite_landmarks():
     truth = face(roll=25.0)
-    model = PulledModel({64: truth})
+    model = PulledModel({64: truth}, constant=1.0)
     Pipeline(model, BoxDetector({64: truth}), LandmarkCalibration(), level_eyes=EYES).predict_passes(np.zeros((64, 64, 3), np.uint8), 2)
     assert model.rotations == pytest.approx([0.0, 25.0, 25.0])  # the first crop comes from the box, upright
     model.truth = {64: np.full_like(truth, np.nan)}
@@ -103,9 +120,63 @@ def test_passes_level_the_eyes_of_a_rolled_face_and_stop_on_non_finite_landmarks
     passes = Pipeline(model, BoxDetector({64: truth}), LandmarkCalibration(), level_eyes=EYES).predict_passes(np.zeros((64, 64, 3), np.uint8), 2)
     assert len(model.rotations) == 1
     assert len(passes) == 3
-    assert all(np.isnan(faces).all() for faces, _ in passes)
+    assert all(np.isnan(faces).all() for faces, _, _ in passes)
     empty = Pipeline(model, BoxDetector({}), LandmarkCalibration()).predict_passes(np.zeros((32, 32, 3), np.uint8), 2)
-    assert [faces.shape for faces, _ in empty] == [(0, 0, 2)] * 3
+    assert [faces.shape for faces, _, _ in empty] == [(0, 0, 2)] * 3
+
+
+class PushedModel(PulledModel):
+    """A model a pass sends astray: from the second crop on, it returns the face shifted by
+    ``push`` px to the right, with the confidence ``confidence`` (the first crop: the truth,
+    confidence 0.8)."""
+
+    def __init__(self, truth: dict[int, np.ndarray], push: float, confidence: float):
+        super().__init__(truth, constant=confidence)
+        self.push, self.confidence = push, confidence
+
+    def face_landmarks(self, image, centre, scale, rotation=0.0):
+        self.rotations.append(rotation)
+        points = self.truth[image.shape[0]]
+        if len(self.rotations) == 1:
+            return points.copy(), 0.8
+        return points + [self.push, 0.0], self.confidence
+
+
+@pytest.mark.parametrize(
+    ("push", "confidence", "kept"),
+    [
+        (5.0, 0.9, False),  # a small move, more confident: the pass stands
+        (5.0, 0.5, True),  # the pass lowers the confidence: undone
+        (300.0, 0.95, True),  # more confident, but its crop would leave the face: undone
+    ],
+)
+def test_a_pass_that_lowers_the_confidence_or_strays_is_undone_and_the_earlier_shape_kept(push, confidence, kept):
+    """The package keeps a face's earlier shape when a pass diverges: a pass that lowers the
+    confidence is undone, and so is one whose landmarks' own crop lies 300 px (more than
+    MAX_CROP_SHIFT of its side) from the crop the pass ran on, however confident."""
+    truth = face()
+    model = PushedModel({64: truth}, push, confidence)
+    pipeline = Pipeline(model, BoxDetector({64: truth}, shift=(0.0, 0.0)), LandmarkCalibration((0.0, 0.0), 1.4), refine_passes=2)
+    faces, _, confidences = pipeline.predict(np.zeros((64, 64, 3), np.uint8))
+    side = 1.4 * np.max(truth.max(axis=0) - truth.min(axis=0))
+    assert 5.0 < MAX_CROP_SHIFT * side < 300.0
+    if kept:
+        np.testing.assert_array_equal(faces[0], truth)
+        assert confidences.tolist() == [0.8]
+        assert len(model.rotations) <= 2  # the passes stop at the first undone one
+    else:
+        np.testing.assert_allclose(faces[0], truth + [5.0, 0.0])
+        assert len(model.rotations) == 3  # both passes ran and stood
+        assert confidences.tolist() == [0.9]
+
+
+def test_crop_bounds():
+    last = (np.array([100.0, 100.0]), 1.0)  # a 200 px crop
+    assert not crop_moved_too_far(last, (np.array([100.0 + 0.99 * MAX_CROP_SHIFT * 200, 100.0]), 1.0))
+    assert crop_moved_too_far(last, (np.array([100.0 + 1.01 * MAX_CROP_SHIFT * 200, 100.0]), 1.0))
+    assert not crop_moved_too_far(last, (last[0], 0.99 * MAX_CROP_ZOOM))
+    assert crop_moved_too_far(last, (last[0], 1.01 * MAX_CROP_ZOOM))
+    assert crop_moved_too_far(last, (last[0], 1 / (1.01 * MAX_CROP_ZOOM)))
 
 
 def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_path):

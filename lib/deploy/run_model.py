@@ -12,7 +12,8 @@ path is read against the working directory, else against the list's folder);
 ``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left by the x
 of their centre, coordinates 1-based pixels of the original image. An image that cannot be read
 gets an empty file, and a face whose landmarks are not finite is left out; each is reported on
-stderr with its reason, and a summary line counts them. The exit status is 0 unless
+stderr with its reason, and a summary line counts them, and the faces whose heatmap confidence
+stayed low (written all the same). The exit status is 0 unless
 ``--strict`` is given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
 every choice the submission was made with: the box-to-crop rule, the detector threshold and
 layout (tiles, the close-up model), the most faces kept per image, and the flip test-time
@@ -44,6 +45,9 @@ MAX_FACES = 3
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell: the grid is input_size // HEATMAP_STRIDE
 CROP_UNIT = 200.0  # pixels: a crop of scale s covers a square of side CROP_UNIT * s
 LANDMARK_BOX_FACTOR = 1.4  # the training crop: the landmarks' box, its longer side times this
+MAX_CROP_SHIFT = 0.5  # a refinement crop whose centre moves more than this share of the last crop's side (the face half out of it) is undone
+MAX_CROP_ZOOM = 1.5  # likewise one whose side grows or shrinks by more than this factor
+LOW_CONFIDENCE = 0.3  # a face whose heatmap confidence stays below this (the targets' peak is 1) is reported
 
 
 def tflite_interpreter() -> type:
@@ -368,6 +372,22 @@ def eye_line_roll(points: np.ndarray, level_eyes: tuple[Sequence[int], Sequence[
     return float(np.degrees(np.arctan2(step[1], step[0])))
 
 
+def heatmap_confidence(heatmaps: np.ndarray) -> float:
+    """Mean over landmarks of each (N, G, G) fused map's peak: near the training targets' unit
+    peak when the face fills the crop as in training, low when the crop holds no face or the
+    model is unsure where the points are."""
+    return float(np.asarray(heatmaps, dtype=np.float64).reshape(len(heatmaps), -1).max(axis=1).mean())
+
+
+def face_prediction(model, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float, flip: bool) -> tuple[np.ndarray, float]:
+    """(N, 2) landmarks in image pixels and their :func:`heatmap_confidence` for the crop at
+    ``centre``/``scale``/``rotation`` of an RGB image, by ``model.face_outputs`` (a
+    :class:`LandmarkModel` or the project's PyTorch one); with ``flip`` the mean of the crop's and
+    its mirror's landmarks and confidences."""
+    outputs = [model.face_outputs(image, centre, scale, mirrored, rotation) for mirrored in ((False, True) if flip else (False,))]
+    return np.mean([points for points, _ in outputs], axis=0), float(np.mean([heatmap_confidence(maps) for _, maps in outputs]))
+
+
 class LandmarkModel:
     """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, N landmarks out.
 
@@ -401,10 +421,10 @@ class LandmarkModel:
         points = landmarks @ inverse[:, :2].T + inverse[:, 2]
         return (points[self.flip_permutation] if flip else points), heatmaps
 
-    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> np.ndarray:
-        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation`` of an RGB image."""
-        flips = (False, True) if self.flip_permutation is not None else (False,)
-        return np.mean([self.face_outputs(image, centre, scale, flip, rotation)[0] for flip in flips], axis=0)
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> tuple[np.ndarray, float]:
+        """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation`` of
+        an RGB image, and their confidence (:func:`face_prediction`, the flip when set)."""
+        return face_prediction(self, image, centre, scale, rotation, self.flip_permutation is not None)
 
 
 def face_centre_x(faces: np.ndarray) -> np.ndarray:
@@ -494,13 +514,28 @@ class PackageSettings:
         return LandmarkCalibration(self.offset, self.side_factor)
 
 
+def crop_moved_too_far(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float]) -> bool:
+    """Whether the crop ``new`` (centre (2,), scale) strays from the crop ``last`` beyond the
+    bounds: its centre more than :data:`MAX_CROP_SHIFT` of the last crop's side away, or its side
+    more than :data:`MAX_CROP_ZOOM` times larger or smaller. A refinement pass whose landmarks'
+    own crop strays so from the crop it ran on has thrown the face off (the face it found is not
+    the one it was shown)."""
+    side = CROP_UNIT * last[1]
+    shift = float(np.linalg.norm(np.asarray(new[0]) - np.asarray(last[0])))
+    zoom = new[1] / last[1]
+    return shift > MAX_CROP_SHIFT * side or not 1 / MAX_CROP_ZOOM <= zoom <= MAX_CROP_ZOOM
+
+
 class Pipeline:
     """Detector + calibration + landmark model (a :class:`LandmarkModel` or anything with its
     ``face_landmarks``; any detector returning ``(boxes, scores)``); the ``max_faces`` likeliest
     detections are kept. Each face is predicted from the calibrated crop of its box, then
     ``refine_passes`` more times from :func:`landmark_crop` of its last landmarks (the crop the
-    model was trained on), while they are finite; with ``level_eyes`` (:func:`eye_line_roll`'s
-    two eyes) those crops are turned to level the eyes, and the landmarks turned back."""
+    model was trained on); with ``level_eyes`` (:func:`eye_line_roll`'s two eyes) those crops are
+    turned to level the eyes, and the landmarks turned back. A pass is undone for a face, and
+    the face's passes end, when its landmarks are not finite, when its crop strays beyond the
+    bounds (:func:`crop_moved_too_far`), or when it lowers the face's heatmap confidence: a pass
+    can only keep or improve a face, never send it astray."""
 
     def __init__(
         self,
@@ -514,36 +549,41 @@ class Pipeline:
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
         self.refine_passes, self.level_eyes = refine_passes, level_eyes
 
-    def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[np.ndarray]:
-        """(N, 2) landmarks in image pixels of the face in the (4,) detector box after 0, 1, ...
-        ``passes`` refinement passes (``passes + 1`` arrays; once they are not finite, repeated)."""
-        points = [self.model.face_landmarks(image, *self.calibration.crop(box))]
-        for _ in range(passes):
-            last = points[-1]
-            if not np.isfinite(last).all():
-                points.append(last)
-                continue
-            rotation = eye_line_roll(last, self.level_eyes) if self.level_eyes is not None else 0.0
-            points.append(self.model.face_landmarks(image, *landmark_crop(last, rotation), rotation))
-        return points
+    def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[tuple[np.ndarray, float]]:
+        """(N, 2) landmarks in image pixels and their confidence for the face in the (4,)
+        detector box after 0, 1, ... ``passes`` refinement passes (``passes + 1`` pairs; from an
+        undone pass on, the last kept pair repeated)."""
+        results = [self.model.face_landmarks(image, *self.calibration.crop(box))]
+        while len(results) <= passes and np.isfinite(results[-1][0]).all():
+            points, confidence = results[-1]
+            rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
+            crop = landmark_crop(points, rotation)
+            refined, refined_confidence = self.model.face_landmarks(image, *crop, rotation)
+            if not np.isfinite(refined).all() or refined_confidence < confidence or crop_moved_too_far(crop, landmark_crop(refined, rotation)):
+                break
+            results.append((refined, refined_confidence))
+        return results + [results[-1]] * (passes + 1 - len(results))
 
-    def predict_passes(self, image: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels and
-        their (F,) detection scores, right to left (the detector runs once)."""
+    def predict_passes(self, image: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels,
+        their (F,) detection scores and (F,) heatmap confidences, right to left (the detector
+        runs once)."""
         boxes, scores = self.detector(image)
         likeliest = np.argsort(-scores)[: self.max_faces]
         if not len(likeliest):
-            return [(np.zeros((0, 0, 2)), np.zeros(0))] * (passes + 1)
+            return [(np.zeros((0, 0, 2)), np.zeros(0), np.zeros(0))] * (passes + 1)
         per_face = [self.face_passes(image, boxes[k], passes) for k in likeliest]
         results = []
         for step in range(passes + 1):
-            faces = np.array([face[step] for face in per_face])
+            faces = np.array([face[step][0] for face in per_face])
+            confidences = np.array([face[step][1] for face in per_face])
             order = right_to_left(faces)
-            results.append((faces[order], scores[likeliest][order]))
+            results.append((faces[order], scores[likeliest][order], confidences[order]))
         return results
 
-    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """RGB image -> (F, N, 2) faces in pixels and their (F,) detection scores, right to left."""
+    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RGB image -> (F, N, 2) faces in pixels, their (F,) detection scores and (F,) heatmap
+        confidences, right to left."""
         return self.predict_passes(image, self.refine_passes)[-1]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -617,12 +657,13 @@ def main(argv: list[str] | None = None) -> int:
     if not lines:
         raise SystemExit(f"{args.image_list}: the image list is empty")
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    failures = []
+    failures, unsure = [], 0
     for line in lines:
         path, note = resolve_listed(line, args.image_list.parent)
         if note:
             print(f"run_model: {note}", file=sys.stderr)
-        faces, problem = predict_file(pipeline, path)
+        faces, confidences, problem = predict_file(pipeline, path)
+        unsure += int((confidences < LOW_CONFIDENCE).sum())
         if problem:
             failures.append(problem)
             print(f"run_model: {problem}", file=sys.stderr)
@@ -630,7 +671,9 @@ def main(argv: list[str] | None = None) -> int:
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.write_text(pts_text(faces))
         temporary.replace(target)
-    print(f"wrote {len(lines)} files to {args.output_dir}; {len(failures)} with problems", file=sys.stderr)
+    print(
+        f"wrote {len(lines)} files to {args.output_dir}; {len(failures)} with problems; {unsure} faces of low confidence (< {LOW_CONFIDENCE})", file=sys.stderr
+    )
     return 1 if failures and args.strict else 0
 
 
@@ -649,19 +692,21 @@ def resolve_listed(line: str, list_folder: Path) -> tuple[Path, str | None]:
     return here, None
 
 
-def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, str | None]:
-    """The (F, N, 2) faces to write for one image, and what went wrong (None if nothing): an
-    image that cannot be read gives no face; faces with non-finite landmarks are left out. The
-    package's ``main`` and the project's submission writer both predict through this."""
+def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The (F, N, 2) faces to write for one image, their (F,) heatmap confidences, and what went
+    wrong (None if nothing): an image that cannot be read gives no face; faces with non-finite
+    landmarks are left out. A face of low confidence is still written (the format wants one per
+    face found): the caller counts them. The package's ``main`` and the project's submission
+    writer both predict through this."""
     try:
         image = read_rgb(path)
     except UnreadableImage as error:  # it names the file
-        return np.zeros((0, 0, 2)), str(error)
-    faces = pipeline(image)
+        return np.zeros((0, 0, 2)), np.zeros(0), str(error)
+    faces, _, confidences = pipeline.predict(image)
     finite = np.isfinite(faces).all(axis=(1, 2))
     if finite.all():
-        return faces, None
-    return faces[finite], f"{path}: {int((~finite).sum())} of {len(faces)} faces had non-finite landmarks and were left out"
+        return faces, confidences, None
+    return faces[finite], confidences[finite], f"{path}: {int((~finite).sum())} of {len(faces)} faces had non-finite landmarks and were left out"
 
 
 if __name__ == "__main__":

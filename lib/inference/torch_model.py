@@ -9,13 +9,13 @@ import torch
 
 from lib.data.dataset import normalise_image
 from lib.data.geometry import apply_affine, grid_to_crop, invert_affine, normalised_to_grid, warp_image
-from lib.deploy.run_model import HEATMAP_STRIDE, crop_matrix
+from lib.deploy.run_model import HEATMAP_STRIDE, crop_matrix, face_prediction
 from lib.models.landmark_net import LandmarkNet
 from lib.schemes import load_scheme
 
 
 class TorchLandmarkModel:
-    """``face_landmarks(image, centre, scale)`` -> (N, 2) image pixels with a PyTorch model.
+    """``face_landmarks(image, centre, scale)`` -> (N, 2) image pixels and their confidence with a PyTorch model.
 
     ``flip``: also run the mirrored crop and average the two predictions (landmark k of the
     mirrored crop is landmark ``flip_permutation[k]`` of the face).
@@ -39,6 +39,6 @@ class TorchLandmarkModel:
         points = apply_affine(invert_affine(matrix), crop_points)
         return (points[self.flip_permutation] if flip else points), outputs["fused"][0].numpy()
 
-    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> np.ndarray:
-        flips = (False, True) if self.flip else (False,)
-        return np.mean([self.face_outputs(image, centre, scale, flip, rotation)[0] for flip in flips], axis=0)
+    def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> tuple[np.ndarray, float]:
+        """(N, 2) image pixels and their confidence, as :meth:`lib.deploy.run_model.LandmarkModel.face_landmarks`."""
+        return face_prediction(self, image, centre, scale, rotation, self.flip)

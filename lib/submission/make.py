@@ -25,7 +25,18 @@ from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import build_package
-from lib.deploy.run_model import MAX_FACES, NO_BOX_MAP, BlazeFaceDetector, LandmarkModel, PackageSettings, Pipeline, build_detector, predict_file, pts_text
+from lib.deploy.run_model import (
+    LOW_CONFIDENCE,
+    MAX_FACES,
+    NO_BOX_MAP,
+    BlazeFaceDetector,
+    LandmarkModel,
+    PackageSettings,
+    Pipeline,
+    build_detector,
+    predict_file,
+    pts_text,
+)
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration, fit_close_up_box
 from lib.inference.torch_model import TorchLandmarkModel
@@ -188,11 +199,12 @@ def make_submission(
     txt_dir = out_dir / "txt"
     source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} refine={refine_passes},{eyes} min_score={min_score} layout={layout} close_up_box={close_up_box} calibration={calibration_summary}"
     start_or_resume(txt_dir, source)
-    prediction_problems = []
+    prediction_problems, unsure = [], 0
     for path in track(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
         if not target.is_file():
-            faces, problem = predict_file(pipeline, path)
+            faces, confidences, problem = predict_file(pipeline, path)
+            unsure += int((confidences < LOW_CONFIDENCE).sum())
             if problem:
                 prediction_problems.append(problem)
                 note(problem)
@@ -205,6 +217,8 @@ def make_submission(
         "model": str(model),
         "images": len(paths),
         "faces_predicted": int(sum(len(f) for f in predictions.values())),
+        "faces_low_confidence": unsure,  # of the faces predicted in this call (a resumed run counts the rest)
+        "low_confidence": LOW_CONFIDENCE,
         "prediction_problems": prediction_problems,
         "problems": [str(p) for p in problems],
         "calibration": calibration_summary,

@@ -44,7 +44,7 @@ def predictions_per_pass(pipeline: Pipeline, images: list[str | Path], max_passe
     ``pipeline`` on each image (its detector runs once per image)."""
     predictions = [{} for _ in range(max_passes + 1)]
     for image in track(images, desc="refinement passes", disable=not progress):
-        for step, (faces, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
+        for step, (faces, _, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
             predictions[step][str(image)] = faces
     return predictions
 

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from lib.data.synthetic.video import Clip
-from lib.deploy.run_model import CROP_UNIT, LandmarkCalibration, landmark_crop, read_rgb
+from lib.deploy.run_model import CROP_UNIT, LandmarkCalibration, heatmap_confidence, landmark_crop, read_rgb
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.video.filters import OneEuroSettings, filter_sequence
 from lib.video.metrics import clip_summary
-from lib.video.tracker import FaceTracker, face_size, heatmap_confidence
+from lib.video.tracker import FaceTracker, face_size
 
 MODES = ("detector every frame", "tracking", "tracking + One Euro")
 MIN_CUTOFFS = (0.5, 1.0, 2.0, 4.0, 8.0)  # Hz

@@ -22,14 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.deploy.run_model import LandmarkCalibration, landmark_crop
+from lib.deploy.run_model import LandmarkCalibration, heatmap_confidence, landmark_crop
 from lib.video.filters import OneEuroFilter, OneEuroSettings
-
-
-def heatmap_confidence(heatmaps: np.ndarray) -> float:
-    """Mean over landmarks of each (N, G, G) fused map's peak: near the training targets' peak
-    when the face fills the crop as in training, low when the crop holds no face."""
-    return float(np.asarray(heatmaps, dtype=np.float64).reshape(len(heatmaps), -1).max(axis=1).mean())
 
 
 def face_size(points: np.ndarray) -> float:
