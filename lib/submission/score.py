@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from lib.deploy.run_model import box_iou
 from lib.formats.pair import files_by_stem
 from lib.formats.pts import read_pts_blocks
 from lib.metrics import auc, failure_rate, nme
@@ -65,23 +66,11 @@ def match_faces(pred: np.ndarray, gt: np.ndarray) -> list[tuple[int, int]]:
     pred_boxes, gt_boxes = landmark_boxes(pred), landmark_boxes(gt)
     pred_centres, gt_centres = (pred_boxes[:, :2] + pred_boxes[:, 2:]) / 2, (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
     inside = np.all((pred_centres[:, None] >= gt_boxes[None, :, :2]) & (pred_centres[:, None] <= gt_boxes[None, :, 2:]), axis=-1)  # (P, G)
-    qualifies = (inside | (box_overlap(pred_boxes, gt_boxes) >= MATCH_IOU)) & np.isfinite(pred_boxes).all(axis=1)[:, None]
+    qualifies = (inside | (box_iou(pred_boxes, gt_boxes) >= MATCH_IOU)) & np.isfinite(pred_boxes).all(axis=1)[:, None]
     distance = np.linalg.norm(pred_centres[:, None] - gt_centres[None], axis=-1)
     cost = np.where(qualifies, np.nan_to_num(distance, nan=0.0), UNMATCHABLE)
     rows, cols = linear_sum_assignment(cost)
     return [(int(p), int(g)) for p, g in zip(rows, cols, strict=True) if qualifies[p, g]]
-
-
-def box_overlap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(A, B) intersection over union of (A, 4) and (B, 4) ``x0, y0, x1, y1`` boxes (0 where
-    a box has no area)."""
-    low = np.maximum(first[:, None, :2], second[None, :, :2])
-    high = np.minimum(first[:, None, 2:], second[None, :, 2:])
-    intersection = np.prod(np.clip(high - low, 0.0, None), axis=-1)
-    areas = [np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=-1) for boxes in (first, second)]
-    union = areas[0][:, None] + areas[1][None, :] - intersection
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, intersection / union, 0.0)
 
 
 def error_summary(errors: np.ndarray, threshold: float = 0.10) -> dict:
