@@ -244,7 +244,7 @@ def test_tiles_find_a_small_face_and_the_close_up_model_a_face_filling_the_frame
     assert len(boxes) == 1
     assert boxes[0, 2] - boxes[0, 0] > 600  # a box the size of the face, centred across the frame
     assert abs((boxes[0, 0] + boxes[0, 2]) / 2 - 512) < 100
-    with pytest.raises(SystemExit, match="close-up .* file is missing"):
+    with pytest.raises(run_model.BadInput, match="close-up .* file is missing"):
         run_model.build_detector(full, None, 0.5, use_close_up=True)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import venv
 import zipfile
+import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -245,6 +248,63 @@ def test_tflite_and_pytorch_give_the_same_faces_with_flip_tta(exported, syntheti
     assert np.abs(tflite_faces - plain).max() > 1e-3  # the mirrored pass does change the answer
 
 
+def huge_png(path: Path) -> Path:
+    """A valid 8x8 PNG whose header claims 60000 x 60000 pixels (CRC fixed): OpenCV refuses it."""
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", 60000, 60000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.slow
+def test_final_package_names_and_counts_every_bad_image_and_never_overwrites_an_output(exported, synthetic_root, tmp_path, capsys):
+    """One stem, two images: the first keeps the file, the second is named and not predicted; a
+    path listed twice is predicted once; a huge-header PNG, a 250-character stem and an output
+    name taken by a folder each cost only their own image; the summary counts files written."""
+    _, folder = exported
+    good = sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:2]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "face.png", tmp_path / "b" / "face.png"
+    first.write_bytes(good[0].read_bytes())
+    second.write_bytes(good[1].read_bytes())
+    long_stem = tmp_path / ("x" * 250 + ".png")
+    long_stem.write_bytes(good[1].read_bytes())
+    blocked = tmp_path / "blocked.png"
+    blocked.write_bytes(good[1].read_bytes())
+    out = tmp_path / "out"
+    (out / "blocked.txt").mkdir(parents=True)
+    listed = [first, second, first, huge_png(tmp_path / "huge.png"), long_stem, blocked]
+    image_list = tmp_path / "list.txt"
+    image_list.write_text("".join(f"{path}\n" for path in listed), encoding="utf-8")
+    settings = tmp_path / "settings.json"
+    settings.write_text(run_model.PackageSettings((0.0, 0.0), 1.0, 0.4).to_json())
+    common = ["--model", str(folder / f"student_{SIZE}_fp32.tflite"), "--detector", str(resolve(DEFAULT_DETECTOR)), "--settings", str(settings)]
+    assert run_model.main([str(image_list), str(out), *common]) == 0
+    errors = capsys.readouterr().err
+    one = tmp_path / "one.txt"
+    one.write_text(f"{first}\n")
+    assert run_model.main([str(one), str(tmp_path / "alone"), *common]) == 0
+    assert (out / "face.txt").read_bytes() == (tmp_path / "alone" / "face.txt").read_bytes()  # the first image's faces, not the second's
+    assert f"{second}: not predicted: its output face.txt belongs to {first}" in errors
+    assert f"{tmp_path / 'huge.png'}: cannot be decoded" in errors
+    assert (out / "huge.txt").read_text() == ""
+    assert "n_points: 51" in (out / f"{long_stem.stem}.txt").read_text()
+    assert f"{out / 'blocked.txt'}: not written: a folder of that name is in the way" in errors
+    assert not list(out.glob(".*.tmp"))
+    assert f"wrote 3 files to {out} for 6 listed images; problems: 3;" in errors
+    # A model that is not a landmark model, and a list that is not UTF-8: refused before anything is written.
+    detector_as_model = ["--model", str(resolve(DEFAULT_DETECTOR)), *common[2:]]
+    assert run_model.main([str(image_list), str(tmp_path / "none"), *detector_as_model]) == 2
+    assert "not a landmark model (inputs [(1, 192, 192, 3)]" in capsys.readouterr().err
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(f"{first}\n".encode() + "caf\u00e9.png\n".encode("latin-1"))
+    assert run_model.main([str(latin), str(tmp_path / "none"), *common]) == 2
+    assert f"{latin}:2: the image list is not UTF-8 text" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
 @pytest.mark.slow
 def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmarks(exported, synthetic_root, tmp_path, capsys, monkeypatch):
     _, folder = exported
@@ -260,7 +320,7 @@ def test_final_package_runtime_survives_a_bom_a_truncated_image_and_nan_landmark
     assert run_model.main([str(image_list), str(out), *common]) == 0
     errors = capsys.readouterr().err
     assert f"{broken}: corrupt or truncated image (no end marker)" in errors
-    assert "1 with problems" in errors
+    assert "; problems: 1;" in errors
     assert (out / "broken.txt").read_text() == ""
     for path in good:  # the BOM did not break the first line; the bad image did not stop the list
         assert "n_points: 51" in (out / f"{path.stem}.txt").read_text()
@@ -321,20 +381,31 @@ def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):
     older = run_model.PackageSettings.read(path)
     assert (older.max_faces, older.flip_permutation, older.detector_tiles, older.close_up_detector, older.close_up_box) == (3, None, 1, False, (0, 0, 1))
     assert (older.refine_passes, older.level_eyes) == (0, None)
-    for bad in (
-        '"detector_tiles": 0',
-        '"close_up_box": [0, 0, 0]',
-        '"close_up_box": [0, 1]',
-        '"refine_passes": -1',
-        '"level_eyes": [[0, 1]]',
-        '"level_eyes": [[0], []]',
+    for bad, field in (
+        ('"detector_tiles": 0', "detector_tiles must be an integer >= 1"),
+        ('"close_up_box": [0, 0, 0]', "close_up_box must be 3 finite numbers, the last > 0"),
+        ('"close_up_box": [0, 1]', "close_up_box must be"),
+        ('"refine_passes": -1', "refine_passes must be an integer >= 0"),
+        ('"level_eyes": [[0, 1]]', "level_eyes must be null or 2 non-empty lists"),
+        ('"level_eyes": [[0], []]', "level_eyes must be"),
+        ('"close_up_detector": "false"', 'close_up_detector must be true or false, not "false"'),  # a string would read as true
+        ('"min_score": 5', "min_score must be a number in \\[0, 1\\], not 5"),  # every file empty
+        ('"max_faces": 2.7', "max_faces must be an integer >= 1, not 2.7"),  # would become 2
+        ('"flip_permutation": [0, 0, 0]', "flip_permutation must be null or a permutation"),
+        ('"flip_permutation": [1, 2, 0]', "flip_permutation must be"),  # a permutation, not its own inverse
+        ('"flip_permutation": [true, false]', "flip_permutation must be"),
+        ('"offset": [0, NaN]', "offset must be 2 finite numbers"),
+        ('"side_factor": "1.4"', "side_factor must be a number > 0"),
+        ('"tiles": 2', "unknown settings \\['tiles'\\]"),
     ):
-        path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5, ' + bad + "}")
-        with pytest.raises(SystemExit, match="detector_tiles >= 1, close_up_box 3 finite numbers"):
+        key, value = bad.split(": ", 1)
+        fields = {"offset": "[0, 0]", "side_factor": "1.4", "min_score": "0.5"} | {key.strip('"'): value}
+        path.write_text("{" + ", ".join(f'"{key}": {value}' for key, value in fields.items()) + "}")
+        with pytest.raises(run_model.BadInput, match=f"settings.json: {field}"):
             run_model.PackageSettings.read(path)
     path.write_text('{"offset": [0, 0], "side_factor": 1.4}')
-    with pytest.raises(SystemExit, match="settings.json: not a valid settings file.*min_score"):
+    with pytest.raises(run_model.BadInput, match="settings.json: the setting 'min_score' is missing"):
         run_model.PackageSettings.read(path)
-    path.write_text('{"offset": [0, NaN], "side_factor": 1.4, "min_score": 0.4}')
-    with pytest.raises(SystemExit, match="offset must be 2 finite numbers"):
+    path.write_text("[1, 2]")
+    with pytest.raises(run_model.BadInput, match="settings.json: not a settings file"):
         run_model.PackageSettings.read(path)

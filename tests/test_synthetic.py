@@ -12,7 +12,7 @@ import pytest
 
 from lib.analysis.shapes import MeanShapeBaseline, eye_line_yaw
 from lib.data.synthetic.face_model import Expression, deform, head_quadrics, landmarks_3d, rotation, sample_identity, template_2d
-from lib.data.synthetic.generate import DETECTOR_FOLDER, extra_counts, generate
+from lib.data.synthetic.generate import DETECTOR_FOLDER, PARTIAL_MARKER, extra_counts, generate
 from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
 from lib.formats.images import image_size, load_image
 from lib.formats.pair import read_faces_folder, read_pair_train
@@ -128,6 +128,37 @@ def test_generation_never_replaces_a_folder_it_did_not_write(tmp_path):
     assert len(list((regenerated / "ivslab_facial_train").rglob("*.jpg"))) == 3
 
 
+def test_generation_deletes_only_what_its_manifest_or_mark_proves_it_made(tmp_path):
+    """A user's own ``X.partial`` is never cleared; a file a user added inside a generated set
+    stops a regeneration with other parameters, naming it; ``--out`` a symbolic link to a
+    generated set regenerates the target and keeps the link."""
+    out = tmp_path / "set"
+    mine = tmp_path / "set.partial"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=re.escape(f"{mine} exists and is not a half-built set of this generator")):
+        generate(out, 2, 1, seed=3)
+    assert (mine / "notes.txt").read_text() == "mine"
+    shutil.rmtree(mine)
+    generate(out, 2, 1, seed=3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "ivslab_facial_train/conditions.csv" in manifest["files"]
+    assert not (out / PARTIAL_MARKER).exists()
+    added = out / "ivslab_facial_train" / "my_photo.jpg"
+    added.write_bytes(b"a photograph")
+    with pytest.raises(FileExistsError, match=re.escape(f"{out} holds 1 files its manifest does not list (e.g. {added})")):
+        generate(out, 3, 1, seed=3)
+    assert added.read_bytes() == b"a photograph"
+    assert not (tmp_path / "set.partial").exists()  # refused before rendering anything
+    added.unlink()
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    assert generate(link, 3, 1, seed=3) == link
+    assert link.is_symlink()
+    assert len(list((out / "ivslab_facial_train").rglob("*.jpg"))) == 3
+    assert not (tmp_path / "link.partial").exists()
+
+
 def test_mean_shape_baseline_is_far_from_the_truth(synthetic_root):
     scheme = load_scheme("ivslab51")
     train = read_pair_train(synthetic_root / "ivslab_facial_train")
@@ -214,8 +245,9 @@ def test_cli_is_idempotent_and_interrupted_runs_leave_no_dataset(tmp_path):
     stamp = (out / "manifest.json").stat().st_mtime_ns
     subprocess.run(command, check=True, capture_output=True)
     assert (out / "manifest.json").stat().st_mtime_ns == stamp  # complete: skipped
-    shutil.rmtree(out)  # as if interrupted before completion: only the partial folder exists
+    shutil.rmtree(out)  # as if interrupted before completion: only the partial folder exists, with the generator's mark
     (tmp_path / "cli.partial" / "ivslab_facial_train").mkdir(parents=True)
+    (tmp_path / "cli.partial" / PARTIAL_MARKER).touch()
     subprocess.run(command, check=True, capture_output=True)
     assert (out / "manifest.json").is_file()
     assert not (tmp_path / "cli.partial").exists()

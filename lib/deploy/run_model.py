@@ -10,11 +10,15 @@ TFLite interpreter (``ai-edge-litert`` or ``tflite-runtime``), never the project
 ``image_list.txt`` holds one image path per line (UTF-8, a byte-order mark allowed; a relative
 path is read against the working directory, else against the list's folder);
 ``<output_dir>/<stem>.txt`` receives one ``.pts`` block per face, faces right to left by the x
-of their centre, coordinates 1-based pixels of the original image. An image that cannot be read
-gets an empty file, and a face whose landmarks are not finite is left out; each is reported on
-stderr with its reason, and a summary line counts them, and the faces whose heatmap confidence
-stayed low (written all the same). The exit status is 0 unless
-``--strict`` is given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
+of their centre, coordinates 1-based pixels of the original image. One image's failure never
+stops the batch: an image that cannot be read or predicted gets an empty file, a face whose
+landmarks are not finite is left out, and an image whose stem an earlier, different image of the
+list took is not predicted (outputs are named by the stem; a path listed twice is predicted
+once); each is reported on stderr with its reason, and a summary line counts the files written,
+the problems and the faces whose heatmap confidence stayed low (written all the same). A
+settings, model, detector or list file that cannot be used stops the run before anything is
+written, naming the file (exit status 2); otherwise the exit status is 0 unless ``--strict`` is
+given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
 every choice the submission was made with: the box-to-crop rule, the detector threshold and
 layout (tiles, the close-up model), the most faces kept per image, and the flip test-time
 augmentation's landmark permutation (or null), and the refinement passes: how many times each
@@ -31,9 +35,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -48,6 +53,12 @@ LANDMARK_BOX_FACTOR = 1.4  # the training crop: the landmarks' box, its longer s
 MAX_CROP_SHIFT = 0.5  # a refinement crop whose centre moves more than this share of the last crop's side (the face half out of it) is undone
 MAX_CROP_ZOOM = 1.5  # likewise one whose side grows or shrinks by more than this factor
 LOW_CONFIDENCE = 0.3  # a face whose heatmap confidence stays below this (the targets' peak is 1) is reported
+
+
+class BadInput(ValueError):
+    """A file given to the runtime that it cannot use (the settings, a model, a detector, the
+    image list); ``str()`` names the file and what is wrong. ``main`` turns it into exit status 2,
+    so a caller importing this module keeps its own process."""
 
 
 def tflite_interpreter() -> type:
@@ -66,8 +77,13 @@ class TFLiteNet:
 
     def __init__(self, path: str | Path, num_threads: int = 2):
         self.path = Path(path)
-        self.interpreter = tflite_interpreter()(model_path=str(self.path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        if not self.path.is_file():
+            raise BadInput(f"{self.path}: model file not found")
+        try:
+            self.interpreter = tflite_interpreter()(model_path=str(self.path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise BadInput(f"{self.path}: not a TFLite model ({error})") from None
         self.inputs = self.interpreter.get_input_details()
         self.outputs = self.interpreter.get_output_details()
 
@@ -167,7 +183,7 @@ class BlazeFaceDetector:
         self.net = TFLiteNet(path, num_threads)
         size = self.net.input_shape[1]
         if size not in BLAZEFACE_SPECS:
-            raise ValueError(f"{path}: input side {size} is not a known BlazeFace layout ({sorted(BLAZEFACE_SPECS)})")
+            raise BadInput(f"{path}: not a BlazeFace detector (input side {size}, known: {sorted(BLAZEFACE_SPECS)})")
         self.spec = BLAZEFACE_SPECS[size]
         self.anchors = blazeface_anchors(self.spec)
         self.min_score = self.spec.min_score if min_score is None else min_score
@@ -315,7 +331,7 @@ def build_detector(
     """A :class:`FaceDetector` from the two BlazeFace files (the short-range ``close_up`` file is
     read only with ``use_close_up``); ``min_score`` None: each model's MediaPipe threshold."""
     if use_close_up and not (close_up and Path(close_up).is_file()):
-        raise SystemExit(f"{close_up}: the close-up (short-range) detector is asked for and its file is missing")
+        raise BadInput(f"{close_up}: the close-up (short-range) detector is asked for and its file is missing")
     second = BlazeFaceDetector(close_up, min_score, num_threads=num_threads) if use_close_up else None
     return FaceDetector(BlazeFaceDetector(full_range, min_score, num_threads=num_threads), tiles, second, close_up_box)
 
@@ -388,6 +404,22 @@ def face_prediction(model, image: np.ndarray, centre: np.ndarray, scale: float, 
     return np.mean([points for points, _ in outputs], axis=0), float(np.mean([heatmap_confidence(maps) for _, maps in outputs]))
 
 
+def landmark_outputs(net: TFLiteNet) -> int:
+    """The number of landmarks N of a landmark ``.tflite`` file (``lib.export``'s graph: one
+    (1, S, S, 3) input, S a multiple of :data:`HEATMAP_STRIDE`; outputs (1, N, 2) and (1, N, S/4,
+    S/4)); :class:`BadInput` naming the file and its shapes for any other model (a detector given
+    as the landmark model, say)."""
+    inputs = [tuple(int(v) for v in detail["shape"]) for detail in net.inputs]
+    outputs = [tuple(int(v) for v in detail["shape"]) for detail in net.outputs]
+    size = inputs[0][1] if len(inputs) == 1 and len(inputs[0]) == 4 else 0
+    points = [shape[1] for shape in outputs if len(shape) == 3 and shape[0] == 1 and shape[2] == 2]
+    grid = size // HEATMAP_STRIDE
+    maps = [shape for shape in outputs if len(shape) == 4]
+    if not (size and inputs[0] == (1, size, size, 3) and size % HEATMAP_STRIDE == 0 and len(points) == 1 and maps == [(1, points[0], grid, grid)]):
+        raise BadInput(f"{net.path}: not a landmark model (inputs {inputs}, outputs {outputs}; expected (1, S, S, 3) in, (1, N, 2) and (1, N, S/4, S/4) out)")
+    return points[0]
+
+
 class LandmarkModel:
     """A landmark ``.tflite`` file (``lib.export``'s graph): an RGB crop in, N landmarks out.
 
@@ -398,6 +430,7 @@ class LandmarkModel:
     def __init__(self, path: str | Path, num_threads: int = 2, flip_permutation: np.ndarray | None = None):
         self.net = TFLiteNet(path, num_threads)
         self.input_size = self.net.input_shape[1]
+        self.num_points = landmark_outputs(self.net)
         self.flip_permutation = flip_permutation
 
     def crop_outputs(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -451,6 +484,71 @@ def pts_text(faces: np.ndarray, decimals: int | None = DECIMALS) -> str:
     return "".join(pts_block(face, decimals) for face in faces)
 
 
+class _Invalid(Exception):
+    """A settings value outside its rule (:data:`SETTINGS_RULES`)."""
+
+
+def _number(value, low: float = -math.inf, high: float = math.inf, above_low: bool = False) -> float:
+    """``value`` as a float when it is a finite JSON number (not a boolean) in its range."""
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        raise _Invalid
+    if not ((low < value) if above_low else (low <= value)) or value > high:
+        raise _Invalid
+    return float(value)
+
+
+def _integer(value, low: int) -> int:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+        raise _Invalid
+    return value
+
+
+def _numbers(value, count: int, positive_last: bool = False) -> tuple[float, ...]:
+    if not (isinstance(value, list) and len(value) == count):
+        raise _Invalid
+    return (*[_number(v) for v in value[:-1]], _number(value[-1], 0.0, above_low=True) if positive_last else _number(value[-1]))
+
+
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid
+    return value
+
+
+def _permutation(value) -> tuple[int, ...] | None:
+    """Null, or a horizontal flip's landmark permutation: each index once, its own inverse."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise _Invalid
+    if sorted(value) != list(range(len(value))) or any(value[v] != k for k, v in enumerate(value)):
+        raise _Invalid
+    return tuple(value)
+
+
+def _eye_groups(value) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Null, or two non-empty lists of landmark indices (the eyes a refinement crop levels)."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(group, list) and group for group in value)):
+        raise _Invalid
+    return tuple(_integer(k, 0) for k in value[0]), tuple(_integer(k, 0) for k in value[1])
+
+
+SETTINGS_RULES = {  # PackageSettings field -> (parse and check, raising _Invalid; what it must be)
+    "offset": (lambda v: _numbers(v, 2), "2 finite numbers"),
+    "side_factor": (lambda v: _number(v, 0.0, above_low=True), "a number > 0"),
+    "min_score": (lambda v: _number(v, 0.0, 1.0), "a number in [0, 1]"),
+    "max_faces": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "flip_permutation": (_permutation, "null or a permutation of the landmarks that is its own inverse"),
+    "detector_tiles": (lambda v: _integer(v, 1), "an integer >= 1"),
+    "close_up_detector": (_boolean, "true or false"),
+    "close_up_box": (lambda v: _numbers(v, 3, positive_last=True), "3 finite numbers, the last > 0"),
+    "refine_passes": (lambda v: _integer(v, 0), "an integer >= 0"),
+    "level_eyes": (_eye_groups, "null or 2 non-empty lists of landmark indices"),
+}
+
+
 @dataclass(frozen=True)
 class PackageSettings:
     """What a submission was made with, so the package predicts the same files: the crop rule
@@ -477,37 +575,31 @@ class PackageSettings:
 
     @classmethod
     def read(cls, path: Path) -> PackageSettings:
-        """Parse and check a settings file; errors name the file and the key."""
+        """Parse and check a settings file: every field of its JSON type and in its range
+        (:data:`SETTINGS_RULES`), no unknown field; a field an older file lacks takes its
+        default. :class:`BadInput` names the file and the field."""
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            settings = cls(
-                offset=tuple(float(v) for v in raw["offset"]),
-                side_factor=float(raw["side_factor"]),
-                min_score=float(raw["min_score"]),
-                max_faces=int(raw.get("max_faces", MAX_FACES)),
-                flip_permutation=None if raw.get("flip_permutation") is None else tuple(int(v) for v in raw["flip_permutation"]),
-                detector_tiles=int(raw.get("detector_tiles", 1)),
-                close_up_detector=bool(raw.get("close_up_detector", False)),
-                close_up_box=tuple(float(v) for v in raw.get("close_up_box", NO_BOX_MAP)),
-                refine_passes=int(raw.get("refine_passes", 0)),
-                level_eyes=None if raw.get("level_eyes") is None else tuple(tuple(int(k) for k in eye) for eye in raw["level_eyes"]),
-            )
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise SystemExit(f"{path}: not a valid settings file ({type(error).__name__}: {error})") from None
-        numbers = (*settings.offset, settings.side_factor, settings.min_score, *settings.close_up_box)
-        if (
-            len(settings.offset) != 2
-            or len(settings.close_up_box) != 3
-            or not all(math.isfinite(v) for v in numbers)
-            or min(settings.side_factor, settings.close_up_box[-1]) <= 0
-            or min(settings.max_faces, settings.detector_tiles) < 1
-            or settings.refine_passes < 0
-            or (settings.level_eyes is not None and (len(settings.level_eyes) != 2 or not all(settings.level_eyes)))
-        ):
-            raise SystemExit(
-                f"{path}: offset must be 2 finite numbers, side_factor > 0, min_score finite, max_faces >= 1, detector_tiles >= 1, close_up_box 3 finite numbers, its scale > 0, refine_passes >= 0, level_eyes null or 2 non-empty index lists"
-            )
-        return settings
+        except (OSError, ValueError) as error:
+            raise BadInput(f"{path}: not a readable settings file ({type(error).__name__}: {error})") from None
+        if not isinstance(raw, dict):
+            raise BadInput(f"{path}: not a settings file (a JSON object of fields)")
+        known = {field.name: field for field in fields(cls)}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise BadInput(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
+        values = {}
+        for name, field in known.items():
+            if name not in raw:
+                if field.default is MISSING:
+                    raise BadInput(f"{path}: the setting {name!r} is missing")
+                continue
+            check, rule = SETTINGS_RULES[name]
+            try:
+                values[name] = check(raw[name])
+            except _Invalid:
+                raise BadInput(f"{path}: {name} must be {rule}, not {json.dumps(raw[name])[:80]}") from None
+        return cls(**values)
 
     @property
     def calibration(self) -> LandmarkCalibration:
@@ -620,20 +712,81 @@ def read_rgb(path: Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     if cut_short(data):
         raise UnreadableImage(path, "corrupt or truncated image (no end marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    except cv2.error as error:  # e.g. a header claiming more pixels than OpenCV decodes
+        raise UnreadableImage(path, f"cannot be decoded ({str(error).strip().splitlines()[-1]})") from None
     if image is None:
         raise UnreadableImage(path, "not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:
-    """The package's :class:`Pipeline` from its landmark model, detector files and settings."""
+    """The package's :class:`Pipeline` from its landmark model, detector files and settings;
+    :class:`BadInput` names a file that cannot be used, or settings that do not fit the model."""
     chosen = PackageSettings.read(settings)
-    flip = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
+    landmarks = LandmarkModel(model, num_threads)
+    named = {"flip_permutation": chosen.flip_permutation or (), "level_eyes": [k for group in chosen.level_eyes or () for k in group]}
+    for name, indices in named.items():
+        if any(k >= landmarks.num_points for k in indices) or (name == "flip_permutation" and indices and len(indices) != landmarks.num_points):
+            raise BadInput(f"{settings}: {name} does not fit the {landmarks.num_points} landmarks of {model}")
+    landmarks.flip_permutation = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
     face_detector = build_detector(
         detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
     )
-    return Pipeline(LandmarkModel(model, num_threads, flip), face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes)
+    return Pipeline(landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes)
+
+
+def read_image_list(path: Path) -> list[str]:
+    """The non-blank lines of an image list (UTF-8, a byte-order mark allowed), stripped;
+    :class:`BadInput` names the file when it is missing, empty or not UTF-8 text."""
+    if not path.is_file():
+        raise BadInput(f"{path}: image list not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise BadInput(f"{path}:{line}: the image list is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise BadInput(f"{path}: the image list is empty")
+    return lines
+
+
+def output_names(paths: Sequence[Path]) -> tuple[dict[Path, str], list[str]]:
+    """Each image's output file name ``<stem>.txt`` (the organisers' naming), and a problem
+    line for each image left out: a path listed again is predicted once; an image whose stem an
+    earlier, different image already took (``a/face.png`` and ``b/face.png``, ``face.jpg`` and
+    ``face.png``) is left out, named beside the image that keeps the file."""
+    names, owners, problems = {}, {}, []
+    for path in paths:
+        key = path.resolve()
+        if key in names:
+            continue
+        name = f"{path.stem}.txt"
+        if name in owners:
+            problems.append(f"{path}: not predicted: its output {name} belongs to {owners[name]}, listed earlier (outputs are named by the image's stem)")
+            continue
+        names[key], owners[name] = name, path
+    return names, problems
+
+
+def write_output(output_dir: Path, name: str, text: str) -> str | None:
+    """Write one output file atomically (a short temporary name, then one rename); the problem
+    line when it cannot be written (a folder in its place, a name too long), with nothing left
+    behind; None when written."""
+    target = output_dir / name
+    if target.is_dir():
+        return f"{target}: not written: a folder of that name is in the way"
+    temporary = output_dir / f".run_model-{os.getpid()}.tmp"
+    try:
+        temporary.write_text(text)
+        temporary.replace(target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        return f"{target}: not written ({error.strerror or error})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -650,29 +803,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")
     args = parser.parse_args(argv)
-    pipeline = build_pipeline(args.model, args.detector, args.settings, args.threads, args.close_up_detector)
-    if not args.image_list.is_file():
-        raise SystemExit(f"{args.image_list}: image list not found")
-    lines = [line.strip() for line in args.image_list.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    if not lines:
-        raise SystemExit(f"{args.image_list}: the image list is empty")
+    try:
+        pipeline = build_pipeline(args.model, args.detector, args.settings, args.threads, args.close_up_detector)
+        lines = read_image_list(args.image_list)
+    except BadInput as error:
+        print(f"run_model: {error}", file=sys.stderr)
+        return 2
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    failures, unsure = [], 0
+    paths = []
     for line in lines:
         path, note = resolve_listed(line, args.image_list.parent)
         if note:
             print(f"run_model: {note}", file=sys.stderr)
+        paths.append(path)
+    names, failures = output_names(paths)
+    for problem in failures:
+        print(f"run_model: {problem}", file=sys.stderr)
+    written, unsure = 0, 0
+    for path in paths:
+        name = names.pop(path.resolve(), None)
+        if name is None:  # listed again, or its stem taken
+            continue
         faces, confidences, problem = predict_file(pipeline, path)
         unsure += int((confidences < LOW_CONFIDENCE).sum())
-        if problem:
+        problems = [problem, write_output(args.output_dir, name, pts_text(faces))]
+        written += problems[1] is None
+        for problem in filter(None, problems):
             failures.append(problem)
             print(f"run_model: {problem}", file=sys.stderr)
-        target = args.output_dir / f"{path.stem}.txt"
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(pts_text(faces))
-        temporary.replace(target)
     print(
-        f"wrote {len(lines)} files to {args.output_dir}; {len(failures)} with problems; {unsure} faces of low confidence (< {LOW_CONFIDENCE})", file=sys.stderr
+        f"wrote {written} files to {args.output_dir} for {len(lines)} listed images; problems: {len(failures)}; faces of low confidence (< {LOW_CONFIDENCE}): {unsure}",
+        file=sys.stderr,
     )
     return 1 if failures and args.strict else 0
 
@@ -700,9 +861,11 @@ def predict_file(pipeline: Pipeline, path: Path) -> tuple[np.ndarray, np.ndarray
     writer both predict through this."""
     try:
         image = read_rgb(path)
+        faces, _, confidences = pipeline.predict(image)
     except UnreadableImage as error:  # it names the file
         return np.zeros((0, 0, 2)), np.zeros(0), str(error)
-    faces, _, confidences = pipeline.predict(image)
+    except Exception as error:  # one image's failure never stops the batch: named, counted, an empty file
+        return np.zeros((0, 0, 2)), np.zeros(0), f"{path}: prediction failed ({type(error).__name__}: {error})"
     finite = np.isfinite(faces).all(axis=(1, 2))
     if finite.all():
         return faces, confidences, None

@@ -20,16 +20,15 @@ the close-up model's boxes are used unmapped.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lib.data.synthetic.generate import GENERATOR_VERSION, move_into_place, write_detector_set
+from lib.data.synthetic.generate import GENERATOR_VERSION, move_into_place, start_partial, write_detector_set
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.run_model import NO_BOX_MAP, PackageSettings
+from lib.deploy.run_model import NO_BOX_MAP, BadInput, PackageSettings
 from lib.io import atomic_save_csv
 from lib.paths import resolve
 from lib.progress import track
@@ -45,8 +44,7 @@ def detector_set(root: Path, size: int, seed: int, workers: int) -> Path:
     """``root/<set_name>``, written unless a finished one is there."""
     folder = root / set_name(size, seed)
     if not folder.is_dir():
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
+        partial = start_partial(folder)
         write_detector_set(partial, seed, size, workers)
         move_into_place(partial, folder)
     return folder
@@ -101,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes rendering the sets")
     parser.add_argument("--threads", type=int, default=2, help="detector threads")
     args = parser.parse_args(argv)
-    close_up_box = PackageSettings.read(args.settings).close_up_box if args.settings else NO_BOX_MAP
+    try:
+        close_up_box = PackageSettings.read(args.settings).close_up_box if args.settings else NO_BOX_MAP
+    except BadInput as error:
+        print(f"threshold_seeds: {error}", file=sys.stderr)
+        return 2
     choices = measure_seeds(args.out, args.sizes, args.seeds, close_up_box, args.workers, args.threads)
     atomic_save_csv(choices, args.out / "choices.csv", index=False)
     print(choices.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

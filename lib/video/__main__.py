@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.package import open_package
-from lib.deploy.run_model import NO_BOX_MAP, LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
+from lib.deploy.run_model import NO_BOX_MAP, BadInput, LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import load_model
 from lib.paths import resolve
@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work_dir:
-        tracker = build_tracker(args, Path(work_dir))
+        try:
+            tracker = build_tracker(args, Path(work_dir))
+        except BadInput as error:  # a package, model or settings file that cannot be used: it names it
+            print(f"lib.video: {error}", file=sys.stderr)
+            return 2
         frames, fps = open_frames(args.input)
         frames = itertools.islice(frames, args.max_frames) if args.max_frames else frames
 

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="regenerate even if a complete dataset exists")
     args = parser.parse_args(argv)
     out = generate(args.out, args.train, args.test, args.seed, args.workers, args.force)
-    print(json.dumps(json.loads((out / "manifest.json").read_text()), indent=2))
+    print(json.dumps({key: value for key, value in json.loads((out / "manifest.json").read_text()).items() if key != "files"}, indent=2))
 
     return 0
 

@@ -218,12 +218,61 @@ def generated_params(folder: Path) -> dict | None:
     return params if isinstance(params, dict) and "generator_version" in params else None
 
 
+PARTIAL_MARKER = ".generator-partial"  # in a folder being built: this generator made it, and may clear it
+
+
+def real_folder(out: Path) -> Path:
+    """The folder ``out`` names: a symbolic link's target (the set is built beside it and the link
+    keeps pointing at it), else ``out``."""
+    return out.resolve() if out.is_symlink() else out
+
+
+def foreign_files(folder: Path) -> list[Path]:
+    """Files in a generated ``folder`` its ``manifest.json`` does not list (someone else put them
+    there): the ones replacing the folder would delete. An older generator's manifest, without a
+    file list, lists none."""
+    try:
+        listed = set(json.loads((folder / "manifest.json").read_text()).get("files", []))
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    present = (path for path in folder.rglob("*") if not path.is_dir() and path.name != "manifest.json")
+    return sorted(path for path in present if path.relative_to(folder).as_posix() not in listed)
+
+
+def refuse_foreign(folder: Path) -> None:
+    """``FileExistsError`` naming the files of ``folder`` this generator did not write (nothing is deleted)."""
+    foreign = foreign_files(folder)
+    if foreign:
+        raise FileExistsError(
+            f"{folder} holds {len(foreign)} files its manifest does not list (e.g. {foreign[0]}): refusing to replace it; "
+            "move them out, or delete the folder yourself to regenerate it"
+        )
+
+
+def start_partial(out: Path) -> Path:
+    """An empty ``<out>.partial`` to build ``out`` in, marked as this generator's. One left by an
+    interrupted run (it carries the mark) is cleared; a folder of that name without the mark is
+    someone else's: ``FileExistsError`` names it and nothing is deleted."""
+    partial = out.with_name(out.name + ".partial")
+    if partial.is_symlink() or partial.exists():
+        ours = partial.is_dir() and not partial.is_symlink() and ((partial / PARTIAL_MARKER).is_file() or not any(partial.iterdir()))
+        if not ours:
+            raise FileExistsError(
+                f"{partial} exists and is not a half-built set of this generator (no {PARTIAL_MARKER} in it): refusing to delete it; move it away"
+            )
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    (partial / PARTIAL_MARKER).touch()
+    return partial
+
+
 def partial_folder(out: Path, params: dict, force: bool = False) -> Path | None:
     """Where to build a generated set for ``out``: None when ``out`` already holds a complete one
-    with ``params`` (and not ``force``), else an empty ``<out>.partial`` (a half-built one from an
-    interrupted run is cleared). An existing ``out`` is replaced only when its manifest says a
-    generator wrote it (or it is an empty folder): a folder of real data is never deleted, and
-    ``FileExistsError`` names it before anything is rendered."""
+    with ``params`` (and not ``force``), else an empty ``<out>.partial`` (:func:`start_partial`).
+    An existing ``out`` is replaced only when its manifest says this generator wrote it and lists
+    every file in it (or it is an empty folder): a folder of real data, or files a user added, are
+    never deleted, and ``FileExistsError`` names them before anything is rendered."""
+    out = real_folder(out)
     existing = generated_params(out)
     if existing == params and not force:
         return None
@@ -232,22 +281,34 @@ def partial_folder(out: Path, params: dict, force: bool = False) -> Path | None:
             f"{out} exists and is not a generated dataset (no generator manifest.json): refusing to replace it; "
             "point the profile's dataset root elsewhere, or set `generate: false` for real data"
         )
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    return partial
+    if existing is not None:
+        refuse_foreign(out)
+    return start_partial(out)
+
+
+def write_manifest(folder: Path, record: dict) -> None:
+    """``folder/manifest.json``, written last: ``record`` and every file the generator wrote in
+    ``folder`` (what a later run may replace)."""
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file() and path.name not in (PARTIAL_MARKER, "manifest.json"))
+    atomic_write_text(folder / "manifest.json", json.dumps({**record, "files": files}, indent=2))
 
 
 def move_into_place(partial: Path, out: Path) -> Path:
-    """Replace ``out`` by the finished ``partial`` (whose manifest is written last); returns ``out``."""
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+    """Replace ``out`` (a link's target) by the finished ``partial``; an ``out`` holding files
+    its manifest does not list is not replaced (:func:`refuse_foreign`). Returns ``out``."""
+    target = real_folder(out)
+    if target.exists():
+        refuse_foreign(target)
+        shutil.rmtree(target)
+    (partial / PARTIAL_MARKER).unlink(missing_ok=True)
+    partial.rename(target)
     return out
 
 
 def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
     """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
-    exists, unless ``force``; built in ``<out>.partial``, see :func:`partial_folder`). Returns ``out``."""
+    exists, unless ``force``; built in ``<out>.partial``, see :func:`partial_folder`; a symbolic link
+    ``out`` is followed). Returns ``out``."""
     out = Path(out)
     params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed, **extra_counts(test)}
     partial = partial_folder(out, params, force)
@@ -269,11 +330,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
     detector_images = write_detector_set(partial / DETECTOR_FOLDER, seed, test, workers)
     seconds = time.perf_counter() - started
-    atomic_write_text(
-        partial / "manifest.json",
-        json.dumps(
-            {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + detector_images) / max(seconds, 1e-9), 1)},
-            indent=2,
-        ),
+    write_manifest(
+        partial, {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + detector_images) / max(seconds, 1e-9), 1)}
     )
     return move_into_place(partial, out)

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from lib.data.synthetic.face_model import Expression
-from lib.data.synthetic.generate import generated_params, move_into_place, parallel_map, partial_folder
+from lib.data.synthetic.generate import generated_params, move_into_place, parallel_map, partial_folder, write_manifest
 from lib.data.synthetic.render import degrade, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_face, sample_light
 from lib.formats.pts import read_pts, write_pts
-from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_bytes
 from lib.schemes import load_scheme
 
 VIDEO_VERSION = 6
@@ -182,7 +182,7 @@ def generate_clips(root: str | Path, tune: int, test: int, frames: int = 90, fps
             write_pts(partial / name / "labels" / f"{frame_name(t)}.pts", face)
         atomic_save_csv(conditions, partial / name / "conditions.csv", index=False)
         names.append(name)
-    atomic_write_text(partial / "manifest.json", json.dumps({"params": params, "clips": names}, indent=2))
+    write_manifest(partial, {"params": params, "clips": names})
     return move_into_place(partial, root)
 
 
