@@ -21,6 +21,7 @@ from lib.formats.w300 import SPLITS
 from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
+from lib.training import __main__ as training_cli
 from lib.training import engine, gpu_check
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
@@ -408,6 +409,24 @@ def test_student_ablation_jobs_name_every_seed_kd_first():
     assert jobs[0].overrides["loss"] == kd_loss
     assert jobs[2].overrides["loss"] == {"kd": 0.0, "kd_mode": "kl", "star": 1.0, "feature_kd": 0.0}
     assert all(job.overrides["epochs"] == 3 and job.stage == "student" for job in jobs)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("batch_size=0", "batch_size must be in \\[1, inf\\), not 0"),
+        ("epochs=0", "epochs must be in \\[1, inf\\), not 0"),
+        ("input_size=-64", "input_size must be in \\[32, inf\\), not -64"),
+        ("epochs=abc", "epochs must be int, not 'abc'"),
+        ("lr=true", "lr must be float, not True"),
+        ("val_fraction=1.0", "val_fraction must be in \\(0, 1\\)"),
+    ],
+)
+def test_training_settings_are_checked_before_anything_is_written(tmp_path, setting, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=f"training setting {message}"):
+        training_cli.main(["--stage", "teacher", "--set", setting, f"out_dir={out}"])
+    assert not out.exists()
 
 
 def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):

@@ -11,6 +11,8 @@ Later sources win: defaults < common < stage < overrides.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,24 @@ from lib.data.sources import Source, profile_sources
 from lib.paths import resolve
 
 STAGES = ("teacher", "student")
+INF = float("inf")
+# setting -> (low, high, (low included, high included)); None values (unset options) pass
+RANGES = {
+    "input_size": (32, INF, (True, False)),
+    "epochs": (1, INF, (True, False)),
+    "batch_size": (1, INF, (True, False)),
+    "lr": (0, INF, (False, False)),
+    "head_lr": (0, INF, (False, False)),
+    "weight_decay": (0, INF, (True, False)),
+    "warmup_epochs": (0, INF, (True, False)),
+    "ema_decay": (0, 1, (True, False)),
+    "grad_clip": (0, INF, (False, False)),
+    "workers": (0, INF, (True, False)),
+    "val_fraction": (0, 1, (False, False)),
+    "max_train_faces": (1, INF, (True, False)),
+    "stop_after_epochs": (1, INF, (True, False)),
+    "threads": (1, INF, (True, False)),
+}
 TEACHER_PRECISIONS = ("fp32", "bf16", "auto")
 
 
@@ -61,12 +81,30 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self):
+        self._check_types()
+        for name, (low, high, closed) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not ((low <= value if closed[0] else low < value) and (value <= high if closed[1] else value < high)):
+                raise ValueError(f"training setting {name} must be in {'[' if closed[0] else '('}{low}, {high}{']' if closed[1] else ')'}, not {value!r}")
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.teacher_precision not in TEACHER_PRECISIONS:
             raise ValueError(f"teacher_precision must be one of {TEACHER_PRECISIONS}, got {self.teacher_precision!r}")
         if self.distils and not self.teacher_checkpoint:
             raise ValueError("student distillation needs teacher_checkpoint")
+
+    def _check_types(self) -> None:
+        """Each field of its annotated type (an int where a float is asked is fine, a bool never
+        counts as a number): ``--set epochs=abc`` stops here, before anything is written."""
+        hints = typing.get_type_hints(type(self))
+        for setting in dataclasses.fields(self):
+            value, expected = getattr(self, setting.name), hints[setting.name]
+            allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
+            allowed = tuple(typing.get_origin(kind) or kind for kind in allowed)
+            fits = isinstance(value, allowed) or (float in allowed and isinstance(value, int))
+            if not fits or (isinstance(value, bool) and bool not in allowed):
+                names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+                raise ValueError(f"training setting {setting.name} must be {names}, not {value!r}")
 
     @property
     def distils(self) -> bool:
