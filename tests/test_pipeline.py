@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -134,11 +135,16 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
     assert (run_dir / "first" / "out.txt").read_text() == f"7 b {config}"  # the pipeline file the run came from
     assert (run_dir / "first.ipynb").is_file()
     assert (tmp_path / "data" / "manifest.json").is_file()  # the dataset was generated
+    with pytest.raises(ValueError, match=r"holds a run made with other settings \(overrides: \{'value': 7\} there, \{\} now\)"):
+        run_pipeline(pipeline, "tiny", start="second", run_dir=run_dir)  # continuing it under other settings would mix two runs
+    assert [json.loads(line)["step"] for line in (run_dir / "steps.jsonl").read_text().splitlines()] == ["first"]
     with pytest.raises(StepFailed, match=r"step 'second' \(.*second.ipynb\) failed in cell 2 .*ValueError: boom"):
-        run_pipeline(pipeline, "tiny", start="second", run_dir=run_dir)
+        run_pipeline(pipeline, "tiny", start="second", overrides={"value": 7}, run_dir=run_dir)
     log = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
     assert [(r["step"], r["status"]) for r in log] == [("first", "ok"), ("second", "failed")]
     assert "second" in (run_dir / "summary.md").read_text()
+    report = json.loads((run_dir / "report.json").read_text())  # written even when a step fails
+    assert (report["profile"], report["steps"], report["machine"]["cores"]) == ("tiny", {"first": log[0]["seconds"]}, os.cpu_count())
     with pytest.raises(KeyError, match="no selected step declares"):
         run_pipeline(pipeline, "tiny", overrides={"unknown": 1}, run_dir=run_dir)
 

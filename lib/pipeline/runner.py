@@ -16,6 +16,7 @@ from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
 from lib.pipeline.config import Dataset, PipelineSpec, Step, step_parameters
+from lib.pipeline.report import run_context, write_report
 
 
 class StepFailed(RuntimeError):
@@ -52,6 +53,22 @@ def write_summary(run_dir: Path, profile: str) -> Path:
     path = run_dir / "summary.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def refuse_other_settings(run_dir: Path, settings: dict) -> None:
+    """A run folder continues only the run it holds: when its ``run.json`` records other
+    ``settings`` (profile, overrides, pipeline file, dataset), ``ValueError`` names each key with
+    both values, so two runs never mix in one folder's steps and summary."""
+    recorded_path = run_dir / "run.json"
+    if not recorded_path.is_file():
+        return
+    recorded = json.loads(recorded_path.read_text())
+    changed = {key: (recorded.get(key), value) for key, value in settings.items() if key in recorded and recorded[key] != value}
+    if changed:
+        listed = "; ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in changed.items())
+        raise ValueError(
+            f"{run_dir} holds a run made with other settings ({listed}): give another --run-dir to start fresh, or the same settings to continue it"
+        )
 
 
 def run_step(step: Step, parameters: dict, run_dir: Path) -> Path:
@@ -120,8 +137,10 @@ def run_pipeline(
         raise KeyError(f"no selected step declares parameters {sorted(unused)}")
     ensure_dataset(profile.dataset)
     run_dir = resolve(run_dir) if run_dir else new_run_dir(profile_name)
+    settings = {"profile": profile_name, "overrides": overrides, "config": str(pipeline.source), "dataset": str(resolve(profile.dataset.root))}
+    refuse_other_settings(run_dir, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "run.json", json.dumps({"profile": profile_name, "steps": [s.name for s in steps], "overrides": overrides}, indent=2))
+    atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **run_context()}, indent=2))
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name
         step_dir.mkdir(exist_ok=True)
@@ -136,6 +155,7 @@ def run_pipeline(
         except StepFailed:
             _log(run_dir, {"step": step.name, "status": "failed", "seconds": round(time.perf_counter() - started, 1), "notebook": Path(step.notebook).name})
             write_summary(run_dir, profile_name)
+            write_report(run_dir)
             raise
         _log(
             run_dir,
@@ -148,4 +168,5 @@ def run_pipeline(
             },
         )
     write_summary(run_dir, profile_name)
+    write_report(run_dir)
     return run_dir

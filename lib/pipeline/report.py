@@ -1,0 +1,248 @@
+"""A run's report, ``runs/<id>/report.md``, built from the files its steps wrote and nothing
+else: the headline (the shipped file against MediaPipe, the networks on the synthetic test over
+seeds, the submission end to end, real faces beside the peers), then the run's command, commit,
+machine and the time of each step, and links to its figures. ``report.json`` beside it holds the
+same numbers (aggregates only: no image, face or per-face row).
+
+    python -m lib.pipeline.report runs/<id> [--publish docs/results] [--readme README.md]
+
+``--publish`` copies the report, its numbers and its small figures to ``<folder>/<id>/`` (what a
+repository may keep); ``--readme`` rewrites the README's headline block from the published
+numbers, so the README quotes exactly what a run wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from lib.io import atomic_write_text
+from lib.paths import PROJECT_ROOT
+
+HEADLINE_START, HEADLINE_END = "<!-- headline: start -->", "<!-- headline: end -->"
+FIGURES = ("timing/pareto.png", "student/curves.png", "submission/ced.png", "video/video_trace.png")  # small plots a published report links
+
+
+def run_context() -> dict:
+    """Where and from what a run is made: ``command``, ``commit`` (with ``+changes`` when the
+    work tree differs from it; None outside a git checkout), ``machine`` (CPU model, cores, Python,
+    torch) and ``started`` (local time): what ``run.json`` records at the start of a run."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        commit = head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if head.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")), platform.processor() or "?")
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py" and program.parent.is_relative_to(PROJECT_ROOT):
+        program = Path("python -m " + ".".join(program.parent.relative_to(PROJECT_ROOT).parts))
+    return {
+        "command": " ".join([program.name if program.is_absolute() else str(program), *sys.argv[1:]]),
+        "commit": commit,
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": _version("torch")},
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def collect(run_dir: str | Path) -> dict:
+    """The report's numbers from a run folder's step files; a part whose files are absent (a
+    step not run) is left out. NME values are fractions."""
+    run_dir = Path(run_dir)
+    record: dict = {"run": run_dir.name, **(_json(run_dir / "run.json") or {})}
+    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()] if (run_dir / "steps.jsonl").is_file() else []
+    record["steps"] = {step["step"]: step["seconds"] for step in steps if step["status"] == "ok"}
+    seeds = _csv(run_dir / "student" / "ablation_seeds.csv")
+    ablation = _csv(run_dir / "student" / "ablation.csv")
+    if ablation is not None:
+        record["teacher_nme"] = float(ablation.loc[ablation["model"] == "teacher", "nme"].iloc[0])
+    if seeds is not None:
+        record["students"] = seeds.to_dict(orient="records")
+    shipped = _json(run_dir / "timing" / "best.json")
+    references = _csv(run_dir / "timing" / "references.csv")
+    if shipped is not None and references is not None:
+        latency = next(key for key in shipped if key.startswith("litert_ms_t"))
+        mediapipe = float(references.loc[references["name"] == "mediapipe", latency].iloc[0])
+        record["shipped"] = {**{k: v for k, v in shipped.items() if k != "runner_up"}, "mediapipe_ms": mediapipe, "latency_column": latency}
+        record["runner_up"] = shipped.get("runner_up")
+    submission = _json(run_dir / "submission" / "submission_summary.json")
+    if submission is not None:
+        score = submission.get("score", {})
+        record["submission"] = {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score}
+        record["refinement"] = {key: submission["refinement"].get(key) for key in ("flip", "passes")}
+    real = _csv(run_dir / "real_faces" / "real_faces_summary.csv")
+    if real is not None:
+        columns = [
+            c for c in ("set", "method", "faces", "missed", "extra", "nme_outer_eye_corners", "median_outer_eye_corners", "fr_outer_eye_corners") if c in real
+        ]
+        record["real_faces"] = real[columns].to_dict(orient="records")
+    real_seeds = _csv(run_dir / "real_faces" / "real_faces_seeds.csv")
+    if real_seeds is not None:
+        record["real_faces_seeds"] = real_seeds.to_dict(orient="records")
+    return json.loads(json.dumps(record, default=float).replace("NaN", "null"))
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.{digits}f} %"
+
+
+def _kd_row(rows: list[dict], model: str = "student + KD") -> dict | None:
+    return next((row for row in rows if row["model"] == model), None)
+
+
+def headline_markdown(record: dict) -> str:
+    """The headline table of a :func:`collect` record: what the README quotes."""
+    lines = ["| measured | value |", "| --- | --- |"]
+    shipped = record.get("shipped")
+    if shipped:
+        ratio = shipped["latency_ratio"]
+        lines.append(
+            f"| shipped file (`{shipped['file']}`) | {shipped['size_mb']:.2f} MB, {shipped['gflops']:.3f} GFLOPs, "
+            f"{shipped[shipped['latency_column']]:.2f} ms on one thread = **{ratio:.2f}x MediaPipe's landmark model** ({shipped['mediapipe_ms']:.2f} ms, same run) |"
+        )
+    if "teacher_nme" in record:
+        lines.append(f"| teacher, synthetic test (crops from the labels, eye centroids) | {_pct(record['teacher_nme'])} |")
+    students = record.get("students") or []
+    for row in students:
+        if row["model"] in ("student alone", "student + KD"):
+            spread = f" +- {_pct(row['nme_std'])}" if row.get("nme_std") is not None else ""
+            lines.append(f"| {row['model']}, synthetic test, {row['seeds']} seeds | {_pct(row['nme_mean'])}{spread} |")
+    kd = _kd_row(students)
+    if kd and kd.get("nme_minus_baseline") is not None:
+        lines.append(
+            f"| KD minus alone, synthetic test (paired, 95 % interval) | **{100 * kd['nme_minus_baseline']:+.2f} points** "
+            f"({100 * kd['ci95_low']:+.2f} to {100 * kd['ci95_high']:+.2f}), better on {round(kd['better_share'] * kd['paired_seeds'])} of {int(kd['paired_seeds'])} seeds |"
+        )
+    submission = record.get("submission")
+    if submission:
+        lines.append(
+            f"| the package end to end on the synthetic test ({submission['faces']} faces, every face counted) | NME {_pct(submission['nme'])}, "
+            f"median {_pct(submission['median'])}, FR@0.10 {_pct(submission['fr'], 1)}, {submission['missed']} missed |"
+        )
+    for name, rows in pd.DataFrame(record.get("real_faces") or []).groupby("set", sort=False) if record.get("real_faces") else ():
+        cells = "; ".join(
+            f"{row['method']} {_pct(row['nme_outer_eye_corners'], 1)} (FR {_pct(row['fr_outer_eye_corners'], 0)}{', ' + str(row['missed']) + ' missed' if row['missed'] else ''})"
+            for _, row in rows.iterrows()
+        )
+        lines.append(f"| real faces: {name} ({int(rows['faces'].iloc[0])}), NME by the outer eye corners | {cells} |")
+    for row in record.get("real_faces_seeds") or []:
+        if row["model"] == "student + KD" and row.get("nme_minus_baseline") is not None:
+            lines.append(
+                f"| KD minus alone, real faces: {row['set']} (networks on crops from the labels) | {100 * row['nme_minus_baseline']:+.2f} points "
+                f"({100 * row['ci95_low']:+.2f} to {100 * row['ci95_high']:+.2f}) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(record: dict, figures: list[str]) -> str:
+    """The whole report: the headline, the runner-up, the run's provenance and step times, figures."""
+    machine = record.get("machine", {})
+    lines = [f"# Run {record['run']} (profile `{record.get('profile', '?')}`)", "", headline_markdown(record)]
+    if record.get("runner_up"):
+        runner = record["runner_up"]
+        lines += [f"Runner-up by the ship rule: `{runner['file']}`, validation NME {_pct(runner['nme'])}, {runner['latency_ratio']:.2f}x MediaPipe.", ""]
+    if record.get("refinement"):
+        lines += [
+            f"Refinement chosen on the detector set: {record['refinement']['passes']} passes, flip {'on' if record['refinement']['flip'] else 'off'}.",
+            "",
+        ]
+    lines += [
+        "## How it was made",
+        "",
+        f"- command: `{record.get('command', '?')}`",
+        f"- commit: `{record.get('commit', '?')}`",
+        f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, Python {machine.get('python', '?')}, torch {machine.get('torch', '?')}",
+        f"- started: {record.get('started', '?')}",
+        "",
+        "| step | seconds |",
+        "| --- | --- |",
+        *[f"| {step} | {seconds} |" for step, seconds in record.get("steps", {}).items()],
+        f"| **all** | {round(sum(record.get('steps', {}).values()), 1)} |",
+        "",
+    ]
+    lines += [f"![{figure}]({figure})" for figure in figures]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """``run_dir/report.md`` and ``report.json`` (:func:`collect`), written atomically."""
+    run_dir = Path(run_dir)
+    record = collect(run_dir)
+    atomic_write_text(run_dir / "report.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(run_dir / "report.md", report_markdown(record, [figure for figure in FIGURES if (run_dir / figure).is_file()]))
+    return run_dir / "report.md"
+
+
+def publish(run_dir: str | Path, folder: str | Path) -> Path:
+    """Copy a run's report, its numbers and its :data:`FIGURES` into ``folder/<run id>/``."""
+    run_dir = Path(run_dir)
+    write_report(run_dir)
+    out = Path(folder) / run_dir.name
+    for name in ("report.md", "report.json", *FIGURES):
+        if (run_dir / name).is_file():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / name, out / name)
+    return out
+
+
+def replace_headline(readme_text: str, record: dict) -> str:
+    """``readme_text`` with the block between :data:`HEADLINE_START` and :data:`HEADLINE_END`
+    replaced by the record's headline (``ValueError`` when the markers are missing)."""
+    start, end = readme_text.find(HEADLINE_START), readme_text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {HEADLINE_START} ... {HEADLINE_END} block to replace")
+    return readme_text[: start + len(HEADLINE_START)] + "\n" + headline_markdown(record) + readme_text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.pipeline.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--publish", type=Path, help="copy the report, its numbers and figures to FOLDER/<run id>/")
+    parser.add_argument("--readme", type=Path, help="rewrite this file's headline block from the report's numbers")
+    args = parser.parse_args(argv)
+    if not (args.run_dir / "steps.jsonl").is_file():
+        print(f"{args.run_dir}: not a run folder (no steps.jsonl)", file=sys.stderr)
+        return 2
+    path = publish(args.run_dir, args.publish) / "report.md" if args.publish else write_report(args.run_dir)
+    print(path)
+    if args.readme:
+        record = json.loads((path.parent / "report.json").read_text())
+        atomic_write_text(args.readme, replace_headline(args.readme.read_text(), record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The run report: numbers read back from the step files, the headline, the README's copy of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lib.pipeline.report import HEADLINE_END, HEADLINE_START, collect, headline_markdown, replace_headline, write_report
+
+
+def fake_run(run_dir: Path) -> Path:
+    """A run folder holding the files the steps write, with round numbers."""
+    for folder in ("student", "timing", "submission", "real_faces"):
+        (run_dir / folder).mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"profile": "default", "command": "make pipeline", "commit": "abc", "machine": {"cpu": "X", "cores": 2}}))
+    (run_dir / "steps.jsonl").write_text(
+        "".join(
+            json.dumps({"step": name, "status": status, "seconds": seconds}) + "\n"
+            for name, status, seconds in (("teacher", "ok", 300.0), ("student", "ok", 900.0), ("video", "failed", 5.0))
+        )
+    )
+    pd.DataFrame({"model": ["teacher", "student + KD"], "seed": [0, 0], "nme": [0.06, 0.07]}).to_csv(run_dir / "student" / "ablation.csv", index=False)
+    pd.DataFrame(
+        {
+            "model": ["student alone", "student + KD"],
+            "seeds": [3, 3],
+            "nme_mean": [0.072, 0.069],
+            "nme_std": [0.002, 0.001],
+            "paired_seeds": [None, 3],
+            "nme_minus_baseline": [None, -0.003],
+            "ci95_low": [None, -0.005],
+            "ci95_high": [None, -0.001],
+            "better_share": [None, 1.0],
+        }
+    ).to_csv(run_dir / "student" / "ablation_seeds.csv", index=False)
+    best = {
+        "file": "student_128_int8.tflite",
+        "size_mb": 1.9,
+        "gflops": 0.13,
+        "nme": 0.07,
+        "litert_ms_t1": 0.8,
+        "latency_ratio": 0.8,
+        "runner_up": {"file": "b", "nme": 0.071, "latency_ratio": 0.5},
+    }
+    (run_dir / "timing" / "best.json").write_text(json.dumps(best))
+    pd.DataFrame({"name": ["mediapipe", "blazeface"], "litert_ms_t1": [1.0, 2.5]}).to_csv(run_dir / "timing" / "references.csv", index=False)
+    score = {"faces": 348, "missed": 10, "extra": 4, "nme": 0.08, "median": 0.06, "fr": 0.2, "auc": 0.4, "threshold": 0.1}
+    (run_dir / "submission" / "submission_summary.json").write_text(json.dumps({"score": score, "refinement": {"flip": False, "passes": 1}}))
+    pd.DataFrame(
+        {
+            "set": ["menpo", "menpo"],
+            "method": ["ours (final package)", "MediaPipe Face Mesh"],
+            "faces": [4, 4],
+            "missed": [0, 1],
+            "nme_outer_eye_corners": [0.09, 0.31],
+            "fr_outer_eye_corners": [0.25, 0.25],
+        }
+    ).to_csv(run_dir / "real_faces" / "real_faces_summary.csv", index=False)
+    return run_dir
+
+
+def test_the_report_reads_every_number_from_the_step_files(tmp_path):
+    run_dir = fake_run(tmp_path / "run-1")
+    record = collect(run_dir)
+    assert record["steps"] == {"teacher": 300.0, "student": 900.0}  # a failed step has no time to report
+    assert record["teacher_nme"] == 0.06
+    assert record["shipped"]["mediapipe_ms"] == 1.0
+    assert record["runner_up"]["file"] == "b"
+    assert record["submission"] == {"faces": 348, "missed": 10, "extra": 4, "nme": 0.08, "median": 0.06, "fr": 0.2, "auc": 0.4}
+    headline = headline_markdown(record)
+    assert "0.80 ms on one thread = **0.80x MediaPipe's landmark model** (1.00 ms, same run)" in headline
+    assert "| student + KD, synthetic test, 3 seeds | 6.90 % +- 0.10 % |" in headline
+    assert "**-0.30 points** (-0.50 to -0.10), better on 3 of 3 seeds" in headline
+    assert "ours (final package) 9.0 % (FR 25 %); MediaPipe Face Mesh 31.0 % (FR 25 %, 1 missed)" in headline
+    report = write_report(run_dir).read_text()
+    assert report.startswith("# Run run-1 (profile `default`)")
+    assert "| **all** | 1200.0 |" in report
+    assert json.loads((run_dir / "report.json").read_text()) == record
+
+
+def test_the_readme_block_is_replaced_and_a_missing_block_is_named(tmp_path):
+    record = collect(fake_run(tmp_path / "run-1"))
+    text = f"# Kit\n\n{HEADLINE_START}\nold table\n{HEADLINE_END}\n\nmore\n"
+    replaced = replace_headline(text, record)
+    assert "old table" not in replaced
+    assert replaced.startswith(f"# Kit\n\n{HEADLINE_START}\n| measured | value |")
+    assert replaced.endswith(f"{HEADLINE_END}\n\nmore\n")
+    assert replace_headline(replaced, record) == replaced
+    with pytest.raises(ValueError, match="no <!-- headline: start -->"):
+        replace_headline("# Kit\n", record)
