@@ -1,28 +1,33 @@
-"""Progress of long loops: a tqdm bar on a terminal or in a notebook; anywhere else (output sent
-to a file or a pipe, e.g. ``make pipeline > log`` or a CI log) one plain line per tenth of the
-work, instead of a single carriage-return-separated line thousands of characters long."""
+"""Progress of long loops: a tqdm bar on a terminal or in a notebook a person watches; anywhere
+else (output sent to a file or a pipe, e.g. ``make pipeline > log``, a CI log, or a notebook the
+pipeline executes, where every redraw would be stored) one plain line every twentieth of the work
+with the rate and the time left, instead of thousands of carriage-return-separated redraws."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-STEPS = 10  # lines per loop when not interactive
+STEPS = 20  # lines per loop when not interactive
+LINES = "KIT_PROGRESS"  # set to "lines" (as the pipeline does for the notebooks it runs): plain lines even in a kernel
 
 
 def interactive(stream=None) -> bool:
     """Whether progress goes to a terminal or a Jupyter kernel (which renders bars)."""
     stream = stream or sys.stderr
+    if os.environ.get(LINES) == "lines":
+        return False
     return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
 
 
 class LineProgress:
-    """A tqdm stand-in that prints ``desc: k/total (p %), s, postfix`` at each tenth of
-    ``total`` (every 100 items when the total is unknown), with tqdm's ``set_postfix`` and
-    ``disable``."""
+    """A tqdm stand-in that prints ``desc: k/total (p %), s elapsed, rate/s, s left, postfix`` at
+    each :data:`STEPS`-th of ``total`` (every 100 items when the total is unknown), with tqdm's
+    ``set_postfix`` and ``disable``."""
 
     def __init__(self, iterable: Iterable, desc: str = "", total: int | None = None, disable: bool = False, stream=None):
         self.iterable, self.desc, self.disable = iterable, desc, disable
@@ -42,9 +47,12 @@ class LineProgress:
         for count, item in enumerate(self.iterable, start=1):
             yield item
             if count in marks or (not self.total and count % 100 == 0):
+                elapsed = time.perf_counter() - started
+                rate = count / max(elapsed, 1e-9)
                 share = f" ({100 * count / self.total:.0f} %)" if self.total else ""
+                left = f", {(self.total - count) / rate:.0f} s left" if self.total else ""
                 extra = f", {self.postfix}" if self.postfix else ""
-                print(f"{self.desc}: {count}/{self.total or '?'}{share}, {time.perf_counter() - started:.0f} s{extra}", file=self.stream, flush=True)
+                print(f"{self.desc}: {count}/{self.total or '?'}{share}, {elapsed:.0f} s, {rate:.3g}/s{left}{extra}", file=self.stream, flush=True)
 
 
 def track(iterable: Iterable, desc: str = "", total: int | None = None, disable: bool = False, leave: bool = True):

@@ -184,6 +184,23 @@ def step_succeeded(smoke_run, step: str) -> Path:
 
 
 @pytest.mark.slow
+def test_smoke_run_writes_readable_logs_and_its_report(smoke_run):
+    """No kernel start-up warning in the run's output; progress stored as lines (no notebook of
+    the run holds more than 200 KB of text output); the report names the shipped file."""
+    run_dir, _, finished = smoke_run
+    assert "without encryption" not in finished.stdout + finished.stderr
+    for notebook in sorted(run_dir.glob("*.ipynb")):
+        cells = nbformat.read(notebook, as_version=4).cells
+        text = "".join("".join(output.get("text", "")) for cell in cells if cell.cell_type == "code" for output in cell.get("outputs", []))
+        assert "\r" not in text, notebook.name
+        assert len(text) < 200_000, (notebook.name, len(text))
+    report = json.loads((run_dir / "report.json").read_text())
+    shipped = json.loads((run_dir / "timing" / "best.json").read_text())
+    assert report["shipped"]["file"] == shipped["file"]
+    assert f"`{shipped['file']}`" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
 def test_smoke_eda_notebook(smoke_run):
     run_dir = step_succeeded(smoke_run, "eda")
     summary = json.loads((run_dir / "eda" / "eda_summary.json").read_text())

@@ -1,21 +1,34 @@
-"""Progress off a terminal: one line per tenth of the work, never a carriage return."""
+"""Progress off a terminal: one line per twentieth of the work with rate and time left, never a carriage return."""
 
 import io
+import os
+import sys
 
-from lib.progress import LineProgress
+from lib.pipeline.runner import kernel_environment
+from lib.progress import LINES, LineProgress, interactive
 
 
-def test_line_progress_prints_a_line_per_tenth_and_passes_items_through():
+def test_line_progress_prints_a_line_per_twentieth_and_passes_items_through():
     stream = io.StringIO()
-    bar = LineProgress(range(25), desc="train 1/3", stream=stream)
+    bar = LineProgress(range(50), desc="train 1/3", stream=stream)
     bar.set_postfix(loss="0.512")
-    assert list(bar) == list(range(25))
+    assert list(bar) == list(range(50))
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue()
-    assert len(lines) == 10
-    assert [line.split(":")[1].split("(")[0].strip() for line in lines][:3] == ["2/25", "5/25", "8/25"]  # round(2.5), 5, round(7.5)
-    assert lines[-1].startswith("train 1/3: 25/25 (100 %), ")
-    assert lines[-1].endswith(", loss=0.512")
+    assert len(lines) == 20
+    assert [line.split(":")[1].split("(")[0].strip() for line in lines][:3] == ["2/50", "5/50", "8/50"]  # round(2.5), 5, round(7.5)
+    assert lines[-1].startswith("train 1/3: 50/50 (100 %), ")
+    assert " s left" in lines[0]
+    assert lines[-1].endswith(", 0 s left, loss=0.512")
+
+
+def test_the_pipeline_asks_its_kernels_for_lines(monkeypatch):
+    monkeypatch.setattr(sys, "modules", {**sys.modules, "ipykernel": object()})
+    monkeypatch.delenv(LINES, raising=False)
+    assert interactive(io.StringIO())  # a kernel a person watches renders bars
+    with kernel_environment({LINES: "lines"}):
+        assert not interactive(io.StringIO())
+    assert LINES not in os.environ
 
 
 def test_line_progress_without_a_total_or_when_disabled():

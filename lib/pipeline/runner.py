@@ -6,12 +6,14 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from lib import progress
 from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
@@ -71,13 +73,40 @@ def refuse_other_settings(run_dir: Path, settings: dict) -> None:
         )
 
 
+@contextmanager
+def kernel_environment(values: dict[str, str]):
+    """``values`` in the environment while a step's kernel starts and runs (it inherits them),
+    the runner's own environment restored after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# The kernel logs errors only: its start-up warning about TCP on the local machine is noise in every step's log.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_step(step: Step, parameters: dict, run_dir: Path) -> Path:
     """Execute one notebook; returns the executed copy's path."""
     output = run_dir / f"{Path(step.notebook).stem}.ipynb"
     try:
-        papermill.execute_notebook(
-            str(resolve(step.notebook)), str(output), parameters=parameters, cwd=str(PROJECT_ROOT), progress_bar=False, kernel_name="python3"
-        )
+        with kernel_environment({progress.LINES: "lines"}):  # the kernel's progress as lines, not stored redraws
+            papermill.execute_notebook(
+                str(resolve(step.notebook)),
+                str(output),
+                parameters=parameters,
+                cwd=str(PROJECT_ROOT),
+                progress_bar=False,
+                kernel_name="python3",
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
     except PapermillExecutionError as error:
         raise StepFailed(
             f"step {step.name!r} ({step.notebook}) failed in cell {error.cell_index} (execution count {error.exec_count}): {error.ename}: {error.evalue}; executed notebook: {output}"
