@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from lib.deploy.run_model import pts_text, right_to_left
+from lib.formats.errors import FormatError
 from lib.formats.pair import read_faces_folder
-from lib.formats.pts import read_pts_blocks
+from lib.formats.pts import read_pts, read_pts_blocks
 from lib.formats.table import points_array
 from lib.io import atomic_write_text
 from lib.schemes import load_scheme
@@ -116,6 +117,57 @@ def test_validator_reports_every_kind_of_problem_with_file_and_line(tmp_path):
     assert "no test image" in problems["stray.txt"].message
     assert str(problems["nan.txt"]).startswith("nan.txt:11: ")
     assert len(problems) == 6
+
+
+def test_the_validator_refuses_what_the_organisers_may_reject(tmp_path):
+    """Another version, absurd coordinates, a byte-order mark, a name the zip holds twice (garbage
+    and a valid copy), and in folder mode an upper-case ``.TXT`` and a subfolder: each a problem."""
+    good = submission_text(face_at(100.0)[None])
+    cases = {
+        "v2": good.replace("version: 1", "version: 2"),
+        "v1xyz": good.replace("version: 1", "version:1xyz"),
+        "huge": good.replace(good.splitlines()[3], "1e300 5.0"),
+        "bom": "\ufeff" + good,
+        "fine": good,
+    }
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for stem, text in cases.items():
+        (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
+    (folder / "upper.TXT").write_text(good)
+    (folder / "nested").mkdir()
+    stems = [*cases, "upper"]
+    problems = {problem.file: str(problem) for problem in validate_submission(folder, stems, 51)}
+    assert problems["v2.txt"] == "v2.txt:1: expected 'version: 1', found 'version: 2'"
+    assert problems["v1xyz.txt"].startswith("v1xyz.txt:1: expected 'version: 1'")
+    assert problems["huge.txt"] == "huge.txt:4: coordinate beyond 1e+06 px in '1e300 5.0'"
+    assert "byte-order mark" in problems["bom.txt"]
+    assert "fine.txt" not in problems
+    assert problems["upper.TXT"] == "upper.TXT: not a .txt file (the suffix must be lower-case .txt)"
+    assert problems["upper.txt"] == "upper.txt: missing: no file for test image upper"
+    assert problems["nested/"] == "nested/: a folder, or inside one; files must sit at the top level"
+    archive = tmp_path / "twice.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("fine.txt", "garbage")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zipped.writestr("fine.txt", good)
+    problems = [str(problem) for problem in validate_submission(archive, ["fine"], 51)]
+    assert "fine.txt: the zip holds 2 entries of this name; the organisers may read any one of them" in problems
+    assert "fine.txt:1: expected 'version: 1', found 'garbage'" in problems  # every copy is checked
+
+
+def test_pts_labels_follow_one_rule(tmp_path):
+    """``version: 1`` only, coordinates within MAX_COORDINATE, a byte-order mark allowed."""
+    face = face_at(100.0)
+    path = tmp_path / "face.pts"
+    path.write_text("\ufeff" + pts_text(face[None], None), encoding="utf-8")
+    np.testing.assert_allclose(read_pts(path, 51), face)
+    path.write_text(pts_text(face[None], None).replace("version: 1", "version: 99"))
+    with pytest.raises(FormatError, match="face.pts:1: expected 'version: 1', found 'version: 99'"):
+        read_pts(path, 51)
+    path.write_text(pts_text((face - 1e7)[None], None))
+    with pytest.raises(FormatError, match="coordinate beyond"):
+        read_pts(path, 51)
 
 
 def test_score_of_ground_truth_is_zero_and_counts_missed_and_extra(synthetic_root, tmp_path):

@@ -9,7 +9,11 @@ A block is::
     ...
     }
 
-A file holds one block (a label) or several (a PAIR submission file: one block per face).
+A file holds one block (a label) or several (a PAIR submission file: one block per face). One
+rule for every reader: the version line says ``version: 1`` (the only version 300-W and PAIR
+write), coordinates are finite and within :data:`MAX_COORDINATE` pixels (negative ones, a point
+just outside its image, are kept), and a UTF-8 byte-order mark at the start is allowed, as in the
+package's image lists.
 Coordinates in files are 1-based pixel positions (the 300W/Matlab convention, which menpo also
 assumes); in memory they are 0-based (the centre of the top-left pixel is (0, 0)). Readers take
 an ``origin`` (values are read as ``file - origin``); every writer writes ``memory + PTS_ORIGIN``
@@ -27,6 +31,8 @@ import numpy as np
 from lib.deploy.run_model import PTS_ORIGIN, pts_block
 from lib.formats.errors import FormatError
 from lib.io import atomic_write_text
+
+MAX_COORDINATE = 1e6  # px: no image is this large; a coordinate beyond it is a broken file, not a point
 
 
 def parse_pts_blocks(text: str, path: str | Path, expected_points: int | None = None, origin: float = PTS_ORIGIN) -> list[np.ndarray]:
@@ -49,7 +55,7 @@ def parse_pts_blocks(text: str, path: str | Path, expected_points: int | None = 
 
     while (item := next_content_line()) is not None:
         line_no, line = item
-        if not line.startswith("version:"):
+        if line.split() != ["version:", "1"] and line.replace(" ", "") != "version:1":
             raise FormatError(path, f"expected 'version: 1', found {line!r}", line_no)
         item = next_content_line()
         if item is None or not item[1].startswith("n_points:"):
@@ -79,6 +85,8 @@ def parse_pts_blocks(text: str, path: str | Path, expected_points: int | None = 
                 raise FormatError(path, f"non-numeric coordinate in {line!r}", line_no) from None
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise FormatError(path, f"non-finite coordinate in {line!r}", line_no)
+            if max(abs(x), abs(y)) > MAX_COORDINATE:
+                raise FormatError(path, f"coordinate beyond {MAX_COORDINATE:g} px in {line!r}", line_no)
             points[index] = (x - origin, y - origin)
         item = next_content_line()
         if item is None or item[1] != "}":
@@ -92,9 +100,9 @@ def read_pts_blocks(path: str | Path, expected_points: int | None = None, origin
     """Read all blocks of a ``.pts``/submission ``.txt`` file: a list of (n_points, 2) arrays."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise FormatError(path, "not a text file") from None
+        raise FormatError(path, "not a UTF-8 text file") from None
     return parse_pts_blocks(text, path, expected_points, origin)
 
 
