@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lib.data.splits import split_table
@@ -17,6 +18,9 @@ from lib.formats.pts import parse_pts_blocks, read_pts, read_pts_blocks, write_p
 from lib.formats.table import WFLW_FLAGS, make_table, points_array
 from lib.formats.w300 import read_300w
 from lib.formats.wflw import read_wflw, write_wflw
+from lib.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from lib.submission import __main__ as submission_cli
+from lib.submission.score import read_ground_truth
 
 PTS_TEXT = "version: 1\nn_points: 3\n{\n10.5 20.25\n1.0 2.0\n300.125 0.75\n}\n"
 
@@ -320,3 +324,25 @@ def test_training_and_prediction_decode_images_alike(tmp_path):
     decoded = load_image(tmp_path / "deep.png")
     np.testing.assert_array_equal(decoded, np.repeat((deep >> 8).astype(np.uint8)[..., None], 3, axis=2))
     np.testing.assert_array_equal(decoded, read_rgb(tmp_path / "deep.png"))
+
+
+def test_files_that_cannot_be_read_are_named_with_what_is_wrong(tmp_path):
+    """A Latin-1 WFLW list, an empty, a garbage and a key-less checkpoint, a missing ground-truth
+    folder: each error names the file and says what is wrong, no raw decoder or pickle error."""
+    wflw = tmp_path / "list_98pt_rect_attr_test.txt"
+    wflw.write_bytes(b"1.0 2.0\n" + "caf\u00e9.jpg\n".encode("latin-1"))
+    with pytest.raises(FormatError, match=f"{wflw}:2: not UTF-8 text"):
+        read_wflw(wflw, tmp_path)
+    empty, garbage, keyless = tmp_path / "empty.pt", tmp_path / "garbage.pt", tmp_path / "keyless.pt"
+    empty.write_bytes(b"")
+    garbage.write_bytes(b"not a checkpoint " * 20)
+    save_checkpoint(keyless, {"model": {"w": torch.zeros(1)}})
+    with pytest.raises(ValueError, match=f"{empty}: not a checkpoint \\(unreadable: EOFError"):
+        load_checkpoint(empty)
+    with pytest.raises(ValueError, match=f"{garbage}: not a checkpoint \\(unreadable"):
+        load_checkpoint(garbage)
+    with pytest.raises(ValueError, match=f"{keyless}: not a model checkpoint of this kit \\(it lacks \\['model_config', 'ema'\\]\\)"):
+        load_model(keyless)
+    with pytest.raises(FormatError, match=f"{tmp_path / 'gt'}: ground-truth folder not found"):
+        read_ground_truth(tmp_path / "gt", 51)
+    assert submission_cli.main(["score", str(tmp_path), "--gt", str(tmp_path / "gt")]) == 2

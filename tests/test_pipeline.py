@@ -145,6 +145,9 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
     assert "second" in (run_dir / "summary.md").read_text()
     report = json.loads((run_dir / "report.json").read_text())  # written even when a step fails
     assert (report["profile"], report["steps"], report["machine"]["cores"]) == ("tiny", {"first": log[0]["seconds"]}, os.cpu_count())
+    with pytest.raises(TypeError, match="step 'first' .*: parameter value must be of type int, as its default 1 is; got 'abc'"):
+        run_pipeline(pipeline, "tiny", overrides={"value": "abc"}, run_dir=tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()  # refused before anything is written
     with pytest.raises(KeyError, match="no selected step declares"):
         run_pipeline(pipeline, "tiny", overrides={"unknown": 1}, run_dir=run_dir)
 

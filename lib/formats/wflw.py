@@ -52,7 +52,12 @@ def read_wflw(annotation_file: str | Path, images_root: str | Path, subset: str 
     annotation_file = Path(annotation_file)
     images_root = Path(images_root).resolve()
     rows = []
-    for line_no, line in enumerate(annotation_file.read_text().splitlines(), start=1):
+    data = annotation_file.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FormatError(annotation_file, f"not UTF-8 text (byte {error.start}); save it as UTF-8", data[: error.start].count(b"\n") + 1) from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             rows.append(parse_wflw_line(line, annotation_file, line_no, images_root, subset or annotation_file.stem))
     table = require_nonempty(make_table(rows), annotation_file)

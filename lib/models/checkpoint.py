@@ -38,16 +38,29 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Unsupported global" not in str(error):  # no foreign object: bytes that are no pickle of this kind at all
+            reason = next((line.strip() for line in str(error).splitlines() if line.strip().startswith("Unsupported")), first_line)
+            raise ValueError(f"{path}: not a checkpoint (unreadable: {reason})") from None
         raise ValueError(f"{path}: refused, it holds more than tensors, numbers and containers (loading it could run code): {first_line}") from error
+    except (EOFError, RuntimeError, OSError) as error:  # empty, truncated or not a torch file at all
+        raise ValueError(f"{path}: not a checkpoint (unreadable: {type(error).__name__}: {str(error).strip()[:200] or 'empty file'})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a checkpoint of this kit (a {type(state).__name__}, not a dict); checkpoints come from python -m lib.training")
+    return state
 
 
 def load_model(path: str | Path, ema: bool = True, input_size: int | None = None) -> LandmarkNet:
     """Rebuild a trained model from a checkpoint (the EMA weights by default), in eval mode;
     ``input_size`` rebuilds it for another input side (the networks are size-agnostic)."""
     state = load_checkpoint(path)
+    needed = ["model_config", "ema" if ema else "model"]
+    if any(key not in state for key in needed):
+        raise ValueError(
+            f"{path}: not a model checkpoint of this kit (it lacks {[key for key in needed if key not in state]}); best.pt and last.pt of python -m lib.training are"
+        )
     config = {key: value for key, value in state["model_config"].items() if key != "checkpoint"}  # the key's name before `pretrained`
     model = build_model({**config, **({"input_size": input_size} if input_size else {})}, load_weights=False)
     weights = state["ema"]["module"] if ema else state["model"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -55,6 +56,35 @@ def write_summary(run_dir: Path, profile: str) -> Path:
     path = run_dir / "summary.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def parameter_defaults(notebook: Path) -> dict[str, object]:
+    """Each parameter a notebook's ``parameters`` cell declares, with its default value (None
+    where the default is not a Python literal, or is None)."""
+    defaults = {}
+    for name, info in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
+
+
+def check_parameter_types(step: Step, parameters: dict, defaults: dict) -> None:
+    """``TypeError`` naming the step and the parameter whose value is not of its default's type
+    (an int where a float is the default is fine; a default of None takes anything), before any
+    notebook runs: ``--set overlay_faces=abc`` stops here, not in a cell."""
+    for name, value in parameters.items():
+        default = defaults.get(name)
+        if default is None:
+            continue
+        kind = type(default)
+        fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        fits = fits or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not fits:
+            raise TypeError(
+                f"step {step.name!r} ({step.notebook}): parameter {name} must be of type {kind.__name__}, as its default {default!r} is; got {value!r}"
+            )
 
 
 def refuse_other_settings(run_dir: Path, settings: dict) -> None:
@@ -160,20 +190,24 @@ def run_pipeline(
     profile = pipeline.profile(profile_name)
     steps = pipeline.select(only, start)
     overrides = overrides or {}
-    declared = {step.name: set(papermill.inspect_notebook(str(resolve(step.notebook)))) for step in steps}
+    defaults = {step.name: parameter_defaults(resolve(step.notebook)) for step in steps}
+    declared = {name: set(values) for name, values in defaults.items()}
     unused = set(overrides) - set().union(*declared.values())
     if unused:
         raise KeyError(f"no selected step declares parameters {sorted(unused)}")
-    ensure_dataset(profile.dataset)
     run_dir = resolve(run_dir) if run_dir else new_run_dir(profile_name)
+    parameters_of = {step.name: step_parameters(step, profile, declared[step.name], overrides, run_dir / step.name, pipeline.source) for step in steps}
+    for step in steps:  # every step's values checked before anything is generated, written or run
+        check_parameter_types(step, parameters_of[step.name], defaults[step.name])
     settings = {"profile": profile_name, "overrides": overrides, "config": str(pipeline.source), "dataset": str(resolve(profile.dataset.root))}
     refuse_other_settings(run_dir, settings)
+    ensure_dataset(profile.dataset)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **run_context()}, indent=2))
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name
         step_dir.mkdir(exist_ok=True)
-        parameters = step_parameters(step, profile, declared[step.name], overrides, step_dir, pipeline.source)
+        parameters = parameters_of[step.name]
         started = time.perf_counter()
         print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
         try:

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.run_model import MAX_FACES
+from lib.deploy.run_model import MAX_FACES, BadInput
+from lib.formats.errors import FormatError
 from lib.formats.pair import list_test_images
 from lib.schemes import load_scheme
 from lib.submission.make import MIN_SCORE, make_submission
@@ -66,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     for command in (write, validate, score):
         command.add_argument("--scheme", default="ivslab51", help="the landmark scheme (decides the number of points)")
     args = parser.parse_args(argv)
+    try:
+        return run_command(parser, args)
+    except (FormatError, BadInput) as error:  # bad input: it names the file
+        print(f"lib.submission {args.command}: {error}", file=sys.stderr)
+        return 2
 
+
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """One subcommand; its exit status (0 fine, 1 its check failed)."""
     if args.command == "write":
         if (args.detector_tiles is None) != (args.close_up is None):
             parser.error("give --detector-tiles with --close-up or --no-close-up, or neither (both measured)")

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from lib.deploy.run_model import box_iou
+from lib.formats.errors import FormatError
 from lib.formats.pair import files_by_stem
 from lib.formats.pts import read_pts_blocks
 from lib.metrics import auc, failure_rate, nme
@@ -42,7 +43,13 @@ UNMATCHABLE = 1e12  # assignment cost of a pair that does not qualify
 
 
 def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarray]:
-    """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format."""
+    """``{image stem: (F, N, 2)}`` of a ground-truth folder in the submission format
+    (:class:`FormatError` naming a folder that is missing or holds no ``.txt`` file)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(folder, "ground-truth folder not found")
+    if not any(folder.glob("*.txt")):
+        raise FormatError(folder, "the ground-truth folder holds no .txt file")
     return {
         stem: np.stack(blocks) if (blocks := read_pts_blocks(path, num_points)) else np.zeros((0, num_points, 2))
         for stem, path in files_by_stem(Path(folder), [".txt"], "ground-truth").items()
