@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -76,11 +77,15 @@ def atomic_save_figure(figure, path: str | Path, **savefig_kwargs) -> None:
 
 
 def atomic_write_zip(path: str | Path, members: dict[str, bytes]) -> Path:
-    """A deflated zip of ``members`` (name -> bytes, in the order given) with fixed timestamps, so
-    the same members give the same bytes; written atomically. Returns ``path``."""
+    """A deflated zip of ``members`` (name -> bytes, in the order given) with fixed timestamps and
+    Unix mode 0644 (``unzip`` would otherwise make each member 0600), so the same members give the
+    same bytes; written atomically. Returns ``path``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            info.create_system = 3  # Unix: the mode bits are read
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)

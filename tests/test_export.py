@@ -275,6 +275,7 @@ def test_final_package_names_and_counts_every_bad_image_and_never_overwrites_an_
     blocked.write_bytes(good[1].read_bytes())
     out = tmp_path / "out"
     (out / "blocked.txt").mkdir(parents=True)
+    (out / "stale.txt").write_text("an earlier run's")
     listed = [first, second, first, huge_png(tmp_path / "huge.png"), long_stem, blocked]
     image_list = tmp_path / "list.txt"
     image_list.write_text("".join(f"{path}\n" for path in listed), encoding="utf-8")
@@ -293,6 +294,8 @@ def test_final_package_names_and_counts_every_bad_image_and_never_overwrites_an_
     assert "n_points: 51" in (out / f"{long_stem.stem}.txt").read_text()
     assert f"{out / 'blocked.txt'}: not written: a folder of that name is in the way" in errors
     assert not list(out.glob(".*.tmp"))
+    assert f"{out} already holds 1 .txt files this list does not write (e.g. stale.txt); left as they are" in errors
+    assert (out / "stale.txt").read_text() == "an earlier run's"
     assert f"wrote 3 files to {out} for 6 listed images; problems: 3;" in errors
     # A model that is not a landmark model, and a list that is not UTF-8: refused before anything is written.
     detector_as_model = ["--model", str(resolve(DEFAULT_DETECTOR)), *common[2:]]

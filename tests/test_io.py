@@ -2,6 +2,7 @@
 
 import os
 import stat
+import zipfile
 
 import matplotlib
 
@@ -11,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from lib.io import atomic_copy, atomic_path, atomic_save_csv, atomic_save_figure, atomic_save_npy, atomic_write_text  # noqa: E402
+from lib.io import atomic_copy, atomic_path, atomic_save_csv, atomic_save_figure, atomic_save_npy, atomic_write_text, atomic_write_zip  # noqa: E402
 
 
 def mode(path) -> int:
@@ -66,3 +67,14 @@ def test_each_writer_round_trips_at_exactly_the_path_given(tmp_path):
     atomic_copy(tmp_path / "curve.png", tmp_path / "copy.png")
     assert (tmp_path / "copy.png").read_bytes() == (tmp_path / "curve.png").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.png", "curve.png", "predictions.npy", "table.csv"]
+
+
+def test_zip_members_carry_unix_read_permissions_and_identical_bytes(tmp_path):
+    """``unzip`` makes a member without mode bits 0600; the kit's zips say 0644, byte-stable."""
+    first = atomic_write_zip(tmp_path / "a.zip", {"run_model.py": b"print(1)\n", "best.tflite": b"\x00\x01"})
+    second = atomic_write_zip(tmp_path / "b.zip", {"run_model.py": b"print(1)\n", "best.tflite": b"\x00\x01"})
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        modes = {info.filename: (info.create_system, stat.S_IMODE(info.external_attr >> 16)) for info in archive.infolist()}
+        assert archive.read("best.tflite") == b"\x00\x01"
+    assert modes == {"run_model.py": (3, 0o644), "best.tflite": (3, 0o644)}

@@ -819,6 +819,12 @@ def main(argv: list[str] | None = None) -> int:
     names, failures = output_names(paths)
     for problem in failures:
         print(f"run_model: {problem}", file=sys.stderr)
+    others = sorted({path.name for path in args.output_dir.glob("*.txt")} - set(names.values()))
+    if others:  # never deleted: they are not this run's to delete
+        print(
+            f"run_model: {args.output_dir} already holds {len(others)} .txt files this list does not write (e.g. {others[0]}); left as they are",
+            file=sys.stderr,
+        )
     written, unsure = 0, 0
     for path in paths:
         name = names.pop(path.resolve(), None)
