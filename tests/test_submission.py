@@ -136,6 +136,7 @@ def test_the_validator_refuses_what_the_organisers_may_reject(tmp_path):
         (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
     (folder / "upper.TXT").write_text(good)
     (folder / "nested").mkdir()
+    (folder / ".source").write_text("the writer's marker")  # hidden: not part of the submission
     stems = [*cases, "upper"]
     problems = {problem.file: str(problem) for problem in validate_submission(folder, stems, 51)}
     assert problems["v2.txt"] == "v2.txt:1: expected 'version: 1', found 'version: 2'"
@@ -146,6 +147,7 @@ def test_the_validator_refuses_what_the_organisers_may_reject(tmp_path):
     assert problems["upper.TXT"] == "upper.TXT: not a .txt file (the suffix must be lower-case .txt)"
     assert problems["upper.txt"] == "upper.txt: missing: no file for test image upper"
     assert problems["nested/"] == "nested/: a folder, or inside one; files must sit at the top level"
+    assert ".source" not in problems
     archive = tmp_path / "twice.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("fine.txt", "garbage")
