@@ -36,12 +36,12 @@ class Problem:
 def submission_entries(source: str | Path) -> list[tuple[str, str | None]]:
     """Every entry of a submission folder or zip, in order, as ``(name, text)``: each file's text
     (UTF-8, undecodable bytes replaced), ``None`` for a folder (its name ends with ``/``); a name
-    a zip holds twice appears twice."""
+    a zip holds twice appears twice. A folder's hidden entries (``.name``: the writer's own
+    marker, a desktop's index files) are not part of the submission and are left out."""
     source = Path(source)
     if source.is_dir():
-        return [
-            (f"{path.name}/", None) if path.is_dir() else (path.name, path.read_bytes().decode("utf-8", errors="replace")) for path in sorted(source.iterdir())
-        ]
+        entries = [path for path in sorted(source.iterdir()) if not path.name.startswith(".")]
+        return [(f"{path.name}/", None) if path.is_dir() else (path.name, path.read_bytes().decode("utf-8", errors="replace")) for path in entries]
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as archive:
             return [(info.filename, None if info.is_dir() else archive.read(info).decode("utf-8", errors="replace")) for info in archive.infolist()]
