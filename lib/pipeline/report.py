@@ -105,9 +105,18 @@ def collect(run_dir: str | Path) -> dict:
         record["refinement"] = {key: submission["refinement"].get(key) for key in ("flip", "passes")}
     real = _csv(run_dir / "real_faces" / "real_faces_summary.csv")
     if real is not None:
-        columns = [
-            c for c in ("set", "method", "faces", "missed", "extra", "nme_outer_eye_corners", "median_outer_eye_corners", "fr_outer_eye_corners") if c in real
-        ]
+        wanted = (
+            "set",
+            "method",
+            "faces",
+            "missed",
+            "extra",
+            "nme_outer_eye_corners",
+            "median_outer_eye_corners",
+            "nme_matched_outer_eye_corners",
+            "fr_outer_eye_corners",
+        )
+        columns = [c for c in wanted if c in real]
         record["real_faces"] = real[columns].to_dict(orient="records")
     real_seeds = _csv(run_dir / "real_faces" / "real_faces_seeds.csv")
     if real_seeds is not None:
@@ -152,12 +161,12 @@ def headline_markdown(record: dict) -> str:
             f"| the package end to end on the synthetic test ({submission['faces']} faces, every face counted) | NME {_pct(submission['nme'])}, "
             f"median {_pct(submission['median'])}, FR@0.10 {_pct(submission['fr'], 1)}, {submission['missed']} missed |"
         )
-    for name, rows in pd.DataFrame(record.get("real_faces") or []).groupby("set", sort=False) if record.get("real_faces") else ():
-        cells = "; ".join(
-            f"{row['method']} {_pct(row['nme_outer_eye_corners'], 1)} (FR {_pct(row['fr_outer_eye_corners'], 0)}{', ' + str(row['missed']) + ' missed' if row['missed'] else ''})"
-            for _, row in rows.iterrows()
+    for row in record.get("real_faces") or []:
+        missed = f", {row['missed']} missed" if row["missed"] else ""
+        lines.append(
+            f"| real faces, {row['set']} ({row['faces']}): {row['method']} | mean {_pct(row['nme_outer_eye_corners'])}, median {_pct(row.get('median_outer_eye_corners'))}, "
+            f"matched faces {_pct(row.get('nme_matched_outer_eye_corners'))}, FR@0.10 {_pct(row['fr_outer_eye_corners'], 1)}{missed} |"
         )
-        lines.append(f"| real faces: {name} ({int(rows['faces'].iloc[0])}), NME by the outer eye corners | {cells} |")
     for row in record.get("real_faces_seeds") or []:
         if row["model"] == "student + KD" and row.get("nme_minus_baseline") is not None:
             lines.append(
