@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib.data.synthetic.generate import DETECTOR_FOLDER, DETECTOR_KINDS, extra_counts
+from lib.data.synthetic.generate import DETECTOR_FOLDER, DETECTOR_KINDS, PARTIAL_MARKER, extra_counts
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
@@ -402,6 +402,7 @@ def test_threshold_seeds_measure_each_set_once_and_choose_as_the_submission_does
     names = [set_name(2, seed) for seed in (0, 1)]
     (tmp_path / "sets" / f"{names[1]}.partial").mkdir(parents=True)
     (tmp_path / "sets" / f"{names[1]}.partial" / "left_by_a_crash.txt").write_text("")
+    (tmp_path / "sets" / f"{names[1]}.partial" / PARTIAL_MARKER).touch()  # the generator's own half-built set
     choices = measure_seeds(tmp_path, [2], [0, 1])
     extra = extra_counts(2)
     assert choices[["size", "seed"]].to_numpy().tolist() == [[2, 0], [2, 1]]

@@ -229,8 +229,9 @@ def test_smoke_student_notebook_trains_both_students_over_the_seeds(smoke_run):
     run_dir = step_succeeded(smoke_run, "student")
     assert (run_dir / "student" / "val_overlays.png").stat().st_size > 1000
     ablation = pd.read_csv(run_dir / "student" / "ablation.csv")
-    assert list(ablation["model"]) == ["teacher", "student alone", "student + KD", "student alone", "student + KD"]
-    assert list(ablation["seed"]) == [0, 0, 0, 1, 1]
+    assert list(ablation["model"]) == ["teacher", "student alone", "student + KD", "student alone", "student + KD", "student + KD at 128 px"]
+    assert list(ablation["seed"]) == [0, 0, 0, 1, 1, 0]
+    assert list(ablation["input_size"]) == [64] * 5 + [128]  # the smoke profile's student trained at a second size (sizes: [128])
     over_seeds = pd.read_csv(run_dir / "student" / "ablation_seeds.csv").set_index("model")
     assert over_seeds.loc["student + KD", "seeds"] == 2
     kd_minus_alone = ablation["nme"].iloc[[2, 4]].to_numpy() - ablation["nme"].iloc[[1, 3]].to_numpy()
@@ -244,8 +245,8 @@ def test_smoke_student_notebook_trains_both_students_over_the_seeds(smoke_run):
 def test_smoke_export_notebook(smoke_run):
     run_dir = step_succeeded(smoke_run, "export")
     export = pd.read_csv(run_dir / "export" / "export_report.csv")
-    assert set(export["precision"]) == {"fp32", "fp16", "int8"}
-    assert export.set_index("precision").loc["fp32", "passed"]
+    assert sorted(zip(export["input_size"], export["precision"], strict=True)) == [(size, p) for size in (64, 128) for p in ("fp16", "fp32", "int8")]
+    assert export.set_index("file").loc[["student_64_fp32.tflite", "student_128_fp32.tflite"], "passed"].all()  # each network at its trained size only
 
 
 @pytest.mark.slow
@@ -255,7 +256,8 @@ def test_smoke_timing_notebook_ships_the_chosen_file(smoke_run):
     assert (run_dir / "timing" / "best.tflite").read_bytes() == (run_dir / "export" / shipped["file"]).read_bytes()
     assert pd.read_csv(run_dir / "export" / "export_report.csv").set_index("file").loc[shipped["file"], "passed"]
     bench = json.loads((run_dir / "timing" / "bench.json").read_text())
-    assert sorted(row["precision"] for row in bench["rows"]) == ["fp16", "fp32", "int8"]
+    assert sorted((row["input_size"], row["precision"]) for row in bench["rows"]) == [(size, p) for size in (64, 128) for p in ("fp16", "fp32", "int8")]
+    assert shipped["latency_ratio"] <= 1.0 or not shipped["within_latency"]  # the rule: within MediaPipe's latency, or the fastest, saying so
     assert (run_dir / "timing" / "pareto.png").stat().st_size > 1000
 
 
