@@ -9,6 +9,7 @@ import sys
 import venv
 import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -301,6 +302,12 @@ def test_final_package_names_and_counts_every_bad_image_and_never_overwrites_an_
     detector_as_model = ["--model", str(resolve(DEFAULT_DETECTOR)), *common[2:]]
     assert run_model.main([str(image_list), str(tmp_path / "none"), *detector_as_model]) == 2
     assert "not a landmark model (inputs [(1, 192, 192, 3)]" in capsys.readouterr().err
+    # Settings that do not fit the model: refused naming the settings file, nothing written.
+    for field, value in (("level_eyes", ((99,), (0,))), ("flip_permutation", (1, 0, 2))):
+        settings.write_text(replace(run_model.PackageSettings((0.0, 0.0), 1.0, 0.4), **{field: value}).to_json())
+        assert run_model.main([str(image_list), str(tmp_path / "none"), *common]) == 2
+        assert f"{settings}: {field} does not fit the 51 landmarks of" in capsys.readouterr().err
+    settings.write_text(run_model.PackageSettings((0.0, 0.0), 1.0, 0.4).to_json())
     latin = tmp_path / "latin.txt"
     latin.write_bytes(f"{first}\n".encode() + "caf\u00e9.png\n".encode("latin-1"))
     assert run_model.main([str(latin), str(tmp_path / "none"), *common]) == 2
