@@ -121,7 +121,18 @@ def collect(run_dir: str | Path) -> dict:
     real_seeds = _csv(run_dir / "real_faces" / "real_faces_seeds.csv")
     if real_seeds is not None:
         record["real_faces_seeds"] = real_seeds.to_dict(orient="records")
-    return json.loads(json.dumps(record, default=float).replace("NaN", "null"))
+    return _plain(record)
+
+
+def _plain(value):
+    """``value`` as JSON data: numpy numbers as Python ones, NaN as None, containers walked."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
