@@ -13,6 +13,7 @@ fastest file ships and ``best.json`` says so (``within_latency: false``): a run 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -43,8 +44,8 @@ def seed_spread(ablation_seeds: str | Path, model: str = "student + KD") -> floa
     if not path.is_file():
         return 0.0
     table = pd.read_csv(path).set_index("model")
-    spread = float(table.loc[model, "nme_std"]) if model in table.index else float("nan")
-    return spread if spread == spread else 0.0  # NaN (one seed): none
+    spread = float(table.loc[model, "nme_std"]) if model in table.index else math.nan
+    return 0.0 if math.isnan(spread) else spread  # NaN: one seed, no spread measured
 
 
 def most_accurate_within_latency(

@@ -13,9 +13,9 @@ disjoint from it): for each flip setting the pipeline runs each image once up to
 allowed, keeping the landmarks after every pass, and each candidate is scored as a submission is
 (faces matched to the labels by position, NME by the scheme's default normaliser, every labelled
 face counted). The chosen candidate is the one with the fewest runs whose mean, median and worst
-decile are all within ``tolerance`` of the best (:func:`choose_setting`): extra work must pay, and
-must not buy the typical face at the worst faces' cost. The candidates stop where a face's network runs would
-outlast a reference's one (:func:`runs_within_latency`: the pipeline holds the package to
+decile are all within ``tolerance`` of the best (:func:`choose_setting`): extra work must pay,
+and must not buy the typical face at the worst faces' cost. The candidates stop where a face's
+network runs would outlast a reference's one (:func:`runs_within_latency`: the pipeline holds the package to
 MediaPipe's landmark model). The test images are never used here.
 """
 

@@ -34,6 +34,7 @@ from lib.deploy.run_model import box_iou
 from lib.formats.errors import FormatError
 from lib.formats.pair import files_by_stem
 from lib.formats.pts import read_pts_blocks
+from lib.inference.calibrate import landmark_boxes
 from lib.metrics import auc, failure_rate, nme
 from lib.schemes import Scheme
 
@@ -56,12 +57,6 @@ def read_ground_truth(folder: str | Path, num_points: int) -> dict[str, np.ndarr
     }
 
 
-def landmark_boxes(faces: np.ndarray) -> np.ndarray:
-    """(F, 4) ``x0, y0, x1, y1`` pixel box of each (F, N, 2) face's landmarks."""
-    faces = np.asarray(faces, dtype=np.float64)
-    return np.concatenate([faces.min(axis=1), faces.max(axis=1)], axis=1)
-
-
 def match_faces(pred: np.ndarray, gt: np.ndarray) -> list[tuple[int, int]]:
     """Matched ``(pred index, gt index)`` of one image's (P, N, 2) predicted and (G, N, 2)
     labelled faces, by position (the module's rule): a pair qualifies when the predicted box's
@@ -75,7 +70,7 @@ def match_faces(pred: np.ndarray, gt: np.ndarray) -> list[tuple[int, int]]:
     inside = np.all((pred_centres[:, None] >= gt_boxes[None, :, :2]) & (pred_centres[:, None] <= gt_boxes[None, :, 2:]), axis=-1)  # (P, G)
     qualifies = (inside | (box_iou(pred_boxes, gt_boxes) >= MATCH_IOU)) & np.isfinite(pred_boxes).all(axis=1)[:, None]
     distance = np.linalg.norm(pred_centres[:, None] - gt_centres[None], axis=-1)
-    cost = np.where(qualifies, np.nan_to_num(distance, nan=0.0), UNMATCHABLE)
+    cost = np.where(qualifies, distance, UNMATCHABLE)
     rows, cols = linear_sum_assignment(cost)
     return [(int(p), int(g)) for p, g in zip(rows, cols, strict=True) if qualifies[p, g]]
 
@@ -104,8 +99,8 @@ def score_submission(
     predictions: Mapping[str, np.ndarray], ground_truth: Mapping[str, np.ndarray], scheme: Scheme, normaliser: str | None = None, threshold: float = 0.10
 ) -> tuple[dict, pd.DataFrame]:
     """Summary (``faces, matched, missed, missed_share, extra, false_faces, face_free_images,
-    faces_on_face_free, face_free_with_a_face``, :func:`error_summary`'s ``nme, median, fr, auc,
-    nme_matched``, then ``fr_with_false, auc_with_false``) and a per-face table (one row per
+    faces_on_face_free, face_free_with_a_face``, :func:`error_summary`'s ``nme, median, p90, fr,
+    auc, nme_matched``, then ``fr_with_false, auc_with_false``) and a per-face table (one row per
     ground-truth face and per extra face: ``image_id, gt_index, pred_index, nme``; ``inf`` for a
     missed face, NaN for an extra one).
 
