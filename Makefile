@@ -15,6 +15,7 @@ DLIB_PACKAGES := dlib-bin==20.0.1.post1 face_recognition_models==0.3.0
 # prints a venv's site-packages folder when run by its python
 SITE_PACKAGES := -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 PROFILE ?= default
+DATA ?=
 ARGS ?=
 
 .PHONY: venv export-venv old-runtime-venv detector real-faces dlib lint test test-fast pipeline data lab strip gpu-check
@@ -84,7 +85,7 @@ test-fast: lint detector real-faces
 	$(PY) -m pytest -m "not slow"
 
 pipeline: venv export-venv old-runtime-venv detector real-faces
-	$(PY) -m lib.pipeline --profile $(PROFILE) $(ARGS)
+	$(PY) -m lib.pipeline --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 # The paper profile's teacher and student on this machine's GPU: images/s, data-wait share, memory.
 gpu-check: venv

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from lib.data.synthetic.generate import DETECTOR_FOLDER, DETECTOR_KINDS, PARTIAL_MARKER, extra_counts
+from lib.data.synthetic.generate import DETECTOR_KINDS, PARTIAL_MARKER, extra_counts
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR, FILES, sha256
 from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
-from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.formats.pair import PairTree, read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, read_pts_blocks, write_pts
 from lib.inference.calibrate import fit_calibration, fit_close_up_box, landmark_boxes
 from lib.inference.torch_model import TorchLandmarkModel
@@ -255,7 +255,7 @@ def test_a_threshold_sweep_merges_exactly_as_the_detector_at_that_threshold(synt
     import cv2
 
     full, close_up = resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR)
-    images = [load_image(p) for p in sorted((synthetic_root / DETECTOR_FOLDER / "images").glob("*.png"))[:4]]
+    images = [load_image(p) for p in sorted((PairTree(synthetic_root).detector / "images").glob("*.png"))[:4]]
     crowd = np.full((1200, 1600, 3), 128, np.uint8)
     crowd[500:559, 900:950] = cv2.resize(portrait(), (50, 59), interpolation=cv2.INTER_AREA)
     for tiles, use_close_up in ((1, True), (2, True), (3, False)):
@@ -283,7 +283,7 @@ def test_a_threshold_sweep_merges_exactly_as_the_detector_at_that_threshold(synt
 
 def test_detector_layout_and_threshold_are_measured_on_the_detector_set(synthetic_root, tmp_path):
     layouts = ((1, False), (2, True))
-    layout, chosen, table, counts = measure_detector(resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR), synthetic_root / DETECTOR_FOLDER, 51, layouts)
+    layout, chosen, table, counts = measure_detector(resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR), PairTree(synthetic_root).detector, 51, layouts)
     extra = extra_counts(SMALL_TEST)
     assert counts["face_free_images"] == extra["detector_empty"]
     assert counts["faces"] >= extra["detector_scene"]

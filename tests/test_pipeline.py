@@ -85,7 +85,7 @@ def test_parameter_precedence_and_selection(tmp_path):
     profile = pipeline.profile("tiny")
     first, second = pipeline.steps
     declared = {"data_root", "run_dir", "value", "shared", "profile", "config"}
-    assert step_parameters(first, profile, declared, {}, tmp_path, pipeline.source) == {
+    assert step_parameters(first, profile, declared, {}, tmp_path, pipeline.source, tmp_path / "data") == {
         "data_root": str(tmp_path / "data"),
         "profile": "tiny",
         "config": str(tmp_path / "pipeline.yaml"),  # the training notebooks read the profile's settings from the file the run came from
@@ -93,7 +93,7 @@ def test_parameter_precedence_and_selection(tmp_path):
         "value": 3,
         "shared": "b",
     }
-    assert step_parameters(second, profile, declared, {"value": 9}, tmp_path, pipeline.source)["value"] == 9
+    assert step_parameters(second, profile, declared, {"value": 9}, tmp_path, pipeline.source, tmp_path / "data")["value"] == 9
     assert [s.name for s in pipeline.select(start="second")] == ["second"]
     assert [s.name for s in pipeline.select(only=["first"])] == ["first"]
     with pytest.raises(KeyError, match="unknown step"):

@@ -12,10 +12,10 @@ import pytest
 
 from lib.analysis.shapes import MeanShapeBaseline, eye_line_yaw
 from lib.data.synthetic.face_model import Expression, deform, head_quadrics, landmarks_3d, rotation, sample_identity, template_2d
-from lib.data.synthetic.generate import DETECTOR_FOLDER, PARTIAL_MARKER, extra_counts, generate
+from lib.data.synthetic.generate import PARTIAL_MARKER, extra_counts, generate
 from lib.data.synthetic.render import Appearance, FaceSpec, Light, render_face
 from lib.formats.images import image_size, load_image
-from lib.formats.pair import read_faces_folder, read_pair_train
+from lib.formats.pair import PairTree, read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts_blocks
 from lib.formats.table import WFLW_FLAGS, boxes_array, points_array
 from lib.metrics import nme
@@ -36,10 +36,10 @@ def test_layout_is_the_pair_layout(synthetic_root):
     tests = sorted((synthetic_root / "ivslab_facial_test").iterdir())
     extra = extra_counts(SMALL_TEST)
     assert [p.name for p in tests] == [f"image_{i:04d}.png" for i in range(1, SMALL_TEST + extra["test_empty"] + extra["test_closeup"] + 1)]
-    detector_images = sorted((synthetic_root / DETECTOR_FOLDER / "images").iterdir())
+    detector_images = sorted((PairTree(synthetic_root).detector / "images").iterdir())
     scenes, face_free, close_ups = extra["detector_scene"], extra["detector_empty"], extra["detector_closeup"]
     assert [p.name for p in detector_images] == [f"image_{i:04d}.png" for i in range(1, scenes + face_free + close_ups + 1)]
-    counts = [len(read_pts_blocks(synthetic_root / DETECTOR_FOLDER / "gt" / f"{p.stem}.txt", 51)) for p in detector_images]
+    counts = [len(read_pts_blocks(PairTree(synthetic_root).detector / "gt" / f"{p.stem}.txt", 51)) for p in detector_images]
     assert set(counts[:scenes]) <= {1, 2, 3}
     assert counts[scenes:] == [0] * face_free + [1] * close_ups
     assert all(image_size(image) == (1024, 1024) for image in detector_images[scenes + face_free :])

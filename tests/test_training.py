@@ -281,8 +281,9 @@ def test_a_profile_trains_on_a_pair_tree_and_a_300w_tree_and_reports_each(tmp_pa
     with pytest.raises(ValueError, match="source names must differ"):
         profile_sources([sources[1], sources[1]], "unused")
     with pytest.raises(ValueError, match="a source is"):
-        profile_sources([{"kind": "wflw", "root": "x"}], "unused")
-    assert profile_sources(None, "data/x") == [Source("pair", "pair", "data/x")]
+        profile_sources([{"kind": "wflw98", "root": "x"}], "unused")
+    assert profile_sources(None, "data/x") == [Source("pair", "auto", "data/x")]  # named for the kind its layout shows, once it exists
+    assert profile_sources(None, str(partial)) == [Source("300w", "auto", str(partial))]
 
 
 def test_gpu_check_says_when_there_is_no_gpu_and_measures_the_loop_on_a_cpu(tmp_path, synthetic_root, capsys):

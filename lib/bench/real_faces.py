@@ -106,6 +106,21 @@ def benchmark(methods: Mapping[str, Method | Mapping[str, np.ndarray]], table: p
     return pd.DataFrame(rows), pd.concat(per_face, ignore_index=True), predictions
 
 
+def summary_by_source_and_yaw(faces: pd.DataFrame, table: pd.DataFrame, scheme: Scheme) -> pd.DataFrame:
+    """:func:`summarise_method` of each method's labelled faces (:func:`benchmark`'s per-face
+    table of ``table``) per source folder (``by`` = ``subset``) and per bin of how far the labels
+    show the head turned (``by`` = ``yaw``, :func:`yaw_bins`); ``value`` names the folder or bin.
+    Extra predicted faces belong to no labelled face's group: ``extra`` is 0 here."""
+    bins = np.asarray(yaw_bins(points_array(table), scheme).astype(str))
+    rows = []
+    for method, group in faces.groupby("method", sort=False):
+        labelled = group[~group["extra"]].assign(yaw=bins)  # a method's labelled rows are in table order
+        for column in ("subset", "yaw"):
+            for value, part in labelled.groupby(column, sort=True):
+                rows.append({"method": method, "by": column, "value": value, **summarise_method(part)})
+    return pd.DataFrame(rows)
+
+
 def matched_points(faces: pd.DataFrame, predictions: Mapping[str, np.ndarray], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(M, N, 2) predicted and (M, N, 2) labelled points of the M matched faces of one method's
     :func:`score_faces` table (its labelled rows in ``table``'s order)."""

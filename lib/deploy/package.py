@@ -12,6 +12,7 @@ package's ``requirements.txt``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -90,7 +91,7 @@ def run_package(
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(package)
     listing = work_dir / "images.txt"
-    listing.write_text("".join(f"{Path(image).resolve()}\n" for image in images))
+    listing.write_text("".join(f"{os.path.abspath(image)}\n" for image in images))  # a linked image keeps its own name
     done = subprocess.run([str(python), "run_model.py", str(listing), str(out)], cwd=package, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{zip_path}: run_model.py failed ({done.returncode}): {done.stderr[-2000:]}")

@@ -1,4 +1,5 @@
-"""The PAIR training tree and test image folder.
+"""The PAIR tree: its folder names (:class:`PairTree`, their one home), the training folder and
+the test image folder.
 
 ``ivslab_facial_train/<subset>/images/<stem>.{png,jpg}`` with ``<subset>/labels/<stem>.pts``
 (one face per label, 51 points; suffixes in any case). An optional ``conditions.csv`` at the root
@@ -12,9 +13,11 @@ label are reported with a :class:`UnlabelledImagesWarning`.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,35 @@ from lib.schemes import load_scheme
 
 CONDITIONS_FILE = "conditions.csv"
 LABEL_SUFFIX = ".pts"
+
+
+@dataclass(frozen=True)
+class PairTree:
+    """The folders of a PAIR tree under ``root``: ``train`` (``<subset>/{images,labels}``),
+    ``test`` (images of 0-3 faces), ``test_gt`` (their ground truth, one ``<stem>.txt`` per image
+    in the submission format) and ``detector`` (``images/`` + ``gt/``: the set the submission
+    measures its detector and refinement on, disjoint from the test). Only ``train`` is required."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def train(self) -> Path:
+        return self.root / "ivslab_facial_train"
+
+    @property
+    def test(self) -> Path:
+        return self.root / "ivslab_facial_test"
+
+    @property
+    def test_gt(self) -> Path:
+        return self.root / "ivslab_facial_test_gt"
+
+    @property
+    def detector(self) -> Path:
+        return self.root / "ivslab_facial_detector"
 
 
 class UnlabelledImagesWarning(UserWarning):
@@ -52,12 +84,13 @@ def files_by_stem(folder: Path, suffixes: Iterable[str], what: str) -> dict[str,
 
 
 def read_conditions(path: Path, root: Path) -> pd.DataFrame:
-    """Conditions table with ``image`` made absolute against ``root``."""
+    """Conditions table with ``image`` made absolute against ``root`` (a linked image keeps its
+    own path, as the readers' tables name it)."""
     conditions = pd.read_csv(path)
     missing = {"image", "face_index"} - set(conditions.columns)
     if missing:
         raise FormatError(path, f"missing columns {sorted(missing)}", 1)
-    conditions["image"] = [str((root / p).resolve()) for p in conditions["image"]]
+    conditions["image"] = [os.path.normpath(root / p) for p in conditions["image"]]
     return conditions
 
 
@@ -117,14 +150,14 @@ def read_faces_folder(images: str | Path, labels: str | Path, scheme: str = "ivs
     """Read images with per-image multi-face label files (``<stem>.txt``, the submission format),
     one table row per face. Used for local ground truth of the test set; its optional
     ``conditions.csv`` names images relative to the image folder."""
-    labels = Path(labels).resolve()
+    labels, folder = Path(labels).resolve(), Path(images).resolve()
     num_points = load_scheme(scheme).num_points
     rows = []
-    for image in list_test_images(images):
+    for image in list_test_images(folder):
         label = labels / f"{image.stem}.txt"
         if not label.is_file():
             raise FormatError(label, f"no ground truth for image {image.name}")
         for face_index, points in enumerate(read_pts_blocks(label, num_points)):
-            rows.append({"image": str(image.resolve()), "face_index": face_index, "points": points, "subset": subset})
+            rows.append({"image": str(image), "face_index": face_index, "points": points, "subset": subset})
     table = require_nonempty(make_table(rows), labels)
-    return merge_conditions(table, labels / CONDITIONS_FILE, Path(images).resolve())
+    return merge_conditions(table, labels / CONDITIONS_FILE, folder)

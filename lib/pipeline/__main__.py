@@ -1,4 +1,4 @@
-"""``python -m lib.pipeline [--profile P] [--only STEP ...] [--from STEP] [--set key=value ...]``
+"""``python -m lib.pipeline [--profile P] [--data FOLDER] [--only STEP ...] [--from STEP] [--set key=value ...]``
 
 Runs the notebooks of pipeline.yaml with papermill into ``runs/<id>/``: each executed notebook
 is saved there as it runs, and each step writes its products under ``runs/<id>/<step>/``.
@@ -18,11 +18,12 @@ from lib.pipeline.runner import StepFailed, run_pipeline
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.pipeline", description="Run the notebook pipeline.")
     parser.add_argument("--config", default="pipeline.yaml")
-    parser.add_argument("--profile", default="default", help="smoke | default | paper (see pipeline.yaml)")
+    parser.add_argument("--profile", default="default", help="smoke | default | finetune | paper (see pipeline.yaml)")
     parser.add_argument("--only", nargs="+", metavar="STEP", help="run just these steps")
     parser.add_argument("--from", dest="start", metavar="STEP", help="run this step and the ones after it")
     add_set_option(parser, "notebook parameters")
     parser.add_argument("--run-dir", help="run folder (default: runs/<timestamp>-<profile>)")
+    parser.add_argument("--data", metavar="FOLDER", help="your labelled faces (a PAIR or 300-W tree), for a profile that trains on them (finetune)")
     parser.add_argument("--list", action="store_true", help="list the steps and profiles, then exit")
     args = parser.parse_args(argv)
     pipeline = load_pipeline(args.config)
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print("profiles:", ", ".join(pipeline.profiles))
         return 0
     try:
-        run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.set), args.run_dir)
+        run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.set), args.run_dir, args.data)
     except StepFailed as failure:
         print(f"pipeline failed: {failure}", file=sys.stderr)
         return 1

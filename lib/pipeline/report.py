@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib.data.prepare import PREPARED_FILE, PREPARED_FOLDER
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT
 
@@ -121,6 +122,12 @@ def collect(run_dir: str | Path) -> dict:
     real_seeds = _csv(run_dir / "real_faces" / "real_faces_seeds.csv")
     if real_seeds is not None:
         record["real_faces_seeds"] = real_seeds.to_dict(orient="records")
+    prepared = _json(run_dir / PREPARED_FOLDER / PREPARED_FILE)
+    if prepared is not None:  # a run of the user's own faces: what it trained and tested on
+        record["data"] = {"folder": Path(prepared["settings"]["source"]).name, "kind": prepared["settings"]["kind"], "parts": prepared["parts"]}
+    pretraining = _json(run_dir / "student" / "pretraining.json")
+    if pretraining is not None:
+        record["pretraining"] = pretraining
     return _plain(record)
 
 
@@ -143,9 +150,26 @@ def _kd_row(rows: list[dict], model: str = "student + KD") -> dict | None:
     return next((row for row in rows if row["model"] == model), None)
 
 
+def _interval(row: dict) -> str:
+    """`` (low to high)`` in points of a row's 95 % interval, empty where it has none (one seed)."""
+    if row.get("ci95_low") is None:
+        return ""
+    return f" ({100 * row['ci95_low']:+.2f} to {100 * row['ci95_high']:+.2f})"
+
+
 def headline_markdown(record: dict) -> str:
-    """The headline table of a :func:`collect` record: what the README quotes."""
+    """The headline table of a :func:`collect` record: what the README quotes. The test faces are
+    the synthetic test, or in a run of the user's own faces the test part it held out."""
+    test = "synthetic test"
     lines = ["| measured | value |", "| --- | --- |"]
+    data = record.get("data")
+    if data:
+        test = "test part"
+        parts = data["parts"]
+        lines.append(
+            f"| data: `{data['folder']}` ({data['kind']}), split by photograph | train {parts['train']['faces']}, validation {parts['val']['faces']}, "
+            f"test part {parts['test']['faces']} faces ({parts['test']['photos']} photographs) |"
+        )
     shipped = record.get("shipped")
     if shipped:
         ratio = shipped["latency_ratio"]
@@ -154,22 +178,28 @@ def headline_markdown(record: dict) -> str:
             f"{shipped[shipped['latency_column']]:.2f} ms on one thread = **{ratio:.2f}x MediaPipe's landmark model** ({shipped['mediapipe_ms']:.2f} ms, same run) |"
         )
     if "teacher_nme" in record:
-        lines.append(f"| teacher, synthetic test (crops from the labels, eye centroids) | {_pct(record['teacher_nme'])} |")
+        lines.append(f"| teacher, {test} (crops from the labels, eye centroids) | {_pct(record['teacher_nme'])} |")
     students = record.get("students") or []
     for row in students:
         if row["model"] in ("student alone", "student + KD"):
             spread = f" +- {_pct(row['nme_std'])}" if row.get("nme_std") is not None else ""
-            lines.append(f"| {row['model']}, synthetic test, {row['seeds']} seeds | {_pct(row['nme_mean'])}{spread} |")
+            lines.append(f"| {row['model']}, {test}, {row['seeds']} seeds | {_pct(row['nme_mean'])}{spread} |")
     kd = _kd_row(students)
     if kd and kd.get("nme_minus_baseline") is not None:
         lines.append(
-            f"| KD minus alone, synthetic test (paired, 95 % interval) | **{100 * kd['nme_minus_baseline']:+.2f} points** "
-            f"({100 * kd['ci95_low']:+.2f} to {100 * kd['ci95_high']:+.2f}), better on {round(kd['better_share'] * kd['paired_seeds'])} of {int(kd['paired_seeds'])} seeds |"
+            f"| KD minus alone, {test} (paired, 95 % interval) | **{100 * kd['nme_minus_baseline']:+.2f} points**{_interval(kd)}, "
+            f"better on {round(kd['better_share'] * kd['paired_seeds'])} of {int(kd['paired_seeds'])} seeds |"
+        )
+    pretraining = record.get("pretraining")
+    if pretraining:
+        lines.append(
+            f"| pretrained minus from scratch, KD student, {test} ({pretraining['faces']} faces, one seed, 95 % interval over faces) | "
+            f"**{100 * pretraining['difference']:+.2f} points**{_interval(pretraining)} ({_pct(pretraining['nme'])} against {_pct(pretraining['nme_baseline'])}) |"
         )
     submission = record.get("submission")
     if submission:
         lines.append(
-            f"| the package end to end on the synthetic test ({submission['faces']} faces, every face counted) | NME {_pct(submission['nme'])}, "
+            f"| the package end to end on the {test} ({submission['faces']} faces, every face counted) | NME {_pct(submission['nme'])}, "
             f"median {_pct(submission['median'])}, FR@0.10 {_pct(submission['fr'], 1)}, {submission['missed']} missed |"
         )
     for row in record.get("real_faces") or []:
@@ -181,8 +211,7 @@ def headline_markdown(record: dict) -> str:
     for row in record.get("real_faces_seeds") or []:
         if row["model"] == "student + KD" and row.get("nme_minus_baseline") is not None:
             lines.append(
-                f"| KD minus alone, real faces: {row['set']} (networks on crops from the labels) | {100 * row['nme_minus_baseline']:+.2f} points "
-                f"({100 * row['ci95_low']:+.2f} to {100 * row['ci95_high']:+.2f}) |"
+                f"| KD minus alone, real faces: {row['set']} (networks on crops from the labels) | {100 * row['nme_minus_baseline']:+.2f} points{_interval(row)} |"
             )
     return "\n".join(lines) + "\n"
 

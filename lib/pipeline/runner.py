@@ -15,25 +15,52 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from lib import progress
+from lib.data.prepare import PREPARED_FOLDER, prepare_labelled_folder
+from lib.data.splits import split_seed_of
 from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
-from lib.pipeline.config import Dataset, PipelineSpec, Step, step_parameters
+from lib.pipeline.config import PipelineSpec, Profile, Step, step_parameters
 from lib.pipeline.report import run_context, write_report
+from lib.training.config import train_config
 
 
 class StepFailed(RuntimeError):
     """A step's notebook raised; the message names the step, notebook, cell and error."""
 
 
-def ensure_dataset(dataset: Dataset) -> Path:
-    """The dataset root, generated first if the profile asks for synthetic data and it is absent."""
-    root = resolve(dataset.root)
+def data_source(profile: Profile, data: str | None) -> Path:
+    """The folder a run reads its faces from: ``data`` (``--data``) where the profile takes a
+    folder, else its ``dataset.root``; a profile that generates its data takes none."""
+    dataset = profile.dataset
+    if data and dataset.generate and not dataset.prepare:
+        raise ValueError(
+            f"profile {profile.name!r} generates its own data at {dataset.root}: --data is for a profile of labelled faces (e.g. --profile finetune)"
+        )
+    folder = data or dataset.root
+    if not folder:
+        raise ValueError(
+            f"profile {profile.name!r} trains on your labelled faces: give their folder (--data FOLDER; make pipeline PROFILE={profile.name} DATA=FOLDER)"
+        )
+    return resolve(folder)
+
+
+def ensure_dataset(profile: Profile, source: Path, run_dir: Path, config: Path) -> Path:
+    """The labelled tree the steps read: the synthetic set, generated first if the profile asks
+    for it and it is absent; a folder of labelled faces laid out in the run, split by photograph
+    (``prepare``, :func:`lib.data.prepare.prepare_labelled_folder`, with the validation share and
+    split seed the profile's training uses); else ``source`` as it is."""
+    dataset = profile.dataset
+    if dataset.prepare:
+        cfg = train_config("student", config, profile.name, {"data_root": str(source)})
+        return prepare_labelled_folder(
+            source, run_dir / PREPARED_FOLDER, cfg.scheme, dataset.test_fraction, dataset.seed, cfg.val_fraction, split_seed_of(vars(cfg))
+        )
     if dataset.generate:
-        generate(root, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1)
-    elif not root.exists():
-        raise FileNotFoundError(f"dataset root {root} does not exist (profile sets generate: false)")
-    return root
+        generate(source, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1)
+    elif not source.exists():
+        raise FileNotFoundError(f"dataset root {source} does not exist (profile sets generate: false)")
+    return source
 
 
 def new_run_dir(profile: str) -> Path:
@@ -185,10 +212,13 @@ def run_pipeline(
     start: str | None = None,
     overrides: dict | None = None,
     run_dir: str | Path | None = None,
+    data: str | None = None,
 ) -> Path:
-    """Run the selected steps of ``pipeline`` under a profile; returns the run folder."""
+    """Run the selected steps of ``pipeline`` under a profile (``data``: the folder of labelled
+    faces of a profile that takes one); returns the run folder."""
     profile = pipeline.profile(profile_name)
-    steps = pipeline.select(only, start)
+    steps = pipeline.select(only, start, profile.skip)
+    source = data_source(profile, data)
     overrides = overrides or {}
     defaults = {step.name: parameter_defaults(resolve(step.notebook)) for step in steps}
     declared = {name: set(values) for name, values in defaults.items()}
@@ -196,13 +226,16 @@ def run_pipeline(
     if unused:
         raise KeyError(f"no selected step declares parameters {sorted(unused)}")
     run_dir = resolve(run_dir) if run_dir else new_run_dir(profile_name)
-    parameters_of = {step.name: step_parameters(step, profile, declared[step.name], overrides, run_dir / step.name, pipeline.source) for step in steps}
+    data_root = run_dir / PREPARED_FOLDER if profile.dataset.prepare else source
+    parameters_of = {
+        step.name: step_parameters(step, profile, declared[step.name], overrides, run_dir / step.name, pipeline.source, data_root) for step in steps
+    }
     for step in steps:  # every step's values checked before anything is generated, written or run
         check_parameter_types(step, parameters_of[step.name], defaults[step.name])
-    settings = {"profile": profile_name, "overrides": overrides, "config": str(pipeline.source), "dataset": str(resolve(profile.dataset.root))}
+    settings = {"profile": profile_name, "overrides": overrides, "config": str(pipeline.source), "dataset": str(source)}
     refuse_other_settings(run_dir, settings)
-    ensure_dataset(profile.dataset)
     run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dataset(profile, source, run_dir, pipeline.source)
     atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **run_context()}, indent=2))
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name

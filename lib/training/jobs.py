@@ -31,6 +31,7 @@ from lib.training.engine import read_log_records, train
 POLL_SECONDS = 1.0
 LOG_TAIL_LINES = 20
 ALONE, DISTILLED = "student alone", "student + KD"  # the student step's model labels (its ablation table)
+SCRATCH = "student + KD, no pretraining"  # a fine-tuning step's control: its KD student trained from scratch
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,28 @@ def run_jobs(jobs: Sequence[TrainJob], config: str, profile: str, parallel: int 
     return [json.loads((resolve(cfg.out_dir) / "results.json").read_text()) for cfg in configs]
 
 
+def alone_loss(kd_loss: dict) -> dict:
+    """The student-alone loss of a KD loss: the same terms, the distillation weights at 0."""
+    return {**kd_loss, "kd": 0.0, "feature_kd": 0.0}
+
+
+def distils(loss: dict) -> bool:
+    """A loss with a distillation term."""
+    return loss.get("kd", 0) > 0 or loss.get("feature_kd", 0) > 0
+
+
+def scratch_job(run_dir: Path, settings: dict) -> TrainJob:
+    """Pretraining's control in a fine-tuning step: the step's KD student (``settings``: its seed
+    and loss included) trained the same way from random weights, in ``run_dir/scratch``."""
+    return TrainJob(SCRATCH, "student", {**settings, "init_from": None, "out_dir": str(run_dir / "scratch")})
+
+
 def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: Sequence[int]) -> list[TrainJob]:
     """The student step's trainings: on every seed the student with KD (``kd_loss``) and alone
     (the same loss, distillation weights at 0), labelled :data:`DISTILLED` and :data:`ALONE`; all
     KD students first (a KD step also runs the teacher, so they take longest and go first to the
     free lanes). The first seed's KD student is the step's own (``run_dir``), its student alone
     ``run_dir/student_alone``; other seeds' ``run_dir/seeds/seed_<s>/{kd,alone}``."""
-    alone_loss = {**kd_loss, "kd": 0.0, "feature_kd": 0.0}
 
     def folder(seed: int, name: str) -> Path:
         if seed == seeds[0]:
@@ -80,7 +96,7 @@ def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: S
 
     return [
         TrainJob(label, "student", {**settings, "seed": seed, "loss": loss, "out_dir": str(folder(seed, name))})
-        for label, loss, name in ((DISTILLED, kd_loss, "kd"), (ALONE, alone_loss, "alone"))
+        for label, loss, name in ((DISTILLED, kd_loss, "kd"), (ALONE, alone_loss(kd_loss), "alone"))
         for seed in seeds
     ]
 

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lib.data.dataset import LandmarkDataset
+from lib.data.sources import source_test_tables
 from lib.data.splits import split_seed_of, training_split
 from lib.formats.table import points_array
 from lib.metrics import nme
@@ -23,7 +24,7 @@ from lib.schemes import load_scheme
 from lib.training.config import TrainConfig
 from lib.training.engine import read_log_records
 from lib.training.evaluate import predict
-from lib.training.jobs import ALONE, DISTILLED, pruned_name
+from lib.training.jobs import ALONE, DISTILLED, SCRATCH, distils, pruned_name
 from lib.viz.overlay import overlay_grid
 
 
@@ -106,22 +107,47 @@ def paired_interval(differences: pd.Series, level: float = 0.95) -> tuple[float,
     return float(differences.mean() - half_width), float(differences.mean() + half_width)
 
 
+def paired_test_difference(model_dir: str | Path, baseline_dir: str | Path) -> dict:
+    """Two trainings of one step on the same test faces (their first test set, whose predictions
+    each saved): ``faces``, each one's NME (its source's normaliser), the mean per-face
+    difference model - baseline (negative: the model is better) and its 95 % interval (paired t
+    over the faces: one seed pair, so it holds the faces' spread, not the seeds')."""
+    config = TrainConfig(**{key: value for key, value in json.loads((Path(model_dir) / "config.json").read_text()).items()})
+    source, table = next((source, table) for source in config.data_sources for table in source_test_tables(source, config.scheme).values())
+    truth = points_array(table)
+    scheme = load_scheme(config.scheme)
+    errors = [nme(np.load(Path(folder) / "test_predictions.npy"), truth, scheme, source.normaliser) for folder in (model_dir, baseline_dir)]
+    differences = pd.Series(errors[0] - errors[1])
+    low, high = paired_interval(differences)
+    return {
+        "faces": len(differences),
+        "nme": errors[0].mean(),
+        "nme_baseline": errors[1].mean(),
+        "difference": differences.mean(),
+        "ci95_low": low,
+        "ci95_high": high,
+    }
+
+
 def step_trainings(student_dir: str | Path) -> list[tuple[str, int, Path]]:
     """Every finished training of a student step (``student_dir`` and the folders below it with a
     ``best.pt``) as (label, seed, folder), read back from each folder's ``config.json``: a run
-    started from another's weights is a pruned student (:func:`lib.training.jobs.pruned_name`),
-    else :data:`DISTILLED` when its KD weight is above 0, else :data:`ALONE`; one trained at
-    another input size than the step's own is labelled so (``student + KD at 96 px``). Sorted by
-    seed, then alone, with KD, the others by name."""
+    with a ``prune_ratio`` is a pruned student (:func:`lib.training.jobs.pruned_name`); in a step
+    that starts from pretrained weights, a run that does not is :data:`SCRATCH`; else
+    :data:`DISTILLED` when it distils, else :data:`ALONE`; one trained at another input size than
+    the step's own is labelled so (``student + KD at 96 px``). Sorted by seed, then alone, with
+    KD, the others by name."""
     found = []
-    step_size = json.loads((Path(student_dir) / "config.json").read_text())["input_size"]
+    step = json.loads((Path(student_dir) / "config.json").read_text())
     for best in Path(student_dir).rglob("best.pt"):
         config = json.loads((best.parent / "config.json").read_text())
-        if config.get("init_from"):
-            label = pruned_name(config["model"].get("prune_ratio") or 0.0)
+        if "prune_ratio" in config["model"]:
+            label = pruned_name(config["model"]["prune_ratio"] or 0.0)
+        elif step.get("init_from") and not config.get("init_from"):
+            label = SCRATCH
         else:
-            label = DISTILLED if config["loss"].get("kd", 0) > 0 or config["loss"].get("feature_kd", 0) > 0 else ALONE
-        if config["input_size"] != step_size:
+            label = DISTILLED if distils(config["loss"]) else ALONE
+        if config["input_size"] != step["input_size"]:
             label = f"{label} at {config['input_size']} px"  # lib.training.jobs.size_jobs
         found.append((label, config["seed"], best.parent))
     order = {ALONE: 0, DISTILLED: 1}

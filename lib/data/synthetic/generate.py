@@ -36,6 +36,7 @@ import pandas as pd
 
 from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
+from lib.formats.pair import PairTree
 from lib.formats.pts import write_pts
 from lib.formats.table import points_box
 from lib.io import atomic_save_csv, atomic_write_bytes, atomic_write_text
@@ -47,7 +48,6 @@ SUBSETS = {"300W": (0.20, 1.0), "afw": (0.10, 1.2), "helen": (0.35, 0.7), "ibug"
 TEST_SIZES = ((640, 480), (800, 600), (512, 512), (480, 640))
 CLOSEUP_SIZE = 1024
 SPLIT_IDS = {"train": 0, "test": 1, "test_empty": 2, "test_closeup": 3, "detector_scene": 4, "detector_empty": 5, "detector_closeup": 6}
-DETECTOR_FOLDER = "ivslab_facial_detector"
 DETECTOR_KINDS = ("detector_scene", "detector_empty", "detector_closeup")
 
 
@@ -200,6 +200,13 @@ def write_detector_set(folder: Path, seed: int, test: int, workers: int = 1) -> 
     return len(kinds)
 
 
+def write_face_free_scenes(images: Path, truths: Path, count: int, seed: int, workers: int = 1) -> None:
+    """``count`` face-free scenes like the detector set's (``images/image_XXXX.png``, each with an
+    empty ``truths/image_XXXX.txt``): what a detector set of real photographs, which rarely come
+    without a face, needs to measure invented faces."""
+    _write_scenes(seed, ["detector_empty"] * count, images, truths, workers, "face-free scenes")
+
+
 def parallel_map(function, jobs: list, workers: int, description: str):
     if workers <= 1:
         yield from track(map(function, jobs), total=len(jobs), desc=description)
@@ -315,7 +322,8 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     if partial is None:
         return out
     started = time.perf_counter()
-    train_root, test_root, gt_root = partial / "ivslab_facial_train", partial / "ivslab_facial_test", partial / "ivslab_facial_test_gt"
+    tree = PairTree(partial)
+    train_root, test_root, gt_root = tree.train, tree.test, tree.test_gt
     rows = []
     for index, subset, jpeg, points, conditions in parallel_map(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
         stem = f"{subset.lower()}_{index:05d}"
@@ -328,7 +336,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images")
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
-    detector_images = write_detector_set(partial / DETECTOR_FOLDER, seed, test, workers)
+    detector_images = write_detector_set(tree.detector, seed, test, workers)
     seconds = time.perf_counter() - started
     write_manifest(
         partial, {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + detector_images) / max(seconds, 1e-9), 1)}
