@@ -8,9 +8,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():  # without ipywidgets tqdm.auto warns once and draws text bars, as wanted here
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
 
 STEPS = 20  # lines per loop when not interactive
 LINES = "KIT_PROGRESS"  # set to "lines" (as the pipeline does for the notebooks it runs): plain lines even in a kernel

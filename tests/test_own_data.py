@@ -19,7 +19,7 @@ from conftest import with_jaw
 
 from lib.analysis.label_checks import label_checks, mirror_sign
 from lib.data.kinds import detect_kind
-from lib.data.prepare import PREPARED_FILE, SPLIT_FILE, prepare_labelled_folder
+from lib.data.prepare import PARTIAL_MARKER, PREPARED_FILE, SPLIT_FILE, prepare_labelled_folder
 from lib.data.sources import AUTO, Source
 from lib.data.splits import training_split
 from lib.formats.errors import FormatError
@@ -120,6 +120,24 @@ def test_a_pair_tree_pools_its_training_and_labelled_test_faces(tmp_path, synthe
     prepared = json.loads((out / PREPARED_FILE).read_text())
     assert prepared["settings"]["kind"] == "pair"
     assert sum(counts["faces"] for counts in prepared["parts"].values()) == len(split)
+
+
+def test_a_partial_preparation_is_redone_but_a_folder_it_did_not_make_is_kept(tmp_path, synthetic_root):
+    source = write_300w_tree(synthetic_root, tmp_path / "mine")
+    partial = tmp_path / "run" / "data.partial"
+    (partial / "notes").mkdir(parents=True)
+    (partial / "notes" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="was not made by a preparation"):
+        prepare_labelled_folder(source, tmp_path / "run" / "data", "ivslab51", 0.25, 0, 0.2, 0)
+    assert (partial / "notes" / "mine.txt").read_text() == "keep"
+    shutil.rmtree(partial)
+    partial.mkdir()
+    (partial / PARTIAL_MARKER).touch()  # an interrupted preparation: its marker says it is one
+    (partial / "stale.pts").write_text("x")
+    out = prepare_labelled_folder(source, tmp_path / "run" / "data", "ivslab51", 0.25, 0, 0.2, 0)
+    assert not partial.exists()
+    assert not (out / "stale.pts").exists()
+    assert not (out / PARTIAL_MARKER).exists()
 
 
 def test_label_checks_name_each_file_and_the_synthetic_labels_pass(tmp_path, synthetic_root):

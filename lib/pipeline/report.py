@@ -7,8 +7,9 @@ same numbers (aggregates only: no image, face or per-face row).
     python -m lib.pipeline.report runs/<id> [--publish docs/results] [--readme README.md]
 
 ``--publish`` copies the report, its numbers and its small figures to ``<folder>/<id>/`` (what a
-repository may keep); ``--readme`` rewrites the README's headline block from the published
-numbers, so the README quotes exactly what a run wrote.
+repository may keep); ``--readme`` rewrites the README's block of that run (between
+``<!-- headline <id>: start -->`` and ``<!-- headline <id>: end -->``) from the published numbers,
+so the README quotes exactly what a run wrote.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from lib.data.prepare import PREPARED_FILE, PREPARED_FOLDER
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT
 
-HEADLINE_START, HEADLINE_END = "<!-- headline: start -->", "<!-- headline: end -->"
 FIGURES = ("timing/pareto.png", "student/curves.png", "submission/ced.png", "video/video_trace.png")  # small plots a published report links
 
 
@@ -267,13 +267,19 @@ def publish(run_dir: str | Path, folder: str | Path) -> Path:
     return out
 
 
+def headline_markers(run: str) -> tuple[str, str]:
+    """The comments around a run's headline block in the README."""
+    return f"<!-- headline {run}: start -->", f"<!-- headline {run}: end -->"
+
+
 def replace_headline(readme_text: str, record: dict) -> str:
-    """``readme_text`` with the block between :data:`HEADLINE_START` and :data:`HEADLINE_END`
-    replaced by the record's headline (``ValueError`` when the markers are missing)."""
-    start, end = readme_text.find(HEADLINE_START), readme_text.find(HEADLINE_END)
+    """``readme_text`` with the block between the record's run's :func:`headline_markers`
+    replaced by its headline (``ValueError`` when the markers are missing)."""
+    start_marker, end_marker = headline_markers(record["run"])
+    start, end = readme_text.find(start_marker), readme_text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"no {HEADLINE_START} ... {HEADLINE_END} block to replace")
-    return readme_text[: start + len(HEADLINE_START)] + "\n" + headline_markdown(record) + readme_text[end:]
+        raise ValueError(f"no {start_marker} ... {end_marker} block to replace")
+    return readme_text[: start + len(start_marker)] + "\n" + headline_markdown(record) + readme_text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
