@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib.cli import add_set_option, parse_overrides
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
-from lib.pipeline.config import Step, add_set_option, load_pipeline, parse_overrides, step_parameters
-from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, run_pipeline
+from lib.pipeline.config import Step, load_pipeline, step_parameters
+from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, parameter_defaults, run_pipeline
 from lib.schemes import load_scheme
 from lib.submission.refinement import MAX_PASSES, candidates
 from lib.video.benchmark import VideoSettings
@@ -43,6 +44,15 @@ def test_every_notebook_has_a_tagged_parameters_cell_first():
         assert "parameters" in code[0].metadata.get("tags", []), path.name
         assert "run_dir" in code[0].source, path.name
         assert ("data_root =" in code[0].source) == any(entry.startswith("data_root/") for entry in reads[path.name]), path.name
+
+
+def test_no_step_parameter_in_pipeline_yaml_repeats_its_notebooks_default():
+    """A notebook's parameters cell is each default's one home: a step's `parameters` in
+    pipeline.yaml hold only values that differ from it."""
+    for step in load_pipeline().steps:
+        defaults = parameter_defaults(PROJECT_ROOT / step.notebook)
+        repeated = {name: value for name, value in step.parameters.items() if name in defaults and defaults[name] == value}
+        assert not repeated, f"{step.name}: {repeated} repeat the notebook's defaults"
 
 
 def test_pipeline_lists_existing_notebooks_in_order():

@@ -4,8 +4,6 @@ onnxruntime, each with a fixed number of threads. Warm-up calls first, then the 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,24 +11,13 @@ import torch
 
 from lib.deploy.run_model import TFLiteNet
 from lib.export.graph import DeployableLandmarks
+from lib.timing import time_calls
 
 
 def compared_threads(threads: tuple[int, ...] | list[int]) -> int:
     """The thread count tables, ratios and plots compare files at: 2 when it was measured (the
     challenge's phones ran small thread pools; 2 is this machine's core count), else the first."""
     return 2 if 2 in threads else threads[0]
-
-
-def time_calls(call: Callable[[], object], warmup: int = 5, runs: int = 50) -> dict[str, float]:
-    """``{"median": ms, "p90": ms}`` of ``runs`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000.0)
-    return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90))}
 
 
 def litert_latency(path: str | Path, threads: int, warmup: int = 5, runs: int = 50) -> dict[str, float]:

@@ -4,8 +4,9 @@ its readers and its test sets, and recognised from a folder's layout (:func:`det
 ==========  ====================================================================  ==========
 kind        layout                                                                labels
 ==========  ====================================================================  ==========
-``pair``    ``ivslab_facial_train/<subset>/{images,labels}`` (:class:`PairTree`;  51 points
-            optional test images with ground truth: the synthetic set is one)
+``pair``    a training folder of ``<subset>/{images,labels}`` (its name and the   51 points
+            others' in :class:`PairTree`; optional test images with ground
+            truth: the synthetic set is one)
 ``300w``    any folders of ``<stem>.pts`` beside ``<stem>.jpg|png`` (afw,         68 points
             helen/{trainset,testset}, lfpw/{trainset,testset}, ibug, or a part)
 ``wflw``    ``WFLW_annotations/`` + ``WFLW_images/``: refused by name, its 98      98 points
@@ -50,7 +51,7 @@ class PairKind:
     """The PAIR training tree (the synthetic set is written in it): 51-point labels."""
 
     name = "pair"
-    layout = "a PAIR tree: ivslab_facial_train/<subset>/{images,labels} (51-point .pts)"
+    layout = f"a PAIR tree: {PairTree(Path()).train.name}/<subset>/{{images,labels}} (51-point .pts)"
     normaliser = None  # the scheme's own (eye centroids)
 
     def matches(self, root: Path) -> bool:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from lib.models.complexity import count_flops, count_parameters, flops_by_part
 from lib.models.registry import build_model
+from lib.timing import time_calls
 
 
 def cpu_latency_ms(model: nn.Module, input_size: int, threads: int = 2, warmup: int = 3, runs: int = 10) -> tuple[float, float]:
@@ -28,17 +27,12 @@ def cpu_latency_ms(model: nn.Module, input_size: int, threads: int = 2, warmup: 
     torch.set_num_threads(threads)
     model.eval()
     image = torch.zeros(1, 3, input_size, input_size)
-    times = []
     try:
         with torch.no_grad():
-            for index in range(warmup + runs):
-                started = time.perf_counter()
-                model(image)
-                if index >= warmup:
-                    times.append((time.perf_counter() - started) * 1000)
+            times = time_calls(lambda: model(image), warmup, runs)
     finally:
         torch.set_num_threads(previous)
-    return float(np.median(times)), float(np.percentile(times, 90))
+    return times["median"], times["p90"]
 
 
 def model_report(configs: dict[str, dict], sizes: list[int], threads: int = 2, runs: int = 10) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lib.pipeline.config import add_set_option, load_pipeline, parse_overrides
+from lib.cli import add_set_option, parse_overrides
+from lib.pipeline.config import load_pipeline
 from lib.pipeline.runner import StepFailed, run_pipeline
 
 

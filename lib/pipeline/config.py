@@ -13,7 +13,6 @@ pipeline file itself (the training notebooks read the profile's ``train`` sectio
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,34 +98,6 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> PipelineSpec:
             raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
         profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}), tuple(body.get("skip") or ()))
     return PipelineSpec(steps, profiles, path)
-
-
-def add_set_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """The one override option of every command line here: ``--set KEY=VALUE [KEY=VALUE ...]``,
-    repeatable, values typed as YAML (:func:`parse_overrides`)."""
-    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=f"override {what} (YAML-typed values)")
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["epochs=3", "lr=1e-3"]`` -> ``{"epochs": 3, "lr": 0.001}`` (values typed as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not key=value")
-        overrides[key.strip()] = _typed(value)
-    return overrides
-
-
-def _typed(text: str):
-    """YAML scalar typing, plus floats YAML 1.1 reads as strings (``1e-3``)."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def step_parameters(step: Step, profile: Profile, declared: set[str], overrides: dict, run_dir: Path, config: Path, data_root: Path) -> dict:

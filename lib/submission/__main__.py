@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     write = commands.add_parser("write", help="predict the test images and write a submission folder")
     write.add_argument("--model", required=True, help="a .tflite file or a PyTorch checkpoint (.pt)")
     write.add_argument("--images", required=True, help="folder of test images")
-    write.add_argument("--train-root", required=True, help="ivslab_facial_train folder (fits the detector-box rule)")
+    write.add_argument("--train-root", required=True, help="a PAIR training folder (fits the detector-box rule)")
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
     write.add_argument("--detector", default=DEFAULT_DETECTOR, help="the full-range BlazeFace file")
     write.add_argument("--close-up-detector", default=CLOSE_UP_DETECTOR, help="the short-range BlazeFace file (for close-ups)")

@@ -2,7 +2,7 @@
 
 The measurement set is a folder in the test's own layout, disjoint from the test:
 ``images/<stem>.png|jpg`` with ``gt/<stem>.txt`` in the submission format, an empty file for a
-face-free image (the synthetic generator writes one, ``ivslab_facial_detector``, of scenes drawn
+face-free image (the synthetic generator writes one, ``PairTree.detector``, of scenes drawn
 like the test's and face-free images). Each candidate layout of the package's
 :class:`~lib.deploy.run_model.FaceDetector` (tiles of the full-range model, with or without the
 short-range close-up model: :data:`LAYOUTS`) runs its models once per image at the lowest

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from lib.pipeline.config import add_set_option, parse_overrides
+from lib.cli import add_set_option, parse_overrides
 from lib.training.config import STAGES, train_config
 from lib.training.engine import train
 

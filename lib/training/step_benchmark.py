@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch.utils.data import default_collate
 
-from lib.bench.timing import time_calls
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
+from lib.timing import time_calls
 from lib.training.config import train_config
 from lib.training.engine import stage_datasets, teacher_autocast, teacher_precision
 

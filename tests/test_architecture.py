@@ -1,0 +1,80 @@
+"""The layers of ``lib``: every import runs down (or within a floor), never up; the package's
+standalone runtime and the file runner beside it import nothing of ``lib`` at all (the runtime
+is copied verbatim into the final package). docs/architecture.md draws the same floors."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from lib.paths import PROJECT_ROOT
+
+# Floors from the ground up; a module belongs to the most specific prefix listed.
+FLOORS = (
+    ("lib.deploy.run_model", "lib.deploy.run_file", "lib.paths", "lib.io", "lib.progress", "lib.timing", "lib.cli"),
+    ("lib.schemes", "lib.formats", "lib.metrics"),
+    ("lib.data", "lib.models", "lib.losses", "lib.analysis", "lib.viz"),
+    ("lib.training", "lib.inference", "lib.export"),
+    ("lib.deploy", "lib.submission", "lib.bench", "lib.video"),
+    ("lib.pipeline",),
+)
+STANDALONE = ("run_model.py", "run_file.py")  # lib/deploy's scripts that run without the project
+
+
+def floor_of(module: str) -> int:
+    """The floor of a ``lib`` module: that of the longest prefix in :data:`FLOORS`."""
+    matches = [(len(prefix), floor) for floor, prefixes in enumerate(FLOORS) for prefix in prefixes if module == prefix or module.startswith(prefix + ".")]
+    if not matches:
+        raise AssertionError(f"{module} is on no floor: add it to FLOORS (and docs/architecture.md)")
+    return max(matches)[1]
+
+
+def _is_module(name: str) -> bool:
+    where = PROJECT_ROOT.joinpath(*name.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
+
+
+def lib_imports(path: Path) -> set[str]:
+    """The ``lib`` modules a source file imports (``from lib.x import y`` counts as ``lib.x.y``
+    where ``y`` is a module, else as ``lib.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "lib" or name.startswith("lib.")}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_every_import_in_lib_runs_down_the_floors():
+    upward = []
+    for path in sorted((PROJECT_ROOT / "lib").rglob("*.py")):
+        module = module_name(path)
+        for imported in lib_imports(path):
+            if imported == "lib":
+                continue
+            if floor_of(imported) > floor_of(module):
+                upward.append(f"{module} (floor {floor_of(module)}) imports {imported} (floor {floor_of(imported)})")
+    assert not upward, "imports up the floors:\n" + "\n".join(upward)
+
+
+def test_the_packages_runtime_stands_alone():
+    for name in STANDALONE:
+        assert lib_imports(PROJECT_ROOT / "lib" / "deploy" / name) == set(), name
+
+
+def test_the_floor_rule_sees_an_upward_import(tmp_path):
+    """The checker itself: a module importing a higher floor is caught; the finer prefix wins."""
+    assert floor_of("lib.deploy.run_model") == 0
+    assert floor_of("lib.deploy.package") == 4
+    assert floor_of("lib.data.synthetic.generate") == 2
+    source = tmp_path / "lib" / "formats" / "bad.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("from lib.training.engine import train\nimport lib.pipeline.runner\n")
+    assert lib_imports(source) == {"lib.training.engine", "lib.pipeline.runner"}
+    assert all(floor_of(name) > floor_of("lib.formats.bad") for name in lib_imports(source))
