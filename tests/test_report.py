@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lib.paths import PROJECT_ROOT
-from lib.pipeline.report import collect, headline_markdown, headline_markers, replace_headline, write_report
+from lib.pipeline.report import collect, headline_markdown, headline_markers, replace_headline, report_figures, write_report
 
 
 def fake_run(run_dir: Path) -> Path:
@@ -84,6 +84,25 @@ def test_the_report_reads_every_number_from_the_step_files(tmp_path):
     assert report.startswith("# Run run-1 (profile `default`)")
     assert "| **all** | 1200.0 |" in report
     assert json.loads((run_dir / "report.json").read_text()) == record
+
+
+def test_a_run_of_your_own_faces_reports_its_split_pretraining_and_aggregates_only(tmp_path):
+    run_dir = fake_run(tmp_path / "run-2")
+    (run_dir / "submission" / "ced.png").write_bytes(b"png")
+    (run_dir / "timing" / "pareto.png").write_bytes(b"png")
+    assert report_figures(run_dir, collect(run_dir)) == ["timing/pareto.png", "submission/ced.png"]
+    (run_dir / "data").mkdir()
+    parts = {"train": {"faces": 80, "photos": 70}, "val": {"faces": 9, "photos": 8}, "test": {"faces": 21, "photos": 20}}
+    (run_dir / "data" / "prepared.json").write_text(json.dumps({"settings": {"source": "/somewhere/mine", "kind": "300w"}, "parts": parts}))
+    pretraining = {"faces": 21, "nme": 0.05, "nme_baseline": 0.06, "difference": -0.01, "ci95_low": -0.015, "ci95_high": -0.005}
+    (run_dir / "student" / "pretraining.json").write_text(json.dumps(pretraining))
+    record = collect(run_dir)
+    headline = headline_markdown(record)
+    assert "| data: `mine` (300w), split by photograph | train 80, validation 9, test part 21 faces (20 photographs) |" in headline
+    assert "| student + KD, test part, 3 seeds |" in headline
+    assert "synthetic" not in headline
+    assert "**-1.00 points** (-1.50 to -0.50) (5.00 % against 6.00 %)" in headline
+    assert report_figures(run_dir, record) == ["timing/pareto.png"]  # the curve of every face's error stays in the run
 
 
 def test_the_readme_block_is_replaced_and_a_missing_block_is_named(tmp_path):

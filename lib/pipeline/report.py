@@ -33,6 +33,7 @@ from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT
 
 FIGURES = ("timing/pareto.png", "student/curves.png", "submission/ced.png", "video/video_trace.png")  # small plots a published report links
+PER_FACE_FIGURES = ("submission/ced.png",)  # drawn from every face's error: left out where the faces are the user's own
 
 
 def run_context() -> dict:
@@ -246,21 +247,27 @@ def report_markdown(record: dict, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_figures(run_dir: Path, record: dict) -> list[str]:
+    """The :data:`FIGURES` a run made, less :data:`PER_FACE_FIGURES` when it ran on the user's
+    own faces (a report of them holds aggregates only)."""
+    return [figure for figure in FIGURES if (run_dir / figure).is_file() and not (record.get("data") and figure in PER_FACE_FIGURES)]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """``run_dir/report.md`` and ``report.json`` (:func:`collect`), written atomically."""
     run_dir = Path(run_dir)
     record = collect(run_dir)
     atomic_write_text(run_dir / "report.json", json.dumps(record, indent=2) + "\n")
-    atomic_write_text(run_dir / "report.md", report_markdown(record, [figure for figure in FIGURES if (run_dir / figure).is_file()]))
+    atomic_write_text(run_dir / "report.md", report_markdown(record, report_figures(run_dir, record)))
     return run_dir / "report.md"
 
 
 def publish(run_dir: str | Path, folder: str | Path) -> Path:
-    """Copy a run's report, its numbers and its :data:`FIGURES` into ``folder/<run id>/``."""
+    """Copy a run's report, its numbers and its :func:`report_figures` into ``folder/<run id>/``."""
     run_dir = Path(run_dir)
     write_report(run_dir)
     out = Path(folder) / run_dir.name
-    for name in ("report.md", "report.json", *FIGURES):
+    for name in ("report.md", "report.json", *report_figures(run_dir, collect(run_dir))):
         if (run_dir / name).is_file():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / name, out / name)
