@@ -213,7 +213,8 @@ def _finetune_smoke_config(path: Path) -> Path:
             **smoke["steps"],
             "student": {"sizes": []},
             "export": {**smoke["steps"]["export"], "precisions": ["fp32"]},
-            "real_faces": {**finetune["steps"]["real_faces"], "peers": ["mediapipe"]},
+            "timing": {**smoke["steps"]["timing"], "threads": [1], "runs": 3},
+            "real_faces": {**finetune["steps"]["real_faces"], "peers": []},
         },
         "train": smoke["train"],
     }
