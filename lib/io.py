@@ -6,6 +6,7 @@ private 0600."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -89,3 +90,12 @@ def atomic_write_zip(path: str | Path, members: dict[str, bytes]) -> Path:
             archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ cannot be cropped at all.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from lib.formats.images import image_size
 from lib.formats.table import points_array
+from lib.io import file_sha256
 from lib.schemes import Scheme
 
 COLUMNS = ["check", "image", "face_index", "detail"]
@@ -68,15 +68,14 @@ def swapped_sides(table: pd.DataFrame, scheme: Scheme) -> pd.DataFrame:
 
 
 def duplicate_images(table: pd.DataFrame) -> pd.DataFrame:
-    """Image files of identical content (SHA-1 of their bytes) under different names, one row per
+    """Image files of identical content (SHA-256 of their bytes) under different names, one row per
     file after the first of each group, naming that first file. Links to one file are one file."""
     name_of: dict[str, str] = {}  # each file by the first name the table gives it
     for image in table["image"]:
         name_of.setdefault(os.path.realpath(image), image)
     groups = defaultdict(list)
     for file in name_of:
-        with open(file, "rb") as handle:
-            groups[hashlib.sha1(handle.read()).hexdigest()].append(file)
+        groups[file_sha256(file)].append(file)
     rows = [["duplicate image", name_of[file], 0, f"same bytes as {name_of[files[0]]}"] for files in groups.values() for file in files[1:]]
     return pd.DataFrame(rows, columns=COLUMNS)
 

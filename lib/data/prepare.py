@@ -24,7 +24,6 @@ reused, one prepared with others is an error naming both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ from lib.data.splits import split_table, training_split
 from lib.data.synthetic.generate import write_face_free_scenes
 from lib.formats.pair import CONDITIONS_FILE, PairTree
 from lib.formats.pts import write_pts
-from lib.io import atomic_save_csv, atomic_write_text
+from lib.io import atomic_save_csv, atomic_write_text, file_sha256
 from lib.paths import resolve
 
 PREPARED_FOLDER = "data"  # the tree's folder in a run folder (lib.pipeline.runner)
@@ -48,14 +47,6 @@ SPLIT_FILE = "split.csv"
 PARTS = ("train", "val", "test")
 PARTIAL_MARKER = ".preparing"  # in <out>.partial while it is written
 MIN_FACE_FREE = 2  # face-free scenes beside the validation photographs: as many as they, at least this
-
-
-def _file_hash(path: str) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def photo_groups(table: pd.DataFrame) -> pd.Series:
@@ -73,7 +64,7 @@ def photo_groups(table: pd.DataFrame) -> pd.Series:
     order = {photo: index for index, photo in enumerate(dict.fromkeys(photos))}
     first_photo_of_hash: dict[str, str] = {}
     for image, photo in zip(table["image"], photos, strict=True):
-        other = first_photo_of_hash.setdefault(_file_hash(image), photo)
+        other = first_photo_of_hash.setdefault(file_sha256(image), photo)
         low, high = sorted((find(photo), find(other)), key=order.__getitem__)
         parent[high] = low
     return photos.map(find)
@@ -175,17 +166,10 @@ def prepare_labelled_folder(
     _write_train(rest, tree.train, source_root)
     _write_scenes(test, tree.test, tree.test_gt, source_root)
     val = training_split([Source("pair", AUTO, str(partial))], scheme, val_fraction, split_seed)[1]
-    originals = set(val["original"])
-    val_faces = rest[[_relative(Path(image), source_root) in originals for image in rest["image"]]]
-    _write_scenes(val_faces, tree.detector / "images", tree.detector / "gt", source_root)
-    write_face_free_scenes(tree.detector / "images", tree.detector / "gt", max(MIN_FACE_FREE, val_faces["image"].nunique()), seed)
-    parts = pd.concat(
-        [
-            rest.assign(part=["val" if _relative(Path(image), source_root) in originals else "train" for image in rest["image"]]),
-            test.assign(part="test"),
-        ],
-        ignore_index=True,
-    )
+    in_val = rest["image"].map(lambda image: _relative(Path(image), source_root)).isin(set(val["original"]))
+    _write_scenes(rest[in_val], tree.detector / "images", tree.detector / "gt", source_root)
+    write_face_free_scenes(tree.detector / "images", tree.detector / "gt", max(MIN_FACE_FREE, rest.loc[in_val, "image"].nunique()), seed)
+    parts = pd.concat([rest.assign(part=np.where(in_val, "val", "train")), test.assign(part="test")], ignore_index=True)
     split = pd.DataFrame(
         {
             "original": [_relative(Path(image), source_root) for image in parts["image"]],

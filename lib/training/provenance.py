@@ -10,14 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def file_fingerprint(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from lib.io import file_sha256
 
 
 def table_fingerprint(table: pd.DataFrame) -> str:
@@ -40,6 +33,6 @@ def run_provenance(
     return {
         "train_data": table_fingerprint(train_table),
         "val_data": table_fingerprint(val_table),
-        "teacher": file_fingerprint(teacher_checkpoint) if teacher_checkpoint is not None else None,
-        "init_from": file_fingerprint(init_from) if init_from is not None else None,
+        "teacher": file_sha256(teacher_checkpoint) if teacher_checkpoint is not None else None,
+        "init_from": file_sha256(init_from) if init_from is not None else None,
     }
