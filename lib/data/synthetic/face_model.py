@@ -68,14 +68,6 @@ class Quadric:
 
 
 @dataclass
-class FaceShape:
-    """One face's geometry: landmark (x, y) in the head frame and the head's quadrics."""
-
-    landmarks_xy: np.ndarray
-    quadrics: list[Quadric]
-
-
-@dataclass
 class Expression:
     mouth_open: float = 0.0
     smile: float = 0.0
