@@ -43,6 +43,11 @@ RANGES = {
 TEACHER_PRECISIONS = ("fp32", "bf16", "auto")
 
 
+def distils(loss: dict) -> bool:
+    """A loss with a distillation term (a KD or feature-KD weight above 0)."""
+    return loss.get("kd", 0) > 0 or loss.get("feature_kd", 0) > 0
+
+
 @dataclass
 class TrainConfig:
     """Everything one training run needs. Learning rates are per optimiser step, epochs count
@@ -109,7 +114,7 @@ class TrainConfig:
     @property
     def distils(self) -> bool:
         """A student with a distillation term: it loads the frozen teacher."""
-        return self.stage == "student" and (self.loss.get("kd", 0) > 0 or self.loss.get("feature_kd", 0) > 0)
+        return self.stage == "student" and distils(self.loss)
 
     @property
     def data_sources(self) -> list[Source]:

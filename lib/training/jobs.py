@@ -71,11 +71,6 @@ def alone_loss(kd_loss: dict) -> dict:
     return {**kd_loss, "kd": 0.0, "feature_kd": 0.0}
 
 
-def distils(loss: dict) -> bool:
-    """A loss with a distillation term."""
-    return loss.get("kd", 0) > 0 or loss.get("feature_kd", 0) > 0
-
-
 def scratch_job(run_dir: Path, settings: dict) -> TrainJob:
     """Pretraining's control in a fine-tuning step: the step's KD student (``settings``: its seed
     and loss included) trained the same way from random weights, in ``run_dir/scratch``."""

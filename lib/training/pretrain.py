@@ -18,22 +18,20 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from lib.data.synthetic.generate import generate
+from lib.data.synthetic.generate import generate, generated_params
 from lib.paths import resolve
-from lib.training.config import TrainConfig, profile_dataset, train_config
+from lib.training.config import TrainConfig, distils, profile_dataset, train_config
 from lib.training.engine import train
-from lib.training.jobs import SCRATCH, TrainJob, alone_loss, distils
+from lib.training.jobs import SCRATCH, TrainJob, alone_loss
 
 RUN_LOCAL = ("out_dir", "threads", "workers", "resume", "stop_after_epochs", "data_root", "teacher_checkpoint")
-MANIFEST = "manifest.json"  # the synthetic generator's record of a dataset (lib.data.synthetic.generate)
 
 
 @cache
 def dataset_identity(data_root: str) -> object:
     """What a data folder holds: the generator's parameters where it recorded them, else the
     resolved folder."""
-    manifest = Path(data_root) / MANIFEST
-    return json.loads(manifest.read_text())["params"] if manifest.is_file() else str(Path(data_root).resolve())
+    return generated_params(Path(data_root)) or str(Path(data_root).resolve())
 
 
 def training_identity(config: dict) -> dict:

@@ -21,10 +21,10 @@ from lib.metrics import nme
 from lib.models.checkpoint import load_model
 from lib.models.complexity import count_flops, count_parameters
 from lib.schemes import load_scheme
-from lib.training.config import TrainConfig
+from lib.training.config import TrainConfig, distils
 from lib.training.engine import read_log_records
 from lib.training.evaluate import predict
-from lib.training.jobs import ALONE, DISTILLED, SCRATCH, distils, pruned_name
+from lib.training.jobs import ALONE, DISTILLED, SCRATCH, pruned_name
 from lib.viz.overlay import overlay_grid
 
 
