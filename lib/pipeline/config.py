@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from lib.data.synthetic.levers import check_levers
 from lib.paths import resolve
 
 
@@ -35,13 +36,16 @@ class Dataset:
     """Where a profile's data lives. ``generate`` makes the synthetic set at ``root`` if absent;
     ``prepare`` takes a folder of labelled faces from the command line (``--data``; ``root`` is
     then its default, may be None) and lays it out in the run, split by photograph, with
-    ``test_fraction`` of the photographs held out for the report (:mod:`lib.data.prepare`)."""
+    ``test_fraction`` of the photographs held out for the report (:mod:`lib.data.prepare`).
+    ``levers`` names the renderer levers a generated set is rendered with
+    (:mod:`lib.data.synthetic.levers`)."""
 
     root: str | None = None
     generate: bool = True
     train: int = 0
     test: int = 0
     seed: int = 0
+    levers: tuple[str, ...] = ()
     prepare: bool = False
     test_fraction: float = 0.2
 
@@ -96,7 +100,13 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> PipelineSpec:
         unknown = (set(body.get("steps") or {}) | set(body.get("skip") or ())) - {s.name for s in steps}
         if unknown:
             raise ValueError(f"{path}: profile {name!r} configures unknown steps {sorted(unknown)}")
-        profiles[name] = Profile(name, Dataset(**body["dataset"]), dict(body.get("params") or {}), dict(body.get("steps") or {}), tuple(body.get("skip") or ()))
+        profiles[name] = Profile(
+            name,
+            Dataset(**{**body["dataset"], "levers": check_levers(body["dataset"].get("levers") or ())}),
+            dict(body.get("params") or {}),
+            dict(body.get("steps") or {}),
+            tuple(body.get("skip") or ()),
+        )
     return PipelineSpec(steps, profiles, path)
 
 

@@ -57,7 +57,7 @@ def ensure_dataset(profile: Profile, source: Path, run_dir: Path, config: Path) 
             source, run_dir / PREPARED_FOLDER, cfg.scheme, dataset.test_fraction, dataset.seed, cfg.val_fraction, split_seed_of(vars(cfg))
         )
     if dataset.generate:
-        generate(source, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1)
+        generate(source, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1, levers=dataset.levers)
     elif not source.exists():
         raise FileNotFoundError(f"dataset root {source} does not exist (profile sets generate: false)")
     return source

@@ -79,7 +79,9 @@ def pretrained_checkpoint(stage: str, overrides: dict, config: str | Path, profi
         return found
     dataset = profile_dataset(config, profile)
     if dataset.get("generate"):
-        generate(resolve(cfg.data_root), dataset["train"], dataset["test"], dataset.get("seed", 0), workers=os.cpu_count() or 1)
+        generate(
+            resolve(cfg.data_root), dataset["train"], dataset["test"], dataset.get("seed", 0), workers=os.cpu_count() or 1, levers=dataset.get("levers") or ()
+        )
     train(cfg)
     return out_dir / "best.pt"
 

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from lib.data.synthetic import levers as lever
 from lib.data.synthetic.render import degrade, draw_occluder, jpeg_roundtrip, render_background, render_face
 from lib.data.synthetic.sampling import sample_degradation, sample_face, sample_light, sample_occluder, wflw_flags
 from lib.formats.pair import PairTree
@@ -77,21 +78,42 @@ def face_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLIT_IDS[split], index])
 
 
-def compose(rng: np.random.Generator, width: int, height: int, placements: list[Placement], difficulty: float) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
-    """Render faces over a background and degrade the image.
+def lever_streams(levers: tuple[str, ...], seed: int, split: str, index: int) -> dict[str, np.random.Generator]:
+    """The streams of the switched-on renderer ``levers`` for one image (beside :func:`face_rng`'s)."""
+    return lever.lever_streams(levers, [seed, SPLIT_IDS[split], index])
+
+
+def compose(
+    rng: np.random.Generator, width: int, height: int, placements: list[Placement], difficulty: float, streams: dict[str, np.random.Generator] | None = None
+) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
+    """Render faces over a background and degrade the image; ``streams`` holds the random stream
+    of each switched-on renderer lever (:mod:`lib.data.synthetic.levers`; ``rng``'s draws are the
+    same with or without them).
 
     Returns the image JPEG-compressed at the sampled quality (``jpeg_quality`` in the
     conditions) and, per face, its (51, 2) landmarks in pixels and its conditions.
     """
+    streams = streams or {}
     to_51 = load_scheme("ivslab51").from_ibug68
     degradation = sample_degradation(rng, difficulty)
     light, light_conditions = sample_light(rng, difficulty)
     image = render_background(rng, height, width, degradation["clutter"])
+    if "scene" in streams:
+        image = lever.photo_backdrop(streams["scene"], height, width)
+        for place in placements:
+            lever.draw_shoulders(image, streams["scene"], place.centre, place.scale)
     faces = []
     reference_scale = np.mean([p.scale for p in placements]) if placements else 0.1 * min(width, height)
     for place in placements:
         spec, conditions = sample_face(rng, difficulty, place.scale, place.centre)
-        landmarks = render_face(image, spec, light, rng)
+        look = spec.appearance
+        if "hair" in streams:
+            lever.draw_hair_mass(image, streams["hair"], spec.centre, spec.scale, (spec.yaw, spec.pitch, spec.roll), look.hair, look.bald)
+        landmarks = render_face(image, spec, light, rng, streams.get("skin"))
+        if "hair" in streams and abs(spec.yaw) < 35:
+            lever.draw_fringe(image, streams["hair"], landmarks, spec.scale, look.hair, look.bald)
+        if "camera" in streams:
+            lever.cast_shadow(image, streams["camera"], landmarks[36:48].mean(axis=0), spec.scale)
         occluder = sample_occluder(rng, difficulty)
         points = landmarks[to_51]
         occluded = 0.0
@@ -102,6 +124,8 @@ def compose(rng: np.random.Generator, width: int, height: int, placements: list[
             occluded = float(mask[inside[valid, 1], inside[valid, 0]].sum() / len(points))
         conditions.update(light_conditions, occluder=occluder, occluded_fraction=occluded)
         faces.append((points, conditions))
+    if "camera" in streams:
+        image = lever.camera(image, streams["camera"])
     blur_px = degradation["blur_sigma"] * reference_scale / 50
     image = degrade(image, rng, degradation["brightness"], degradation["gamma"], blur_px, degradation["motion_blur"], degradation["noise_sigma"])
     jpeg = jpeg_roundtrip((image * 255 + 0.5).astype(np.uint8), degradation["jpeg_quality"])
@@ -119,14 +143,15 @@ def subset_of(index: int, count: int) -> tuple[str, float]:
     return name, SUBSETS[name][1]
 
 
-def render_train(seed: int, index: int, count: int) -> tuple[str, bytes, np.ndarray, dict]:
-    """One training image: (subset, JPEG bytes, (51, 2) points, conditions)."""
+def render_train(seed: int, index: int, count: int, levers: tuple[str, ...] = ()) -> tuple[str, bytes, np.ndarray, dict]:
+    """One training image: (subset, JPEG bytes, (51, 2) points, conditions), with the renderer
+    ``levers`` named switched on."""
     rng = face_rng(seed, "train", index)
     subset, difficulty = subset_of(index, count)
     width, height = (int(v) for v in rng.integers(224, 321, 2))
     scale = rng.uniform(0.13, 0.24) * min(width, height)
     centre = np.array([width / 2, height * 0.42]) + rng.normal(0, 0.06, 2) * [width, height]
-    jpeg, [(points, conditions)] = compose(rng, width, height, [Placement(centre, scale)], difficulty)
+    jpeg, [(points, conditions)] = compose(rng, width, height, [Placement(centre, scale)], difficulty, lever_streams(levers, seed, "train", index))
     return subset, jpeg, points, conditions
 
 
@@ -143,12 +168,12 @@ def _place_faces(rng: np.random.Generator, width: int, height: int, count: int) 
     return placements
 
 
-def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
+def render_test(seed: int, index: int, kind: str = "test", levers: tuple[str, ...] = ()) -> tuple[bytes, list[tuple[np.ndarray, dict]]]:
     """One scene image of ``kind``: ``test`` or ``detector_scene`` (a scene of 1-3 faces),
     ``test_empty`` or ``detector_empty`` (no face), ``test_closeup`` or ``detector_closeup`` (one
     face filling most of a square frame); PNG bytes and its faces ordered right to left by
     face-centre x. Each kind has its own random stream, so the detector set never repeats a test
-    image."""
+    image; ``levers``: the renderer levers switched on."""
     rng = face_rng(seed, kind, index)
     if kind.endswith("_closeup"):
         width = height = CLOSEUP_SIZE
@@ -157,7 +182,7 @@ def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[
         width, height = TEST_SIZES[rng.integers(len(TEST_SIZES))]
         count = 0 if kind.endswith("_empty") else int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
         placements = _place_faces(rng, width, height, count)
-    jpeg, faces = compose(rng, width, height, placements, 1.0)
+    jpeg, faces = compose(rng, width, height, placements, 1.0, lever_streams(levers, seed, kind, index))
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     faces.sort(key=lambda face: -(points_box(face[0])[[0, 2]].mean()))
     # Huffman-only deflate: noisy renders barely compress further, and this encodes fastest.
@@ -167,21 +192,21 @@ def render_test(seed: int, index: int, kind: str = "test") -> tuple[bytes, list[
     return png.tobytes(), faces
 
 
-def _train_job(args: tuple[int, int, int]) -> tuple[int, str, bytes, np.ndarray, dict]:
-    seed, index, count = args
-    return (index, *render_train(seed, index, count))
+def _train_job(args: tuple[int, int, int, tuple[str, ...]]) -> tuple[int, str, bytes, np.ndarray, dict]:
+    seed, index, count, levers = args
+    return (index, *render_train(seed, index, count, levers))
 
 
-def _test_job(args: tuple[int, int, str]) -> tuple[int, bytes, list]:
-    seed, index, kind = args
-    return (index, *render_test(seed, index, kind))
+def _test_job(args: tuple[int, int, str, tuple[str, ...]]) -> tuple[int, bytes, list]:
+    seed, index, kind, levers = args
+    return (index, *render_test(seed, index, kind, levers))
 
 
-def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, workers: int, description: str) -> list[dict]:
+def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, workers: int, description: str, levers: tuple[str, ...] = ()) -> list[dict]:
     """Render one scene image per entry of ``kinds`` (numbered in order, each kind counting its
-    own index) as ``images/image_XXXX.png`` with its ground truth ``truths/image_XXXX.txt``;
-    returns one conditions row per face."""
-    jobs = [(seed, i - kinds.index(kind), kind) for i, kind in enumerate(kinds)]
+    own index; the renderer ``levers`` switched on) as ``images/image_XXXX.png`` with its ground
+    truth ``truths/image_XXXX.txt``; returns one conditions row per face."""
+    jobs = [(seed, i - kinds.index(kind), kind, levers) for i, kind in enumerate(kinds)]
     rows = []
     for number, (_, png, faces) in enumerate(parallel_map(_test_job, jobs, workers, description)):
         name = f"image_{number + 1:04d}"
@@ -191,12 +216,13 @@ def _write_scenes(seed: int, kinds: list[str], images: Path, truths: Path, worke
     return rows
 
 
-def write_detector_set(folder: Path, seed: int, test: int, workers: int = 1) -> int:
+def write_detector_set(folder: Path, seed: int, test: int, workers: int = 1, levers: tuple[str, ...] = ()) -> int:
     """The detector set that comes with ``test`` scene images (:func:`extra_counts`: scenes, then
-    face-free images, then close-ups) into ``folder/images`` and ``folder/gt``; returns its image count."""
+    face-free images, then close-ups) into ``folder/images`` and ``folder/gt``, rendered with
+    ``levers``; returns its image count."""
     counts = extra_counts(test)
     kinds = [kind for kind in DETECTOR_KINDS for _ in range(counts[kind])]
-    _write_scenes(seed, kinds, folder / "images", folder / "gt", workers, "detector set")
+    _write_scenes(seed, kinds, folder / "images", folder / "gt", workers, "detector set", levers)
     return len(kinds)
 
 
@@ -312,12 +338,22 @@ def move_into_place(partial: Path, out: Path) -> Path:
     return out
 
 
-def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False) -> Path:
+def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int = 1, force: bool = False, levers=()) -> Path:
     """Generate the dataset into ``out`` (skipped if a complete one with the same parameters
     exists, unless ``force``; built in ``<out>.partial``, see :func:`partial_folder`; a symbolic link
-    ``out`` is followed). Returns ``out``."""
+    ``out`` is followed), every image rendered with the renderer ``levers`` named
+    (:data:`lib.data.synthetic.levers.LEVERS`; the manifest records them when there are any).
+    Returns ``out``."""
     out = Path(out)
-    params = {"generator_version": GENERATOR_VERSION, "train": train, "test": test, "seed": seed, **extra_counts(test)}
+    levers = lever.check_levers(levers)
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "train": train,
+        "test": test,
+        "seed": seed,
+        **extra_counts(test),
+        **({"levers": list(levers)} if levers else {}),
+    }
     partial = partial_folder(out, params, force)
     if partial is None:
         return out
@@ -325,7 +361,7 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     tree = PairTree(partial)
     train_root, test_root, gt_root = tree.train, tree.test, tree.test_gt
     rows = []
-    for index, subset, jpeg, points, conditions in parallel_map(_train_job, [(seed, i, train) for i in range(train)], workers, "train images"):
+    for index, subset, jpeg, points, conditions in parallel_map(_train_job, [(seed, i, train, levers) for i in range(train)], workers, "train images"):
         stem = f"{subset.lower()}_{index:05d}"
         atomic_write_bytes(train_root / subset / "images" / f"{stem}.jpg", jpeg)
         write_pts(train_root / subset / "labels" / f"{stem}.pts", points)
@@ -333,10 +369,10 @@ def generate(out: str | Path, train: int, test: int, seed: int = 0, workers: int
     atomic_save_csv(pd.DataFrame(rows), train_root / "conditions.csv", index=False)
     test_root.mkdir(parents=True, exist_ok=True)
     kinds = ["test"] * test + ["test_empty"] * params["test_empty"] + ["test_closeup"] * params["test_closeup"]
-    rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images")
+    rows = _write_scenes(seed, kinds, test_root, gt_root, workers, "test images", levers)
     gt_root.mkdir(parents=True, exist_ok=True)
     atomic_save_csv(pd.DataFrame(rows), gt_root / "conditions.csv", index=False)
-    detector_images = write_detector_set(tree.detector, seed, test, workers)
+    detector_images = write_detector_set(tree.detector, seed, test, workers, levers)
     seconds = time.perf_counter() - started
     write_manifest(
         partial, {"params": params, "seconds": round(seconds, 2), "images_per_second": round((train + len(kinds) + detector_images) / max(seconds, 1e-9), 1)}

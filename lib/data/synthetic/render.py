@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from lib.data.synthetic.face_model import Expression, cast_rays, deform, head_quadrics, landmarks_3d, quadric_corners, rotation
+from lib.data.synthetic.levers import skin_detail, smooth_noise
 
 TEX_X = (-1.3, 1.3)
 TEX_Y = (-2.2, 2.2)
@@ -68,14 +69,6 @@ def _tex(points_xy: np.ndarray, tex_scale: float) -> np.ndarray:
     return np.round(pixels * (1 << SUBPIXEL_BITS)).astype(np.int32)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Unit-variance noise with features about ``sigma`` pixels wide: (H, W) float32."""
-    coarse = (max(2, int(shape[0] / sigma) + 1), max(2, int(shape[1] / sigma) + 1))
-    noise = rng.standard_normal(coarse, dtype=np.float32)
-    noise = cv2.resize(noise, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
-    return noise / max(float(noise.std()), 1e-6)
-
-
 def _draw_brows(tex: np.ndarray, points: np.ndarray, look: Appearance, tex_scale: float, rng: np.random.Generator) -> np.ndarray:
     """Both brows on the (Ht, Wt, 3) uint8 texture: hair hanging below the brow points (300-W's
     brow points trace the upper edge), ``look.brow_thickness`` deep at the head, 0.4 of that at
@@ -85,17 +78,20 @@ def _draw_brows(tex: np.ndarray, points: np.ndarray, look: Appearance, tex_scale
     for brow in (points[17:22], points[22:27][::-1]):  # each from its tail to its head
         cv2.fillPoly(mask, [_tex(np.vstack([brow, (brow + depth)[::-1]]), tex_scale)], 255, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
     alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.012 * tex_scale)
-    streaks = np.clip(0.8 + 0.2 * _smooth_noise(rng, mask.shape, 0.01 * tex_scale), 0, 1)
+    streaks = np.clip(0.8 + 0.2 * smooth_noise(rng, mask.shape, 0.01 * tex_scale), 0, 1)
     alpha = (look.brow_density * alpha * streaks)[..., None]
     return (tex * (1 - alpha) + np.clip(look.hair * 255 * 0.8, 0, 255) * alpha).astype(np.uint8)
 
 
-def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Albedo texture (Ht, Wt, 3) float32 of the face over the head-frame (x, y) plane."""
+def _texture(
+    points: np.ndarray, expression: Expression, look: Appearance, tex_scale: float, rng: np.random.Generator, skin_rng: np.random.Generator | None
+) -> np.ndarray:
+    """Albedo texture (Ht, Wt, 3) float32 of the face over the head-frame (x, y) plane; with
+    ``skin_rng`` (the ``skin`` lever's stream) the skin gets its detail."""
     width = int((TEX_X[1] - TEX_X[0]) * tex_scale)
     height = int((TEX_Y[1] - TEX_Y[0]) * tex_scale)
     skin = np.clip(look.skin * 255, 0, 255)
-    noise = _smooth_noise(rng, (height, width), tex_scale * 0.08)
+    noise = smooth_noise(rng, (height, width), tex_scale * 0.08)
     tex = skin.astype(np.float32)[None, None, :] * (1.0 + 0.04 * noise[..., None])
     xs = (np.arange(width, dtype=np.float32) / tex_scale + TEX_X[0])[None, :]
     ys = (np.arange(height, dtype=np.float32) / tex_scale + TEX_Y[0])[:, None]
@@ -106,6 +102,8 @@ def _texture(points: np.ndarray, expression: Expression, look: Appearance, tex_s
         stubble = np.clip(0.6 + 0.4 * rng.standard_normal((height, width), dtype=np.float32), 0, 1)
         tex *= 1 - look.beard * 0.55 * (region * stubble)[..., None]
     tex = np.clip(tex, 0, 255).astype(np.uint8)
+    if skin_rng is not None:
+        tex = skin_detail(tex, points, tex_scale, lambda xy: _tex(xy, tex_scale), skin_rng)
     aa = dict(lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
     tex = _draw_brows(tex, points, look, tex_scale, rng)
     lid = max(1, int(round(0.03 * tex_scale)))
@@ -196,8 +194,9 @@ def _cast_surface(quadrics: list, spec: FaceSpec, rot: np.ndarray, box: tuple[in
     return first[..., 0], first[..., 1:4], second, index.astype(int)
 
 
-def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.Generator) -> np.ndarray:
-    """Draw one face into ``image`` (H, W, 3) float32 in place.
+def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.Generator, skin_rng: np.random.Generator | None = None) -> np.ndarray:
+    """Draw one face into ``image`` (H, W, 3) float32 in place (``skin_rng``: the ``skin``
+    lever's stream, :mod:`lib.data.synthetic.levers`).
 
     The head geometry is ray-cast at every second pixel for faces wider than 40 pixels per eye
     distance (interpolated; the texture stays at full resolution). Returns the (68, 2) projected
@@ -225,7 +224,7 @@ def render_face(image: np.ndarray, spec: FaceSpec, light: Light, rng: np.random.
         return np.isin(part_codes, [i for i, n in enumerate(names) if n == name])
 
     tex_scale = float(np.clip(spec.scale, 24, 100))
-    texture = _texture(points_xy, spec.expression, look, tex_scale, rng)
+    texture = _texture(points_xy, spec.expression, look, tex_scale, rng, skin_rng)
     map_x = ((surface[:, 0] - TEX_X[0]) * tex_scale).astype(np.float32)
     map_y = ((surface[:, 1] - TEX_Y[0]) * tex_scale).astype(np.float32)
     rows = -(-len(map_x) // 1024)
@@ -273,7 +272,7 @@ def render_background(rng: np.random.Generator, height: int, width: int, clutter
         else:
             cv2.fillPoly(canvas, [p.astype(np.int32)], colour, cv2.LINE_AA)
     image = canvas.astype(np.float32) * (1 / 255)
-    image *= 1 + 0.08 * _smooth_noise(rng, (height, width), rng.uniform(1, 6))[..., None]
+    image *= 1 + 0.08 * smooth_noise(rng, (height, width), rng.uniform(1, 6))[..., None]
     return np.clip(image, 0, 1, out=image)
 
 
