@@ -102,6 +102,9 @@ def compose(
         image = lever.photo_backdrop(streams["scene"], height, width)
         for place in placements:
             lever.draw_shoulders(image, streams["scene"], place.centre, place.scale)
+    if "crowd" in streams:
+        for place in placements:
+            _draw_neighbours(image, streams["crowd"], place, light, difficulty)
     faces = []
     reference_scale = np.mean([p.scale for p in placements]) if placements else 0.1 * min(width, height)
     for place in placements:
@@ -133,6 +136,19 @@ def compose(
         conditions.update({k: v for k, v in degradation.items() if k != "clutter"})
         conditions.update(wflw_flags(conditions))
     return jpeg, faces
+
+
+def _draw_neighbours(image: np.ndarray, rng: np.random.Generator, place: Placement, light, difficulty: float) -> None:
+    """The ``crowd`` lever (:mod:`lib.data.synthetic.levers`): with two chances in five, one or
+    two unlabelled people beside a face, in place, before any labelled face is drawn (so they
+    stand behind it): 0.75-1.25 its size, their centres 1.9-3 of its eye distances to either side
+    and a little up or down, often cut by the face or the frame."""
+    if rng.random() >= 0.4:
+        return
+    for _ in range(int(rng.integers(1, 3))):
+        offset = np.array([rng.choice([-1.0, 1.0]) * rng.uniform(1.9, 3.0), rng.normal(0, 0.5)]) * place.scale
+        spec, _ = sample_face(rng, difficulty, place.scale * rng.uniform(0.75, 1.25), place.centre + offset)
+        render_face(image, spec, light, rng)
 
 
 def subset_of(index: int, count: int) -> tuple[str, float]:

@@ -9,6 +9,8 @@ name (the dataset's ``levers``) and drawn from its own random stream.
              age (forehead, nasolabial folds, crow's feet, under the eyes)
     camera   what the camera adds: a white-balance cast, vignetting, a face shadowed by a hard
              edge, a low-resolution image upscaled, sharpening halos
+    crowd    other people: unlabelled faces beside a face, partly hidden behind it or cut by the
+             frame, as in a crop of a group photograph
 
 A lever changes pixels only: every face's landmarks, pose and expression are the same with and
 without it, and the draws of the other streams are unchanged, so datasets that differ by one
@@ -23,7 +25,7 @@ import numpy as np
 
 from lib.data.synthetic.face_model import rotation
 
-LEVERS = ("scene", "hair", "skin", "camera")
+LEVERS = ("scene", "hair", "skin", "camera", "crowd")
 _STREAM_BASE = 100  # lever streams follow the image's own (seed, split, index) key with 100 + the lever's position
 
 
