@@ -92,7 +92,7 @@ gpu-check: venv
 	$(PY) -m lib.training.gpu_check --profile paper
 
 data: venv
-	$(PY) -m lib.data.synthetic --out data/synthetic --train 6000 --test 200 --seed 0 --workers $$(nproc)
+	$(PY) -m lib.pipeline --profile $(PROFILE) --dataset-only
 
 lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR)

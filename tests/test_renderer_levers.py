@@ -12,6 +12,7 @@ from lib.bench.renderer_levers import BASELINE, EVERY, arm_levers, lever_summary
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
 from lib.pipeline.config import load_pipeline
+from lib.pipeline.runner import generate_dataset
 
 
 def _pixels(jpeg: bytes) -> np.ndarray:
@@ -51,15 +52,21 @@ def test_the_manifest_records_levers_and_a_set_without_them_keeps_its_identity(t
     assert not (tmp_path / "bad.partial").exists()
 
 
-def test_a_profile_names_its_levers_and_an_unknown_one_is_refused(tmp_path):
-    text = """
-steps: [{name: eda, notebook: notebooks/00_eda.ipynb}]
+def test_a_profile_names_its_levers_make_data_renders_them_and_an_unknown_one_is_refused(tmp_path):
+    text = f"""
+steps: [{{name: eda, notebook: notebooks/00_eda.ipynb}}]
 profiles:
-  mine: {dataset: {root: data/x, train: 4, test: 1, levers: [scene, hair]}}
+  mine: {{dataset: {{root: {tmp_path / "set"}, train: 2, test: 1, levers: [scene, hair]}}}}
+  own: {{dataset: {{prepare: true, generate: false}}}}
 """
     path = tmp_path / "pipeline.yaml"
     path.write_text(text)
-    assert load_pipeline(path).profiles["mine"].dataset.levers == ("hair", "scene")
+    pipeline = load_pipeline(path)
+    assert pipeline.profiles["mine"].dataset.levers == ("hair", "scene")
+    rendered = generate_dataset(pipeline, "mine")  # make data
+    assert json.loads((rendered / "manifest.json").read_text())["params"]["levers"] == ["hair", "scene"]
+    with pytest.raises(ValueError, match="'own' generates no synthetic set"):
+        generate_dataset(pipeline, "own")
     path.write_text(text.replace("hair]", "hat]"))
     with pytest.raises(ValueError, match="'hat'"):
         load_pipeline(path)

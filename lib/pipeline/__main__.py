@@ -1,4 +1,4 @@
-"""``python -m lib.pipeline [--profile P] [--data FOLDER] [--only STEP ...] [--from STEP] [--set key=value ...]``
+"""``python -m lib.pipeline [--profile P] [--data FOLDER] [--only STEP ...] [--from STEP] [--set key=value ...] [--dataset-only]``
 
 Runs the notebooks of pipeline.yaml with papermill into ``runs/<id>/``: each executed notebook
 is saved there as it runs, and each step writes its products under ``runs/<id>/<step>/``.
@@ -13,7 +13,7 @@ import sys
 
 from lib.cli import add_set_option, parse_overrides
 from lib.pipeline.config import load_pipeline
-from lib.pipeline.runner import StepFailed, run_pipeline
+from lib.pipeline.runner import StepFailed, generate_dataset, run_pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", help="run folder (default: runs/<timestamp>-<profile>)")
     parser.add_argument("--data", metavar="FOLDER", help="your labelled faces (a PAIR or 300-W tree), for a profile that trains on them (finetune)")
     parser.add_argument("--list", action="store_true", help="list the steps and profiles, then exit")
+    parser.add_argument("--dataset-only", action="store_true", help="render the profile's synthetic set if absent, then exit (make data)")
     args = parser.parse_args(argv)
     pipeline = load_pipeline(args.config)
     if args.list:
         for step in pipeline.steps:
             print(f"{step.name:12s} {step.notebook}")
         print("profiles:", ", ".join(pipeline.profiles))
+        return 0
+    if args.dataset_only:
+        try:
+            print(f"dataset ready: {generate_dataset(pipeline, args.profile)}")
+        except ValueError as error:
+            parser.error(str(error))
         return 0
     try:
         run_dir = run_pipeline(pipeline, args.profile, args.only, args.start, parse_overrides(args.set), args.run_dir, args.data)
