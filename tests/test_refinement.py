@@ -142,6 +142,21 @@ class PushedModel(PulledModel):
         return points + [self.push, 0.0], self.confidence
 
 
+def test_a_variant_levels_the_eyes_and_flips_without_touching_the_pipeline_it_came_from():
+    truth = face(roll=25.0)
+    model = PulledModel({64: truth}, constant=1.0)
+    model.flip_permutation = None
+    upright = Pipeline(model, BoxDetector({64: truth}), LandmarkCalibration(), refine_passes=1)
+    levelled = upright.variant(EYES, [1, 0])
+    assert (levelled.detector, levelled.calibration, levelled.refine_passes) == (upright.detector, upright.calibration, 1)
+    assert levelled.model.flip_permutation.tolist() == [1, 0]
+    assert model.flip_permutation is None  # the original keeps its model's settings
+    assert upright.level_eyes is None
+    levelled.predict(np.zeros((64, 64, 3), np.uint8))
+    upright.predict(np.zeros((64, 64, 3), np.uint8))
+    assert model.rotations == pytest.approx([0.0, 25.0, 0.0, 0.0])  # the variant's pass levelled the eyes, the original's did not
+
+
 @pytest.mark.parametrize(
     ("push", "confidence", "kept"),
     [

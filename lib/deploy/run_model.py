@@ -33,6 +33,7 @@ scale`` around ``centre`` onto ``S x S`` pixels with the centre on ``(S - 1) / 2
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -681,6 +682,14 @@ class Pipeline:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """RGB image -> (F, N, 2) faces right to left."""
         return self.predict(image)[0]
+
+    def variant(self, level_eyes: tuple[Sequence[int], Sequence[int]] | None, flip_permutation: Sequence[int] | None) -> Pipeline:
+        """The same detector, calibration and network (shared, not reloaded) with other crops and
+        flip: ``level_eyes`` as in the constructor, ``flip_permutation`` the scheme's to average
+        each crop with its mirror (None: no flip). This pipeline is left as it is."""
+        model = copy.copy(self.model)
+        model.flip_permutation = None if flip_permutation is None else np.asarray(flip_permutation)
+        return Pipeline(model, self.detector, self.calibration, self.max_faces, self.refine_passes, level_eyes)
 
 
 class UnreadableImage(ValueError):
