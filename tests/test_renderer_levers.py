@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.renderer_levers import BASELINE, EVERY, arm_levers, lever_summary, markdown
+from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, lever_summary, markdown
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
 from lib.pipeline.config import load_pipeline
@@ -73,11 +73,13 @@ profiles:
 
 
 def test_arms_name_their_levers():
-    assert arm_levers(BASELINE) == ()
-    assert arm_levers(EVERY) == LEVERS
-    assert arm_levers("skin+scene") == check_levers(["scene", "skin"]) == ("scene", "skin")
+    assert arm_parts(BASELINE) == (BASELINE, (), {})
+    assert arm_parts(EVERY) == (EVERY, LEVERS, {})
+    assert arm_parts("skin+scene") == ("skin+scene", check_levers(["scene", "skin"]), {}) == ("skin+scene", ("scene", "skin"), {})
+    assert arm_parts("randconv") == (BASELINE, (), {"augment": {"randconv_p": 0.5}})  # the training lever trains on the plain set
+    assert arm_parts("skin+randconv") == ("skin", ("skin",), {"augment": {"randconv_p": 0.5}})
     with pytest.raises(ValueError, match="'glasses'"):
-        arm_levers("glasses")
+        arm_parts("glasses")
 
 
 def test_the_lever_table_pairs_each_arm_with_the_baseline_by_seed():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lib.data.augment import AugmentConfig
+from lib.data.augment import AugmentConfig, RandomConvolution
 from lib.data.dataset import LandmarkDataset
 from lib.data.geometry import apply_affine, grid_to_normalised
 from lib.data.targets import edge_maps, gaussian_maps, make_targets
@@ -117,6 +117,27 @@ def test_grey_scale_augmentation_greys_every_crop_and_leaves_the_rest_of_the_dra
     assert np.array_equal(grey["points"].numpy(), colour["points"].numpy())  # the same geometry drawn
     # gray_p 0 adds nothing to the pipeline, so earlier configurations augment exactly as before
     assert [type(t).__name__ for t in LandmarkDataset(table, SCHEME, 64, AugmentConfig()).pixel_augment.transforms][-1] == "CoarseDropout"
+
+
+def test_a_random_convolution_changes_colours_and_textures_but_keeps_the_edges_and_the_points(table):
+    # A step edge: through any 3-to-3 convolution of 1-7 px and the mixing, the strongest horizontal
+    # change stays within a kernel's half-width of the step, and the image keeps its mean and spread.
+    step = np.zeros((32, 48, 3), np.uint8)
+    step[:, 24:] = (200, 120, 60)
+    step[:, :24] = (40, 90, 160)
+    for seed in range(8):
+        transform = RandomConvolution(p=1.0)
+        transform.set_random_seed(seed)
+        out = transform(image=step)["image"].astype(float)
+        assert out.shape == step.shape
+        change = np.abs(np.diff(out, axis=1)).sum(axis=(0, 2))
+        assert abs(int(change.argmax()) - 23) <= 3
+        assert out.reshape(-1, 3).mean(axis=0) == pytest.approx(step.reshape(-1, 3).mean(axis=0), abs=12)
+    no_pixels = {"colour_p": 0.0, "blur_p": 0.0, "noise_p": 0.0, "jpeg_p": 0.0, "dropout_p": 0.0}
+    plain = LandmarkDataset(table, SCHEME, 64, AugmentConfig(**no_pixels), seed=2)[1]
+    convolved = LandmarkDataset(table, SCHEME, 64, AugmentConfig(**no_pixels, randconv_p=1.0), seed=2)[1]
+    assert np.array_equal(convolved["points"].numpy(), plain["points"].numpy())
+    assert np.abs(convolved["image"].numpy() - plain["image"].numpy()).mean() > 0.02
 
 
 def test_heatmap_targets_peak_at_the_landmarks(table):

@@ -4,7 +4,8 @@
         [--seeds 1 2 3] [--train 3000] [--out runs/levers] [--parallel 2] [--set KEY=VALUE ...]
 
 For each arm (``none``: the renderer as it is; a lever's name: that lever alone,
-:mod:`lib.data.synthetic.levers`; ``all``: every lever) a synthetic set of ``train`` images is
+:mod:`lib.data.synthetic.levers`; ``all``: every renderer lever; ``randconv``: a lever of the
+training, :data:`TRAINING_LEVERS`; names joined by ``+``) a synthetic set of ``train`` images is
 generated with the same seed, so the arms hold the same faces in the same poses and differ only
 in the lever's pixels; the profile's student is trained alone on each (no teacher: the lever is
 what changes) on every seed, and every training runs on crops of the real faces of ``--real`` (a
@@ -43,27 +44,43 @@ from lib.training.report import seed_summary
 
 BASELINE, EVERY = "none", "all"
 TEST_IMAGES = 10  # each arm's own synthetic test set is not used: the smallest the generator writes
+# Levers of the training rather than of the renderer: an arm naming one trains on the set of its
+# renderer levers with these settings merged into the student's (``augment`` key by key).
+TRAINING_LEVERS = {"randconv": {"augment": {"randconv_p": 0.5}}}
 
 
-def arm_levers(arm: str) -> tuple[str, ...]:
-    """The levers an arm switches on: none for ``none``, every lever for ``all``, else the
-    ``+``-joined names (``scene+hair``)."""
-    if arm == BASELINE:
-        return ()
-    if arm == EVERY:
-        return LEVERS
-    return check_levers(arm.split("+"))
+def arm_parts(arm: str) -> tuple[str, tuple[str, ...], dict]:
+    """An arm's set name (the folder of its renderer levers: ``none``, ``all`` or their
+    ``+``-joined names as written), the renderer levers it switches on, and its training
+    settings. ``none``: no lever; ``all``: every renderer lever; else ``+``-joined names of
+    renderer levers (:data:`lib.data.synthetic.levers.LEVERS`) and training levers
+    (:data:`TRAINING_LEVERS`), e.g. ``scene+hair`` or ``skin+randconv``."""
+    names = arm.split("+")
+    training = [name for name in names if name in TRAINING_LEVERS]
+    rendered = [name for name in names if name not in TRAINING_LEVERS and name != BASELINE]
+    settings: dict = {}
+    for name in training:
+        for key, value in TRAINING_LEVERS[name].items():
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+    if rendered == [EVERY]:
+        return EVERY, LEVERS, settings
+    return "+".join(rendered) or BASELINE, check_levers(rendered), settings
 
 
 def lever_jobs(out: Path, arms: list[str], seeds: list[int], train: int, config: str, profile: str, overrides: dict) -> list[TrainJob]:
-    """Generate each arm's set (``train`` images, the profile's dataset seed) and return the
-    student-alone trainings on it, one per seed, in ``out/<arm>/seed_<s>``."""
+    """Generate each arm's set (``train`` images, the profile's dataset seed; arms with the same
+    renderer levers share one) and return the student-alone trainings on it with the arm's
+    training levers, one per seed, in ``out/<arm>/seed_<s>``."""
     student = train_config("student", config, profile, overrides)
     dataset_seed = profile_dataset(config, profile).get("seed", 0)
     jobs = []
     for arm in arms:
-        data = generate(out / "data" / arm, train, TEST_IMAGES, dataset_seed, workers=os.cpu_count() or 1, levers=arm_levers(arm))
+        set_name, levers, training = arm_parts(arm)
+        data = generate(out / "data" / set_name, train, TEST_IMAGES, dataset_seed, workers=os.cpu_count() or 1, levers=levers)
         settings = {**overrides, "data_root": str(data), "loss": alone_loss(student.loss)}
+        if "augment" in training:
+            settings["augment"] = {**student.augment, **training.pop("augment")}
+        settings.update(training)
         jobs += [TrainJob(arm, "student", {**settings, "seed": seed, "out_dir": str(out / arm / f"seed_{seed}")}) for seed in seeds]
     return jobs
 
@@ -110,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --real (or set REAL_FACES_300W): a 300-W-layout folder of labelled faces")
     arms = list(dict.fromkeys([BASELINE, *args.arms]))
     for arm in arms:
-        arm_levers(arm)  # unknown names stop here, before anything is generated
+        arm_parts(arm)  # unknown names stop here, before anything is generated
     out = resolve(args.out)
     scheme_name = train_config("student", args.config, args.profile).scheme
     real = read_real_faces(args.real, scheme_name)
