@@ -13,7 +13,7 @@ from lib.paths import PROJECT_ROOT
 FLOORS = (
     ("lib.deploy.run_model", "lib.deploy.run_file", "lib.paths", "lib.io", "lib.progress", "lib.timing", "lib.cli"),
     ("lib.schemes", "lib.formats", "lib.metrics"),
-    ("lib.data", "lib.models", "lib.losses", "lib.analysis", "lib.viz"),
+    ("lib.data", "lib.models", "lib.losses", "lib.analysis", "lib.viz", "lib.settings"),
     ("lib.training", "lib.inference", "lib.export"),
     ("lib.deploy", "lib.submission", "lib.bench", "lib.video"),
     ("lib.pipeline",),
@@ -78,3 +78,21 @@ def test_the_floor_rule_sees_an_upward_import(tmp_path):
     source.write_text("from lib.training.engine import train\nimport lib.pipeline.runner\n")
     assert lib_imports(source) == {"lib.training.engine", "lib.pipeline.runner"}
     assert all(floor_of(name) > floor_of("lib.formats.bad") for name in lib_imports(source))
+
+
+def test_pipeline_yaml_has_one_reader():
+    # lib.settings parses pipeline.yaml; the only other YAML readers are the schemes' own files and
+    # the --set option's value typing.
+    readers = {module_name(path) for path in (PROJECT_ROOT / "lib").rglob("*.py") if "yaml" in lib_imports_any(path)}
+    assert readers == {"lib.settings", "lib.schemes", "lib.cli"}
+
+
+def lib_imports_any(path: Path) -> set[str]:
+    """Every top-level module a source file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found

@@ -27,9 +27,9 @@ from lib.formats.pair import PairTree, read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, read_pts_blocks, write_pts
 from lib.formats.table import points_array
 from lib.paths import PROJECT_ROOT
-from lib.pipeline.config import load_pipeline
 from lib.pipeline.runner import run_pipeline
 from lib.schemes import load_scheme
+from lib.settings import load_pipeline
 from lib.training.config import train_config
 from lib.training.pretrain import find_training, training_identity
 

@@ -17,9 +17,10 @@ import pytest
 from lib.cli import add_set_option, parse_overrides
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
-from lib.pipeline.config import Step, load_pipeline, step_parameters
+from lib.pipeline.config import step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, parameter_defaults, run_pipeline
 from lib.schemes import load_scheme
+from lib.settings import Step, load_pipeline
 from lib.submission.refinement import MAX_PASSES, candidates
 from lib.video.benchmark import VideoSettings
 
@@ -88,6 +89,18 @@ def write_config(tmp_path: Path, notebooks: dict[str, str]) -> Path:
     path = tmp_path / "pipeline.yaml"
     path.write_text(json.dumps(config))
     return path
+
+
+def test_the_pipeline_file_is_parsed_once_and_again_when_it_changes(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("steps: [{name: eda, notebook: a.ipynb}]\nprofiles:\n  p: {dataset: {root: x}, train: {common: {epochs: 3}}}\n")
+    first = load_pipeline(path)
+    assert load_pipeline(path) is first
+    assert first.profile("p").train == {"common": {"epochs": 3}}
+    path.write_text(path.read_text().replace("epochs: 3", "epochs: 4"))
+    later = path.stat().st_mtime_ns + 1_000_000  # a change within the clock's resolution still counts
+    os.utime(path, ns=(later, later))
+    assert load_pipeline(path).profile("p").train == {"common": {"epochs": 4}}
 
 
 def test_parameter_precedence_and_selection(tmp_path):

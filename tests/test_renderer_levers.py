@@ -11,8 +11,8 @@ import pytest
 from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, lever_summary, markdown
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
-from lib.pipeline.config import load_pipeline
 from lib.pipeline.runner import generate_dataset
+from lib.settings import load_pipeline
 
 
 def _pixels(jpeg: bytes) -> np.ndarray:

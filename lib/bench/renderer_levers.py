@@ -72,7 +72,7 @@ def lever_jobs(out: Path, arms: list[str], seeds: list[int], train: int, config:
     renderer levers share one) and return the student-alone trainings on it with the arm's
     training levers, one per seed, in ``out/<arm>/seed_<s>``."""
     student = train_config("student", config, profile, overrides)
-    dataset_seed = profile_dataset(config, profile).get("seed", 0)
+    dataset_seed = profile_dataset(config, profile).seed
     jobs = []
     for arm in arms:
         set_name, levers, training = arm_parts(arm)

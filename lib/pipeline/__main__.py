@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from lib.cli import add_set_option, parse_overrides
-from lib.pipeline.config import load_pipeline
 from lib.pipeline.runner import StepFailed, generate_dataset, run_pipeline
+from lib.settings import load_pipeline
 
 
 def main(argv: list[str] | None = None) -> int:

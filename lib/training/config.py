@@ -16,10 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from lib.data.sources import Source, profile_sources
-from lib.paths import resolve
+from lib.settings import Dataset, load_pipeline
 
 STAGES = ("teacher", "student")
 INF = float("inf")
@@ -128,23 +126,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _profile_body(pipeline: str | Path, profile: str) -> dict:
-    spec = yaml.safe_load(resolve(pipeline).read_text())
-    if profile not in spec["profiles"]:
-        raise KeyError(f"unknown profile {profile!r}; options: {sorted(spec['profiles'])}")
-    return spec["profiles"][profile]
-
-
-def profile_dataset(pipeline: str | Path, profile: str) -> dict:
-    """The ``dataset`` section of ``profile`` (where its data lives, whether it is generated)."""
-    return dict(_profile_body(pipeline, profile)["dataset"])
+def profile_dataset(pipeline: str | Path, profile: str) -> Dataset:
+    """The dataset of ``profile`` (where its data lives, whether it is generated, its levers)."""
+    return load_pipeline(pipeline).profile(profile).dataset
 
 
 def train_config(stage: str, pipeline: str | Path = "pipeline.yaml", profile: str = "default", overrides: dict | None = None) -> TrainConfig:
     """The :class:`TrainConfig` of ``stage`` under ``profile``; unknown keys are an error."""
-    body = _profile_body(pipeline, profile)
-    section = body.get("train") or {}
-    defaults = {"data_root": body["dataset"].get("root") or TrainConfig.data_root, "out_dir": f"runs/train-{profile}/{stage}"}
+    chosen = load_pipeline(pipeline).profile(profile)
+    section = chosen.train
+    defaults = {"data_root": chosen.dataset.root or TrainConfig.data_root, "out_dir": f"runs/train-{profile}/{stage}"}
     if stage == "student":
         defaults["teacher_checkpoint"] = f"runs/train-{profile}/teacher/best.pt"
     merged = {**defaults, **(section.get("common") or {}), **(section.get(stage) or {}), **(overrides or {})}

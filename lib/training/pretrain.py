@@ -78,10 +78,8 @@ def pretrained_checkpoint(stage: str, overrides: dict, config: str | Path, profi
     if found is not None:
         return found
     dataset = profile_dataset(config, profile)
-    if dataset.get("generate"):
-        generate(
-            resolve(cfg.data_root), dataset["train"], dataset["test"], dataset.get("seed", 0), workers=os.cpu_count() or 1, levers=dataset.get("levers") or ()
-        )
+    if dataset.generate:
+        generate(resolve(cfg.data_root), dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1, levers=dataset.levers)
     train(cfg)
     return out_dir / "best.pt"
 
