@@ -190,7 +190,8 @@ def step_succeeded(smoke_run, step: str) -> Path:
 @pytest.mark.slow
 def test_smoke_run_writes_readable_logs_and_its_report(smoke_run):
     """No kernel start-up warning in the run's output; progress stored as lines (no notebook of
-    the run holds more than 200 KB of text output); the report names the shipped file."""
+    the run holds more than 200 KB of text output); the report names the shipped file; the
+    resolved settings are recorded."""
     run_dir, _, finished = smoke_run
     assert "without encryption" not in finished.stdout + finished.stderr
     for notebook in sorted(run_dir.glob("*.ipynb")):
@@ -201,6 +202,10 @@ def test_smoke_run_writes_readable_logs_and_its_report(smoke_run):
     report = json.loads((run_dir / "report.json").read_text())
     shipped = json.loads((run_dir / "timing" / "best.json").read_text())
     assert report["shipped"]["file"] == shipped["file"]
+    resolved = json.loads((run_dir / "settings.json").read_text())  # the run's settings, resolved
+    assert (resolved["profile"], resolved["dataset"]["train"], resolved["train"]["common"]["input_size"]) == ("smoke", 40, 64)
+    assert resolved["steps"]["student"]["sizes"] == [128]  # the profile's step value over the notebook's default
+    assert resolved["steps"]["eda"]["run_dir"] == str(run_dir / "eda")
     assert f"`{shipped['file']}`" in (run_dir / "report.md").read_text()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import re
@@ -62,6 +63,16 @@ def ensure_dataset(profile: Profile, source: Path, run_dir: Path, config: Path) 
     elif not source.exists():
         raise FileNotFoundError(f"dataset root {source} does not exist (profile sets generate: false)")
     return source
+
+
+RESOLVED_SETTINGS = "settings.json"  # in the run folder: resolved_settings()
+
+
+def resolved_settings(profile: Profile, parameters_of: dict[str, dict]) -> dict:
+    """What a run runs with, resolved: the profile's dataset and training sections (as
+    pipeline.yaml gives them; each training also records its full ``config.json``) and every
+    selected step's notebook parameters after all overrides."""
+    return {"profile": profile.name, "dataset": dataclasses.asdict(profile.dataset), "train": profile.train, "steps": parameters_of}
 
 
 def generate_dataset(pipeline: PipelineSpec, profile_name: str) -> Path:
@@ -253,6 +264,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_dataset(profile, source, run_dir, pipeline.source)
     atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **run_context()}, indent=2))
+    atomic_write_text(run_dir / RESOLVED_SETTINGS, json.dumps(resolved_settings(profile, parameters_of), indent=2, default=str))
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name
         step_dir.mkdir(exist_ok=True)
