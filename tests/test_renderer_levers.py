@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, lever_summary, markdown
+from lib.bench.renderer_levers import main as lever_command
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
 from lib.pipeline.runner import generate_dataset
@@ -97,3 +98,11 @@ def test_the_lever_table_pairs_each_arm_with_the_baseline_by_seed():
     table = markdown(summary.reset_index(), "/x/300w", 1207, 3000)
     assert "| scene | 3 | 7.00 % +- 0.50 | -0.50 | -0.50 to -0.50 | 3 of 3 |" in table
     assert "| hair | 3 | 7.90 % +- 0.44 | +0.40 | -0.10 to +0.90 | 0 of 3 |" in table
+
+
+def test_the_lever_command_names_bad_input_and_exits_2_before_rendering(tmp_path, capsys):
+    assert lever_command(["--real", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 2
+    assert "absent: real-face folder not found" in capsys.readouterr().err
+    assert lever_command(["--real", str(tmp_path), "--arms", "wig", "--out", str(tmp_path / "out")]) == 2
+    assert "unknown renderer lever(s) ['wig']" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

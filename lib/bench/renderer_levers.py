@@ -126,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.real:
         parser.error("give --real (or set REAL_FACES_300W): a 300-W-layout folder of labelled faces")
     arms = list(dict.fromkeys([BASELINE, *args.arms]))
-    for arm in arms:
-        arm_parts(arm)  # unknown names stop here, before anything is generated
+    try:
+        for arm in arms:
+            arm_parts(arm)  # unknown names stop here, before anything is generated
+        scheme_name = train_config("student", args.config, args.profile).scheme
+        real = read_real_faces(args.real, scheme_name)
+    except ValueError as error:  # FormatError included: it names the file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = resolve(args.out)
-    scheme_name = train_config("student", args.config, args.profile).scheme
-    real = read_real_faces(args.real, scheme_name)
     jobs = lever_jobs(out, arms, args.seeds, args.train, args.config, args.profile, parse_overrides(args.set))
     run_jobs(jobs, args.config, args.profile, parallel=args.parallel)
     trainings = [(job.label, job.overrides["seed"], job.overrides["out_dir"]) for job in jobs]
