@@ -208,7 +208,7 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
     :func:`lib.training.report.seed_summary` of this table says whether KD helps on real faces too."""
     rows = []
     truth = points_array(table)
-    for label, seed, folder in trainings:
+    for label, seed, folder in track(list(trainings), desc="networks on real faces"):
         model = load_model(Path(folder) / "best.pt")
         corners, predicted, _ = evaluate(model, LandmarkDataset(table, scheme, model.input_size), scheme, normaliser=NORMALISERS[0], batch_size=batch_size)
         rows.append(
