@@ -71,7 +71,7 @@ def test_the_packages_runtime_stands_alone():
 def test_the_floor_rule_sees_an_upward_import(tmp_path):
     """The checker itself: a module importing a higher floor is caught; the finer prefix wins."""
     assert floor_of("lib.deploy.run_model") == 0
-    assert floor_of("lib.deploy.package") == 4
+    assert floor_of("lib.submission.package") == 4
     assert floor_of("lib.data.synthetic.generate") == 2
     source = tmp_path / "lib" / "formats" / "bad.py"
     source.parent.mkdir(parents=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib.bench.challenge_score import challenge_score
 from lib.bench.choice import SHIP_RULE, most_accurate_within_latency, seed_spread, ship
 from lib.bench.plots import pareto_front
-from lib.bench.score import challenge_score
 
 REFERENCE = {"nme": 0.05, "gflops": 0.5, "size_mb": 4.0, "latency_ms": 20.0}
 

@@ -15,7 +15,6 @@ import torch
 from lib.data.synthetic.generate import DETECTOR_KINDS, PARTIAL_MARKER, extra_counts
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR, FILES, sha256
-from lib.deploy.package import package_requirements
 from lib.deploy.run_model import BLAZEFACE_SPECS, BlazeFaceDetector, LandmarkCalibration, blazeface_anchors, box_iou, weighted_nms
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
@@ -28,6 +27,7 @@ from lib.models.registry import build_model
 from lib.paths import resolve
 from lib.submission.detection_threshold import choose_layout, choose_threshold, measure_detector, threshold_table
 from lib.submission.make import choose_detector, make_submission
+from lib.submission.package import package_requirements
 from lib.submission.threshold_seeds import measure_seeds, set_name
 from lib.submission.validate import validate_submission
 from tests.conftest import SMALL_TEST, with_jaw

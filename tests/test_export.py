@@ -17,22 +17,22 @@ import numpy as np
 import pytest
 import torch
 
-from lib.bench.run import benchmark
+from lib.bench.embedded_benchmark import benchmark
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.package import CLOSE_UP_MEMBER
 from lib.export import __main__ as export_cli
 from lib.export.command import export_command
+from lib.export.crops import export_datasets
 from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
-from lib.export.splits import export_datasets
 from lib.formats.images import load_image
 from lib.models.checkpoint import load_checkpoint, save_checkpoint
 from lib.models.pruning import prune_channels
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT, resolve
 from lib.submission.make import landmark_model, make_submission
+from lib.submission.package import CLOSE_UP_MEMBER
 from lib.training.config import TrainConfig, train_config
 
 EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"

@@ -17,7 +17,7 @@ import pytest
 from lib.cli import add_set_option, parse_overrides
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
-from lib.pipeline.config import step_parameters
+from lib.pipeline.parameters import step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, parameter_defaults, run_pipeline
 from lib.schemes import load_scheme
 from lib.settings import Step, load_pipeline

@@ -23,10 +23,10 @@ from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
 from lib.training import __main__ as training_cli
 from lib.training import engine, gpu_check
+from lib.training.ablation import ALONE, DISTILLED, seed_summary, step_trainings
 from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.jobs import TrainJob, pruning_jobs, run_jobs, size_jobs, student_ablation_jobs
-from lib.training.report import ALONE, DISTILLED, seed_summary, step_trainings
 from lib.training.step_benchmark import step_times
 from tests.conftest import with_jaw
 

@@ -11,9 +11,9 @@ from lib.deploy.run_model import LandmarkCalibration, landmark_crop
 from lib.schemes import load_scheme
 from lib.video.benchmark import TrackedClip, choose_min_confidence, smoothed
 from lib.video.filters import OneEuroFilter, OneEuroSettings, filter_sequence, smoothing_factor
-from lib.video.io import draw_points, open_frames, write_video
-from lib.video.metrics import clip_summary, jitter, lag
+from lib.video.frames import draw_points, open_frames, write_video
 from lib.video.tracker import FaceTracker, face_size
+from lib.video.tracking_metrics import clip_summary, jitter, lag
 
 FPS = 30.0
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from lib.bench.embedded_benchmark import benchmark
+from lib.bench.latency import compared_threads
 from lib.bench.plots import pareto_figure
-from lib.bench.run import benchmark
-from lib.bench.timing import compared_threads
 from lib.io import atomic_save_figure
 
 

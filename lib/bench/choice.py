@@ -21,7 +21,7 @@ import pandas as pd
 from lib.io import atomic_copy, atomic_write_text
 
 SHIP_RULE = "the most accurate file by validation NME whose latency is at most the reference's (same bench run, same threads); near-ties within tie_nme go to the faster"
-REFERENCE = "mediapipe"  # lib.bench.run.DEFAULT_REFERENCES: MediaPipe's face-landmark model
+REFERENCE = "mediapipe"  # lib.bench.embedded_benchmark.DEFAULT_REFERENCES: MediaPipe's face-landmark model
 FIELDS = ("file", "model", "input_size", "precision", "size_mb", "gflops", "nme")
 
 
@@ -38,7 +38,7 @@ def read_gate(export_dir: str | Path) -> pd.DataFrame:
 
 def seed_spread(ablation_seeds: str | Path, model: str = "student + KD") -> float:
     """The standard deviation of ``model``'s NME over seeds (a fraction) in the student step's
-    ``ablation_seeds.csv`` (:func:`lib.training.report.seed_summary`); 0 when the file is absent
+    ``ablation_seeds.csv`` (:func:`lib.training.ablation.seed_summary`); 0 when the file is absent
     or holds a single seed (no spread measured: no near-ties)."""
     path = Path(ablation_seeds)
     if not path.is_file():
@@ -52,7 +52,7 @@ def most_accurate_within_latency(
     bench: pd.DataFrame, gate: pd.DataFrame, threads: int, tie_nme: float = 0.0, max_ratio: float = 1.0, reference: str = REFERENCE
 ) -> tuple[pd.Series, pd.Series | None, dict]:
     """(the row of ``bench`` to ship, the runner-up row or None, the decision's figures) by the
-    module's rule. ``bench`` is a :func:`lib.bench.run.benchmark` table (``nme``,
+    module's rule. ``bench`` is a :func:`lib.bench.embedded_benchmark.benchmark` table (``nme``,
     ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>``); ``gate`` the export step's
     :func:`read_gate`. The runner-up is the best other file by the same rule. Raises
     ``ValueError`` naming what is missing."""

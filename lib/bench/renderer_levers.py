@@ -9,10 +9,10 @@ training, :data:`TRAINING_LEVERS`; names joined by ``+``) a synthetic set of ``t
 generated with the same seed, so the arms hold the same faces in the same poses and differ only
 in the lever's pixels; the profile's student is trained alone on each (no teacher: the lever is
 what changes) on every seed, and every training runs on crops of the real faces of ``--real`` (a
-300-W-layout folder) by the training crop rule (:func:`lib.bench.real_faces.score_checkpoints`).
+300-W-layout folder) by the training crop rule (:func:`lib.bench.real_face_benchmark.score_checkpoints`).
 Per arm, against ``none`` on the same seeds: the mean paired NME difference (outer eye corners;
 negative: the lever helps) with its 95 % interval over the seeds
-(:func:`lib.training.report.seed_summary`). The real faces only evaluate here; what a profile
+(:func:`lib.training.ablation.seed_summary`). The real faces only evaluate here; what a profile
 adopts is written in pipeline.yaml by hand, with this table as its reason.
 
 Writes ``<out>/levers.csv`` (one row per training), ``<out>/levers_summary.csv`` and
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.bench.real_faces import score_checkpoints
+from lib.bench.real_face_benchmark import score_checkpoints
 from lib.cli import add_set_option, parse_overrides
 from lib.data.real_faces import read_real_faces
 from lib.data.synthetic.generate import generate
@@ -38,9 +38,9 @@ from lib.data.synthetic.levers import LEVERS, check_levers
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.paths import resolve
 from lib.schemes import load_scheme
+from lib.training.ablation import seed_summary
 from lib.training.config import profile_dataset, train_config
 from lib.training.jobs import TrainJob, alone_loss, run_jobs
-from lib.training.report import seed_summary
 
 BASELINE, EVERY = "none", "all"
 TEST_IMAGES = 10  # each arm's own synthetic test set is not used: the smallest the generator writes

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lib.export.convert import PRECISIONS
 from lib.export.parity import FP32_TOLERANCE, NME_BUDGET, ParityError
-from lib.export.run import export
+from lib.export.student_export import export
 
 
 def build_parser() -> argparse.ArgumentParser:

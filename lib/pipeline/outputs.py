@@ -30,7 +30,7 @@ def student_models(step_dir: Path) -> list[tuple[str, Path]]:
 
 
 def student_seed_summary(step_dir: Path) -> Path:
-    """The student step's ``ablation_seeds.csv`` (:func:`lib.training.report.seed_summary`),
+    """The student step's ``ablation_seeds.csv`` (:func:`lib.training.ablation.seed_summary`),
     when it trained several seeds: the spread between seeds that the timing step's rule reads."""
     return Path(step_dir).parent / "student" / "ablation_seeds.csv"
 

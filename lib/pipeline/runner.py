@@ -21,7 +21,7 @@ from lib.data.splits import split_seed_of
 from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
-from lib.pipeline.config import step_parameters
+from lib.pipeline.parameters import step_parameters
 from lib.pipeline.report import run_context, write_report
 from lib.settings import Dataset, PipelineSpec, Profile, Step
 from lib.training.config import train_config

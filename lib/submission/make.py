@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.package import build_package
 from lib.deploy.run_model import (
     LOW_CONFIDENCE,
     MAX_FACES,
@@ -47,6 +46,7 @@ from lib.progress import note, track
 from lib.schemes import load_scheme
 from lib.submission.detection_threshold import LAYOUTS, Layout, measure_detector
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
+from lib.submission.package import build_package
 from lib.submission.refinement import MAX_PASSES, candidates, choose_setting, refinement_table
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission

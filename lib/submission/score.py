@@ -1,5 +1,5 @@
 """Scoring predicted faces against labelled ones (a submission against ground truth written in
-the same format, or a method against a real-face set: :mod:`lib.bench.real_faces`).
+the same format, or a method against a real-face set: :mod:`lib.bench.real_face_benchmark`).
 
 Faces are matched per image **by position, never by error**: a predicted face may match a
 labelled face when the centre of its landmarks' box lies inside the labelled face's landmark box,

@@ -17,15 +17,15 @@ import tempfile
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.package import open_package
 from lib.deploy.run_model import NO_BOX_MAP, BadInput, LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
 from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import load_model
 from lib.paths import resolve
 from lib.progress import track
+from lib.submission.package import open_package
 from lib.video.benchmark import VideoSettings
 from lib.video.filters import OneEuroSettings
-from lib.video.io import draw_points, open_frames, write_video
+from lib.video.frames import draw_points, open_frames, write_video
 from lib.video.tracker import FaceTracker
 
 DEFAULT_MIN_CONFIDENCE = 0.3  # without --video-settings; the video step measures the model's own

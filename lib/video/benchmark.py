@@ -26,8 +26,8 @@ from lib.deploy.run_model import CROP_UNIT, LandmarkCalibration, heatmap_confide
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.video.filters import OneEuroSettings, filter_sequence
-from lib.video.metrics import clip_summary
 from lib.video.tracker import FaceTracker, face_size
+from lib.video.tracking_metrics import clip_summary
 
 MODES = ("detector every frame", "tracking", "tracking + One Euro")
 MIN_CUTOFFS = (0.5, 1.0, 2.0, 4.0, 8.0)  # Hz

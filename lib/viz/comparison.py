@@ -17,7 +17,7 @@ from lib.viz.overlay import draw_landmarks, show_face
 def methods_figure(table: pd.DataFrame, faces: pd.DataFrame, predictions: Mapping[str, Mapping[str, np.ndarray]], scheme: Scheme, rows: int = 4) -> Figure:
     """One row per labelled face (the first ``rows`` of ``table``), one column per method: its
     matched face (parts in colour; none when missed) over the ground truth (crosses), titled
-    with its NME (outer eye corners). ``faces`` is :func:`lib.bench.real_faces.benchmark`'s
+    with its NME (outer eye corners). ``faces`` is :func:`lib.bench.real_face_benchmark.benchmark`'s
     per-face table, ``predictions`` its ``{method: {image: (F, N, 2)}}``."""
     shown = table.head(rows)
     methods = list(predictions)

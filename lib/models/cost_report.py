@@ -1,6 +1,6 @@
 """Model report: parameters, FLOPs and PyTorch CPU latency of teacher and student per input size.
 
-``python -m lib.models.report [--sizes 192 256] [--student mobilenetv4_conv_small] [--parts] [--runs 10] [--threads 2] [--out report.csv]``
+``python -m lib.models.cost_report [--sizes 192 256] [--student mobilenetv4_conv_small] [--parts] [--runs 10] [--threads 2] [--out report.csv]``
 
 FLOPs come from ``torch.utils.flop_counter`` at batch 1 (convolutions and matmuls; a
 multiply-add counts 2, so GMACs = GFLOPs / 2). Latency is the median (and p90) of ``runs``
@@ -59,7 +59,7 @@ def model_report(configs: dict[str, dict], sizes: list[int], threads: int = 2, r
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.models.report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.models.cost_report", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[192, 256])
     parser.add_argument("--teacher", default=None, help="teacher backbone (default: the registry's)")
     parser.add_argument("--student", default=None, help="student backbone (default: the registry's)")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.bench.score import DEFAULT_WEIGHTS, challenge_score
-from lib.bench.timing import compared_threads, export_onnx, litert_latency, onnx_latency, torch_latency
+from lib.bench.challenge_score import DEFAULT_WEIGHTS, challenge_score
+from lib.bench.latency import compared_threads, export_onnx, litert_latency, onnx_latency, torch_latency
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.run_model import TFLiteNet
+from lib.export.crops import export_datasets
 from lib.export.graph import DeployableLandmarks
 from lib.export.parity import crop_pixels, landmarks_to_image, tflite_outputs
-from lib.export.splits import export_datasets
 from lib.formats.table import points_array
 from lib.io import atomic_save_csv, atomic_write_text
 from lib.metrics import nme

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from lib.export.convert import PRECISIONS, convert_float, quantise
+from lib.export.crops import export_datasets
 from lib.export.graph import DeployableLandmarks
 from lib.export.parity import FP32_TOLERANCE, NME_BUDGET, check_parity, crop_pixels, enforce
-from lib.export.splits import export_datasets
 from lib.io import atomic_write_text
 from lib.models.checkpoint import load_checkpoint, load_model
 

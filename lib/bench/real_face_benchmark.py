@@ -205,7 +205,7 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
     ``nme``, ``fr@0.10`` and ``auc@0.10`` under the outer eye corners (300-W's convention),
     ``nme_eye_centroids``, and ``shape_following`` (:func:`lib.analysis.shapes.shape_following`:
     how much of each face's own shape the network keeps, 1 = all of it). Over seeds,
-    :func:`lib.training.report.seed_summary` of this table says whether KD helps on real faces too."""
+    :func:`lib.training.ablation.seed_summary` of this table says whether KD helps on real faces too."""
     rows = []
     truth = points_array(table)
     for label, seed, folder in track(list(trainings), desc="networks on real faces"):
