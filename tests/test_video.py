@@ -3,13 +3,14 @@ tracker's re-detection logic, the labelled clips, and the frame reader and write
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from lib.data.synthetic.face_model import template_2d
 from lib.data.synthetic.video import BLINK_FRAMES, blinks, fast_turn, generate_clips, read_clips, smooth_signal
 from lib.deploy.run_model import LandmarkCalibration, landmark_crop
 from lib.schemes import load_scheme
-from lib.video.benchmark import TrackedClip, choose_min_confidence, smoothed
+from lib.video.benchmark import MODES, TrackedClip, choose_min_confidence, smoothed, video_targets
 from lib.video.filters import OneEuroFilter, OneEuroSettings, filter_sequence, smoothing_factor
 from lib.video.frames import draw_points, open_frames, write_video
 from lib.video.tracker import FaceTracker, face_size
@@ -256,3 +257,26 @@ def test_frames_round_trip_through_an_mp4_and_a_failed_write_leaves_nothing(clip
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no images"):
         open_frames(tmp_path / "empty")
+
+
+def test_the_video_targets_compare_the_filtered_track_with_the_detector_on_every_frame():
+    def summary(jitter_ratio, nme_filtered, lag, tracking_ms):
+        return pd.DataFrame(
+            {
+                "mode": list(MODES),
+                "nme": [0.050, 0.051, nme_filtered],
+                "jitter_vs_detector": [1.0, 0.9, jitter_ratio],
+                "lag_frames": [0.0, 0.2, lag],
+                "ms_vs_detector": [1.0, tracking_ms, tracking_ms],
+            }
+        )
+
+    met = video_targets(summary(0.4, 0.0515, 0.8, 0.3))
+    assert met == {"jitter_ratio": 0.4, "nme_change_points": pytest.approx(0.15), "lag_frames": 0.8, "tracking_ms_ratio": 0.3, "met": True}
+    assert not video_targets(summary(0.6, 0.0515, 0.8, 0.3))["met"]  # jitter above half the detector's
+    assert not video_targets(summary(0.4, 0.0525, 0.8, 0.3))["met"]  # 0.25 points worse than the detector
+    assert not video_targets(summary(0.4, 0.0515, 1.5, 0.3))["met"]  # a frame and a half behind
+    assert not video_targets(summary(0.4, 0.0515, 0.8, 1.2))["met"]  # tracking slower than detecting
+    without_filter = video_targets(summary(0.4, 0.0515, 0.8, 0.3).iloc[:2])
+    assert without_filter["jitter_ratio"] is None
+    assert not without_filter["met"]

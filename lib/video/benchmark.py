@@ -189,6 +189,37 @@ def evaluate(model, detector, calibration: LandmarkCalibration, clips: Sequence[
     return pd.DataFrame(rows), tracks
 
 
+# What tracking with the One Euro filter must reach against the detector on every frame.
+MAX_JITTER_RATIO = 0.5  # at most half the detector's jitter
+MAX_NME_CHANGE = 0.002  # NME (a fraction: 0.2 points) at most this much above the detector's
+MAX_LAG_FRAMES = 1.0  # the filtered track at most a frame behind the truth
+
+
+def video_targets(summary: pd.DataFrame) -> dict:
+    """The video step's verdict from a :func:`mode_summary`: the filtered mode's jitter ratio,
+    NME change (in points) and lag, the tracking mode's time ratio, and ``met``: jitter at most
+    :data:`MAX_JITTER_RATIO` of the detector's, NME at most :data:`MAX_NME_CHANGE` above it, lag at
+    most :data:`MAX_LAG_FRAMES`, and tracking faster than the detector on every frame. Without
+    the filtered mode the filter's figures are None and the targets unmet."""
+    rows = summary.set_index("mode")
+    detector = rows.loc[MODES[0]]
+    filtered = rows.loc[MODES[-1]] if MODES[-1] in rows.index else None
+    targets = {
+        "jitter_ratio": None if filtered is None else float(filtered["jitter_vs_detector"]),
+        "nme_change_points": None if filtered is None else 100 * float(filtered["nme"] - detector["nme"]),
+        "lag_frames": None if filtered is None else float(filtered["lag_frames"]),
+        "tracking_ms_ratio": float(rows.loc[MODES[1], "ms_vs_detector"]),
+    }
+    targets["met"] = bool(
+        filtered is not None
+        and targets["jitter_ratio"] <= MAX_JITTER_RATIO
+        and targets["nme_change_points"] <= 100 * MAX_NME_CHANGE
+        and targets["lag_frames"] <= MAX_LAG_FRAMES
+        and targets["tracking_ms_ratio"] < 1
+    )
+    return targets
+
+
 def mode_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
     """Per mode: means over clips of NME, missed share, jitter, lag, ms per frame and detector
     runs per frame, with jitter and ms as ratios to the first mode's (detector every frame)."""
