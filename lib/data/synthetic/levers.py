@@ -184,10 +184,10 @@ def draw_fringe(image: np.ndarray, rng: np.random.Generator, landmarks68: np.nda
     ends = brows[[0, -1]] + (brows[[0, -1]] - brows.mean(axis=0)) * 0.25
     edge = np.vstack([ends[0], brows, ends[1]]) + up * scale * (lift + rng.normal(0, 0.05, (12, 1)))
     top = edge + up * scale * 1.3
-    mask_colour = colour * rng.uniform(0.85, 1.15)
+    fringe_colour = colour * rng.uniform(0.85, 1.15)
     streaks = 1 + rng.uniform(0.1, 0.25) * smooth_noise(rng, image.shape[:2], max(1.5, 0.06 * scale))
     for left, right in zip(range(11), range(1, 12), strict=True):  # the fringe's outline is concave: paint it piece by piece
-        _fill(image, np.vstack([edge[[left, right]], top[[right, left]]]), mask_colour, streaks, softness=max(0.4, 0.03 * scale))
+        _fill(image, np.vstack([edge[[left, right]], top[[right, left]]]), fringe_colour, streaks, softness=max(0.4, 0.03 * scale))
 
 
 # -- skin -------------------------------------------------------------------------------------
