@@ -7,12 +7,14 @@ per process and read again when it changes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from lib.data.synthetic.generate import generate
 from lib.data.synthetic.levers import check_levers
 from lib.paths import resolve
 
@@ -43,6 +45,11 @@ class Dataset:
     levers: tuple[str, ...] = ()
     prepare: bool = False
     test_fraction: float = 0.2
+
+    def render(self, root: Path) -> Path:
+        """This synthetic set at ``root``, rendered on every core unless a complete one with
+        these settings is there (:func:`lib.data.synthetic.generate.generate`); returns ``root``."""
+        return generate(root, self.train, self.test, self.seed, workers=os.cpu_count() or 1, levers=self.levers)
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,11 @@ from papermill.exceptions import PapermillExecutionError
 from lib import progress
 from lib.data.prepare import PREPARED_FOLDER, prepare_labelled_folder
 from lib.data.splits import split_seed_of
-from lib.data.synthetic.generate import generate
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
 from lib.pipeline.parameters import step_parameters
 from lib.pipeline.report import run_context, write_report
-from lib.settings import Dataset, PipelineSpec, Profile, Step
+from lib.settings import PipelineSpec, Profile, Step
 from lib.training.config import train_config
 
 
@@ -59,7 +58,7 @@ def ensure_dataset(profile: Profile, source: Path, run_dir: Path, config: Path) 
             source, run_dir / PREPARED_FOLDER, cfg.scheme, dataset.test_fraction, dataset.seed, cfg.val_fraction, split_seed_of(vars(cfg))
         )
     if dataset.generate:
-        render_dataset(dataset, source)
+        dataset.render(source)
     elif not source.exists():
         raise FileNotFoundError(f"dataset root {source} does not exist (profile sets generate: false)")
     return source
@@ -81,13 +80,7 @@ def generate_dataset(pipeline: PipelineSpec, profile_name: str) -> Path:
     profile = pipeline.profile(profile_name)
     if profile.dataset.prepare or not profile.dataset.generate:
         raise ValueError(f"profile {profile_name!r} generates no synthetic set (its data: your labelled faces, or dataset.root as it is)")
-    return render_dataset(profile.dataset, data_source(profile, None))
-
-
-def render_dataset(dataset: Dataset, source: Path) -> Path:
-    """A profile's synthetic ``dataset`` at ``source``, rendered on every core unless a
-    complete one with its settings is there (:func:`lib.data.synthetic.generate.generate`)."""
-    return generate(source, dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1, levers=dataset.levers)
+    return profile.dataset.render(data_source(profile, None))
 
 
 def new_run_dir(profile: str) -> Path:

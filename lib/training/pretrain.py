@@ -13,12 +13,11 @@ ran them (float reductions aside).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from lib.data.synthetic.generate import generate, generated_params
+from lib.data.synthetic.generate import generated_params
 from lib.paths import resolve
 from lib.training.config import TrainConfig, distils, profile_dataset, train_config
 from lib.training.engine import train
@@ -79,7 +78,7 @@ def pretrained_checkpoint(stage: str, overrides: dict, config: str | Path, profi
         return found
     dataset = profile_dataset(config, profile)
     if dataset.generate:
-        generate(resolve(cfg.data_root), dataset.train, dataset.test, dataset.seed, workers=os.cpu_count() or 1, levers=dataset.levers)
+        dataset.render(resolve(cfg.data_root))
     train(cfg)
     return out_dir / "best.pt"
 
