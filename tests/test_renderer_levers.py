@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, lever_summary, markdown
+from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, markdown
 from lib.bench.renderer_levers import main as lever_command
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
 from lib.pipeline.runner import generate_dataset
 from lib.settings import load_pipeline
+from lib.training.ablation import seed_summary
 
 
 def _pixels(jpeg: bytes) -> np.ndarray:
@@ -89,7 +90,7 @@ def test_the_lever_table_pairs_each_arm_with_the_baseline_by_seed():
     rows = [{"model": BASELINE, "seed": s, "nme": v} for s, v in zip((1, 2, 3), none, strict=True)]
     rows += [{"model": "scene", "seed": s, "nme": v - 0.005} for s, v in zip((1, 2, 3), none, strict=True)]
     rows += [{"model": "hair", "seed": s, "nme": v + d} for s, v, d in zip((1, 2, 3), none, (0.002, 0.004, 0.006), strict=True)]
-    summary = lever_summary(pd.DataFrame(rows)).set_index("model")
+    summary = seed_summary(pd.DataFrame(rows), baseline=BASELINE).set_index("model")
     assert summary.loc["scene", "nme_minus_baseline"] == pytest.approx(-0.005)
     assert summary.loc["scene", ["ci95_low", "ci95_high"]].tolist() == pytest.approx([-0.005, -0.005])  # no spread
     assert summary.loc["scene", "better_share"] == 1.0

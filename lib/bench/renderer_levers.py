@@ -85,12 +85,6 @@ def lever_jobs(out: Path, arms: list[str], seeds: list[int], train: int, config:
     return jobs
 
 
-def lever_summary(per_training: pd.DataFrame) -> pd.DataFrame:
-    """Per arm of a :func:`score_checkpoints` table whose ``model`` is the arm: seeds, mean and
-    spread of NME, and against :data:`BASELINE` the paired difference with its 95 % interval."""
-    return seed_summary(per_training, baseline=BASELINE)
-
-
 def markdown(summary: pd.DataFrame, real: str, faces: int, train: int) -> str:
     """The summary as a Markdown table (NME in %, differences in points)."""
     lines = [
@@ -140,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     trainings = [(job.label, job.overrides["seed"], job.overrides["out_dir"]) for job in jobs]
     per_training = score_checkpoints(trainings, real, load_scheme(scheme_name))
     atomic_save_csv(per_training, out / "levers.csv", index=False)
-    summary = lever_summary(per_training)
+    summary = seed_summary(per_training, baseline=BASELINE)
     atomic_save_csv(summary, out / "levers_summary.csv", index=False)
-    atomic_write_text(out / "levers.md", markdown(summary, args.real, len(real), args.train))
-    print(markdown(summary, args.real, len(real), args.train))
+    table = markdown(summary, args.real, len(real), args.train)
+    atomic_write_text(out / "levers.md", table)
+    print(table)
     return 0
 
 
