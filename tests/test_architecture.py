@@ -5,6 +5,7 @@ is copied verbatim into the final package). docs/architecture.md draws the same 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 from lib.paths import PROJECT_ROOT
@@ -12,7 +13,7 @@ from lib.paths import PROJECT_ROOT
 # Floors from the ground up; a module belongs to the most specific prefix listed.
 FLOORS = (
     ("lib.deploy.run_model", "lib.deploy.run_file", "lib.paths", "lib.io", "lib.progress", "lib.timing", "lib.cli"),
-    ("lib.schemes", "lib.formats", "lib.metrics"),
+    ("lib.schemes", "lib.formats", "lib.metrics", "lib.deploy.detector_files"),
     ("lib.data", "lib.models", "lib.losses", "lib.analysis", "lib.viz", "lib.settings"),
     ("lib.training", "lib.inference", "lib.export"),
     ("lib.deploy", "lib.submission", "lib.bench", "lib.video"),
@@ -34,11 +35,16 @@ def _is_module(name: str) -> bool:
     return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
+def notebook_code(path: Path) -> str:
+    """A notebook's code cells, joined."""
+    return "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code")
+
+
 def lib_imports(path: Path) -> set[str]:
-    """The ``lib`` modules a source file imports (``from lib.x import y`` counts as ``lib.x.y``
-    where ``y`` is a module, else as ``lib.x``)."""
+    """The ``lib`` modules a source file (or a notebook's code) imports (``from lib.x import y``
+    counts as ``lib.x.y`` where ``y`` is a module, else as ``lib.x``)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(notebook_code(path) if path.suffix == ".ipynb" else path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.update(f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module for alias in node.names)
         elif isinstance(node, ast.Import):
@@ -78,6 +84,23 @@ def test_the_floor_rule_sees_an_upward_import(tmp_path):
     source.write_text("from lib.training.engine import train\nimport lib.pipeline.runner\n")
     assert lib_imports(source) == {"lib.training.engine", "lib.pipeline.runner"}
     assert all(floor_of(name) > floor_of("lib.formats.bad") for name in lib_imports(source))
+
+
+# What a landmarker is made of: notebooks load one (lib.inference.landmarker) and call it.
+RUNTIME_PARTS = ("lib.deploy.run_model", "lib.inference.torch_model")
+PIPELINE_INTERNALS = ("calibration", "face_passes", "crop_outputs", "face_outputs")  # and a landmarker's .model.<anything>
+
+
+def test_notebooks_reach_inference_only_through_the_landmarker():
+    reaching = []
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+        reaching += [f"{path.name} imports {name}" for name in lib_imports(path) if name.startswith(RUNTIME_PARTS)]
+        tree = ast.parse(notebook_code(path))
+        attributes = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)]
+        reaching += [f"{path.name} reads .{node.attr}" for node in attributes if node.attr in PIPELINE_INTERNALS]
+        reaching += [f"{path.name} reads .model.{node.attr}" for node in attributes if isinstance(node.value, ast.Attribute) and node.value.attr == "model"]
+    assert not reaching, "notebooks past the three-call API:\n" + "\n".join(reaching)
+    assert "lib.inference.landmarker" in lib_imports(PROJECT_ROOT / "notebooks" / "07_video.ipynb")
 
 
 def test_pipeline_yaml_has_one_reader():

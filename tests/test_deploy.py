@@ -25,8 +25,9 @@ from lib.inference.torch_model import TorchLandmarkModel
 from lib.models.checkpoint import save_checkpoint
 from lib.models.registry import build_model
 from lib.paths import resolve
+from lib.schemes import load_scheme
 from lib.submission.detection_threshold import choose_layout, choose_threshold, measure_detector, threshold_table
-from lib.submission.make import choose_detector, make_submission
+from lib.submission.make import SubmissionSettings, choose_detector, make_submission
 from lib.submission.package import package_requirements
 from lib.submission.threshold_seeds import measure_seeds, set_name
 from lib.submission.validate import validate_submission
@@ -111,7 +112,7 @@ def test_flip_tta_is_the_mean_of_the_crop_and_its_mirror(synthetic_root):
         np.ascontiguousarray(image[:, ::-1]), np.array([width - 1 - centre[0], centre[1]]), scale
     )
     mirrored[:, 0] = width - 1 - mirrored[:, 0]
-    permutation = TorchLandmarkModel(model).flip_permutation
+    permutation = load_scheme(model.scheme_name).flip_permutation
     np.testing.assert_allclose(both, (plain + mirrored[permutation]) / 2, atol=1e-3)
     assert both_confidence == pytest.approx((plain_confidence + mirrored_confidence) / 2, abs=1e-4)  # the confidence is averaged too
 
@@ -305,7 +306,7 @@ def test_detector_layout_and_threshold_are_measured_on_the_detector_set(syntheti
         else:
             (tmp_path / "set" / "images" / f"{truth.stem}.png").unlink()
     with pytest.raises(FormatError, match="needs labelled faces and face-free images"):
-        choose_detector(resolve(DEFAULT_DETECTOR), resolve(CLOSE_UP_DETECTOR), tmp_path / "set", None, None, tmp_path, 51, 2)
+        choose_detector(SubmissionSettings(), tmp_path / "set", tmp_path, run_model.NO_BOX_MAP)
 
 
 def test_calibration_crop_rule():
@@ -389,7 +390,12 @@ def test_the_scheme_decides_the_point_count_through_the_submission_path(detector
     config = {"kind": "student", "backbone": "mobilenetv4_conv_small", "head": "pyramid", "head_channels": 16, "input_size": 64, "scheme": "ibug68"}
     save_checkpoint(tmp_path / "student68.pt", {"model_config": config, "ema": {"module": build_model(config).state_dict(), "updates": 0}})
     summary = make_submission(
-        tmp_path / "student68.pt", synthetic_root / "ivslab_facial_test", tmp_path / "out", tree, calibration_faces=12, progress=False, scheme="ibug68"
+        tmp_path / "student68.pt",
+        synthetic_root / "ivslab_facial_test",
+        tmp_path / "out",
+        tree,
+        SubmissionSettings(calibration_faces=12, scheme="ibug68"),
+        progress=False,
     )
     assert summary["problems"] == []
     assert summary["faces_predicted"] > 0

@@ -20,6 +20,7 @@ import torch
 from lib.bench.embedded_benchmark import benchmark
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
+from lib.deploy.run_model import PACKAGE_CLOSE_UP_DETECTOR
 from lib.export import __main__ as export_cli
 from lib.export.command import export_command
 from lib.export.crops import export_datasets
@@ -27,12 +28,12 @@ from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
 from lib.export.parity import ParityError, check_parity, crop_pixels, enforce
 from lib.formats.images import load_image
+from lib.inference.landmarker import landmark_model, load_landmarker
 from lib.models.checkpoint import load_checkpoint, save_checkpoint
 from lib.models.pruning import prune_channels
 from lib.models.registry import build_model
 from lib.paths import PROJECT_ROOT, resolve
-from lib.submission.make import landmark_model, make_submission
-from lib.submission.package import CLOSE_UP_MEMBER
+from lib.submission.make import SubmissionSettings, make_submission
 from lib.training.config import TrainConfig, train_config
 
 EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"
@@ -355,9 +356,7 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
         images,
         tmp_path / "submission",
         synthetic_root / "ivslab_facial_train",
-        flip=True,
-        max_faces=1,
-        detector_layout=(2, True),
+        SubmissionSettings(flip=True, max_faces=1, detector_layout=(2, True)),
         progress=False,
     )
     assert (summary["detection"]["tiles"], summary["detection"]["close_up"]) == (2, True)
@@ -370,16 +369,22 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
     assert sorted(settings.flip_permutation) == list(range(51))
     assert (settings.detector_tiles, settings.close_up_detector) == (2, True)
     assert list(settings.close_up_box) == summary["close_up_box"]["box_map"]  # fitted on the training faces
-    assert (package / CLOSE_UP_MEMBER).read_bytes() == resolve(CLOSE_UP_DETECTOR).read_bytes()
+    assert (package / PACKAGE_CLOSE_UP_DETECTOR).read_bytes() == resolve(CLOSE_UP_DETECTOR).read_bytes()
     (tmp_path / "list.txt").write_text("\n".join(str(p) for p in sorted(images.glob("*.png"))) + "\n")
     files = ["--model", str(package / "best.tflite"), "--detector", str(package / "face_detector.tflite"), "--settings", str(package / "settings.json")]
-    files += ["--close-up-detector", str(package / CLOSE_UP_MEMBER)]
+    files += ["--close-up-detector", str(package / PACKAGE_CLOSE_UP_DETECTOR)]
     assert run_model.main([str(tmp_path / "list.txt"), str(tmp_path / "out"), *files]) == 0
     produced = sorted((tmp_path / "out").glob("*.txt"))
     assert len(produced) == len(list(images.glob("*.png")))
     for path in produced:
         assert path.read_bytes() == (tmp_path / "submission" / "txt" / path.name).read_bytes()
     assert max(text.read_text().count("version: 1") for text in produced) == 1
+    landmarker = load_landmarker(summary["package"])  # the three calls on the zip give the package's faces
+    assert (landmarker.flip, landmarker.max_faces) == (True, 1)
+    for path in sorted(images.glob("*.png"))[:5]:
+        image = load_image(path)
+        faces, _ = landmarker.landmarks(image, landmarker.detect(image)[0])
+        assert run_model.pts_text(faces) == (tmp_path / "submission" / "txt" / f"{path.stem}.txt").read_text()
 
 
 def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):

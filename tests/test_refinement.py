@@ -22,7 +22,15 @@ from lib.deploy.run_model import (
     pts_text,
 )
 from lib.schemes import load_scheme
-from lib.submission.refinement import candidates, choose_setting, model_runs, refinement_table, runs_within_latency, shipped_and_reference_ms
+from lib.submission.refinement import (
+    candidates,
+    choose_setting,
+    latency_cap,
+    model_runs,
+    refinement_table,
+    runs_within_latency,
+    shipped_and_reference_ms,
+)
 
 SCHEME = load_scheme("ivslab51")
 EYES = SCHEME.normaliser("eye_centroids").groups
@@ -281,6 +289,9 @@ def test_the_latencies_come_from_the_column_the_timing_step_chose_by(tmp_path):
     (tmp_path / "best.json").write_text('{"file": "a.tflite", "nme": 0.06, "litert_ms_t1": 0.4}')
     pd.DataFrame({"name": ["mediapipe", "blazeface"], "litert_ms_t1": [1.1, 2.8], "litert_ms_t2": [0.8, 1.8]}).to_csv(tmp_path / "references.csv", index=False)
     assert shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv") == (0.4, 1.1, "litert_ms_t1")
+    cap = {"model_ms": 0.4, "mediapipe_ms": 1.1, "column": "litert_ms_t1", "max_runs": 2}  # 2 x 0.4 <= 1.1 < 3 x 0.4
+    assert latency_cap(tmp_path / "best.json", tmp_path / "references.csv") == cap
+    assert latency_cap(tmp_path / "none.json", tmp_path / "references.csv") is None  # nothing timed: no cap
     with pytest.raises(ValueError, match="references.csv: no litert_ms_t1 of 'dlib'"):
         shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv", "dlib")
     (tmp_path / "best.json").write_text('{"file": "a.tflite"}')

@@ -8,7 +8,7 @@ import pytest
 
 from lib.data.synthetic.face_model import template_2d
 from lib.data.synthetic.video import BLINK_FRAMES, blinks, fast_turn, generate_clips, read_clips, smooth_signal
-from lib.deploy.run_model import LandmarkCalibration, landmark_crop
+from lib.deploy.run_model import LandmarkCalibration, Pipeline, landmark_crop
 from lib.schemes import load_scheme
 from lib.video.benchmark import MODES, TrackedClip, choose_min_confidence, smoothed, video_targets
 from lib.video.filters import OneEuroFilter, OneEuroSettings, filter_sequence, smoothing_factor
@@ -120,12 +120,12 @@ class OracleModel:
     def __init__(self, truth: np.ndarray):
         self.truth, self.frame, self.calls = truth, 0, 0
 
-    def face_outputs(self, image, centre, scale):
+    def face_landmarks(self, image, centre, scale, rotation=0.0):
         self.calls += 1
         face = self.truth[self.frame]
         if np.abs(face.mean(axis=0) - centre).max() < 50.0 * scale:
-            return face.copy(), np.full((len(face), 4, 4), 0.1) + np.eye(4)[None] * 0.8
-        return np.random.default_rng(self.calls).uniform(0, 400, face.shape), np.full((len(face), 4, 4), 0.05)
+            return face.copy(), 0.9
+        return np.random.default_rng(self.calls).uniform(0, 400, face.shape), 0.05
 
 
 class OracleDetector:
@@ -152,14 +152,14 @@ def test_the_tracker_detects_once_tracks_and_redetects_after_a_cut():
     truth[15:] += [250.0, 120.0]  # a cut: the face jumps far outside the last crop
     model = OracleModel(truth)
     detector = OracleDetector(truth, model)
-    tracker = FaceTracker(model, detector, LandmarkCalibration((0.0, 0.0), 1.4), min_confidence=0.5, smoothing=OneEuroSettings(1.0, 0.5))
+    tracker = FaceTracker(Pipeline(model, detector, LandmarkCalibration((0.0, 0.0), 1.4)), min_confidence=0.5, smoothing=OneEuroSettings(1.0, 0.5))
     frames = track_oracle(tracker, model, len(truth))
     assert all(frame.raw == pytest.approx(face) for frame, face in zip(frames, truth, strict=True))  # every frame found the face
     assert [t for t, frame in enumerate(frames) if frame.detected] == [0, 15]
     assert detector.calls == 2
     assert frames[15].points == pytest.approx(truth[15])  # the filter restarted at the re-detection
     assert not np.allclose(frames[5].points, truth[5])  # and smooths between detections
-    every = FaceTracker(model, detector, LandmarkCalibration(), 0.5, detect_every_frame=True)
+    every = FaceTracker(Pipeline(model, detector, LandmarkCalibration()), 0.5, detect_every_frame=True)
     model.frame = 3
     assert every(np.zeros((4, 4, 3), np.uint8), 0.0).detected
     assert every(np.zeros((4, 4, 3), np.uint8), 0.1).detected
@@ -170,7 +170,7 @@ def test_offline_smoothing_of_a_track_equals_the_online_tracker():
     noisy = truth + np.random.default_rng(3).normal(0, 1.0, truth.shape)
     model = OracleModel(noisy)
     settings = OneEuroSettings(0.8, 1.5)
-    tracker = FaceTracker(model, OracleDetector(noisy, model), LandmarkCalibration(), 0.5, smoothing=settings)
+    tracker = FaceTracker(Pipeline(model, OracleDetector(noisy, model), LandmarkCalibration()), 0.5, smoothing=settings)
     frames = track_oracle(tracker, model, len(noisy))
     online = np.array([frame.points for frame in frames])
     tracked = TrackedClip(online, noisy, np.ones(len(noisy)), np.array([frame.detected for frame in frames]), np.zeros(len(noisy)))

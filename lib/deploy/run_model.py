@@ -53,6 +53,7 @@ CROP_UNIT = 200.0  # pixels: a crop of scale s covers a square of side CROP_UNIT
 LANDMARK_BOX_FACTOR = 1.4  # the training crop: the landmarks' box, its longer side times this
 MAX_CROP_SHIFT = 0.5  # a refinement crop whose centre moves more than this share of the last crop's side (the face half out of it) is undone
 MAX_CROP_ZOOM = 1.5  # likewise one whose side grows or shrinks by more than this factor
+MIN_SCORE = 0.4  # the detector's score threshold where none was measured on a detector set
 LOW_CONFIDENCE = 0.3  # a face whose heatmap confidence stays below this (the targets' peak is 1) is reported
 
 
@@ -571,6 +572,13 @@ class PackageSettings:
     refine_passes: int = 0
     level_eyes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
+    @classmethod
+    def unmeasured(cls) -> PackageSettings:
+        """The settings of a model no submission measured anything for: the landmark box as
+        the crop, :data:`MIN_SCORE`, the full-range detector on the whole image, no flip, no
+        refinement."""
+        return cls((0.0, 0.0), LANDMARK_BOX_FACTOR, MIN_SCORE)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
@@ -621,14 +629,22 @@ def crop_moved_too_far(last: tuple[np.ndarray, float], new: tuple[np.ndarray, fl
 
 class Pipeline:
     """Detector + calibration + landmark model (a :class:`LandmarkModel` or anything with its
-    ``face_landmarks``; any detector returning ``(boxes, scores)``); the ``max_faces`` likeliest
-    detections are kept. Each face is predicted from the calibrated crop of its box, then
-    ``refine_passes`` more times from :func:`landmark_crop` of its last landmarks (the crop the
-    model was trained on); with ``level_eyes`` (:func:`eye_line_roll`'s two eyes) those crops are
-    turned to level the eyes, and the landmarks turned back. A pass is undone for a face, and
-    the face's passes end, when its landmarks are not finite, when its crop strays beyond the
-    bounds (:func:`crop_moved_too_far`), or when it lowers the face's heatmap confidence: a pass
-    can only keep or improve a face, never send it astray."""
+    ``face_landmarks``; any detector returning ``(boxes, scores)``): the kit's one way from an
+    image to landmarks, in three calls::
+
+        pipeline = build_pipeline(...)  # or lib.inference.landmarker.load_landmarker(path)
+        boxes, scores = pipeline.detect(image)
+        faces, confidences = pipeline.landmarks(image, boxes)
+
+    :meth:`detect` keeps the ``max_faces`` likeliest detections. :meth:`landmarks` predicts
+    each face from the calibrated crop of its box, then ``refine_passes`` more times from
+    :func:`landmark_crop` of its last landmarks (the crop the model was trained on); with
+    ``level_eyes`` (:func:`eye_line_roll`'s two eyes) those crops are turned to level the eyes,
+    and the landmarks turned back. A pass is undone for a face, and the face's passes end, when
+    its landmarks are not finite, when its crop strays beyond the bounds
+    (:func:`crop_moved_too_far`), or when it lowers the face's heatmap confidence: a pass can
+    only keep or improve a face, never send it astray. :meth:`follow` predicts a face from its
+    earlier landmarks (a video's next frame)."""
 
     def __init__(
         self,
@@ -642,6 +658,37 @@ class Pipeline:
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
         self.refine_passes, self.level_eyes = refine_passes, level_eyes
 
+    @property
+    def flip(self) -> bool:
+        """Whether each crop's mirror is predicted too and the two averaged."""
+        return self.model.flip_permutation is not None
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB image (H, W, 3) uint8 -> the ``max_faces`` likeliest faces' (F, 4) boxes (x0, y0,
+        x1, y1 pixels) and (F,) detection scores, likeliest first."""
+        boxes, scores = self.detector(image)
+        likeliest = np.argsort(-np.asarray(scores), kind="stable")[: self.max_faces]
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[likeliest], np.asarray(scores, dtype=np.float64)[likeliest]
+
+    def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB image and (F, 4) face boxes -> (F, N, 2) landmarks in image pixels and their (F,)
+        heatmap confidences, in the order of the boxes, after the pipeline's refinement passes."""
+        return self.landmarks_per_pass(image, boxes, self.refine_passes)[-1]
+
+    def landmarks_per_pass(self, image: np.ndarray, boxes: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`landmarks` after 0, 1, ... ``passes`` refinement passes (``passes + 1`` pairs)."""
+        per_face = [self.face_passes(image, box, passes) for box in np.asarray(boxes).reshape(-1, 4)]
+        if not per_face:
+            return [(np.zeros((0, 0, 2)), np.zeros(0))] * (passes + 1)
+        return [(np.array([face[step][0] for face in per_face]), np.array([face[step][1] for face in per_face])) for step in range(passes + 1)]
+
+    def follow(self, image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, float]:
+        """(N, 2) landmarks and their confidence for the face whose earlier (N, 2) landmarks
+        were ``points`` (the last frame's, or the last pass's): one prediction from the training
+        crop around them, eyes levelled when the pipeline levels them."""
+        rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
+        return self.model.face_landmarks(image, *landmark_crop(points, rotation), rotation)
+
     def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[tuple[np.ndarray, float]]:
         """(N, 2) landmarks in image pixels and their confidence for the face in the (4,)
         detector box after 0, 1, ... ``passes`` refinement passes (``passes + 1`` pairs; from an
@@ -650,9 +697,12 @@ class Pipeline:
         while len(results) <= passes and np.isfinite(results[-1][0]).all():
             points, confidence = results[-1]
             rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
-            crop = landmark_crop(points, rotation)
-            refined, refined_confidence = self.model.face_landmarks(image, *crop, rotation)
-            if not np.isfinite(refined).all() or refined_confidence < confidence or crop_moved_too_far(crop, landmark_crop(refined, rotation)):
+            refined, refined_confidence = self.follow(image, points)
+            if (
+                not np.isfinite(refined).all()
+                or refined_confidence < confidence
+                or crop_moved_too_far(landmark_crop(points, rotation), landmark_crop(refined, rotation))
+            ):
                 break
             results.append((refined, refined_confidence))
         return results + [results[-1]] * (passes + 1 - len(results))
@@ -661,22 +711,16 @@ class Pipeline:
         """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels,
         their (F,) detection scores and (F,) heatmap confidences, right to left (the detector
         runs once)."""
-        boxes, scores = self.detector(image)
-        likeliest = np.argsort(-scores)[: self.max_faces]
-        if not len(likeliest):
-            return [(np.zeros((0, 0, 2)), np.zeros(0), np.zeros(0))] * (passes + 1)
-        per_face = [self.face_passes(image, boxes[k], passes) for k in likeliest]
+        boxes, scores = self.detect(image)
         results = []
-        for step in range(passes + 1):
-            faces = np.array([face[step][0] for face in per_face])
-            confidences = np.array([face[step][1] for face in per_face])
-            order = right_to_left(faces)
-            results.append((faces[order], scores[likeliest][order], confidences[order]))
+        for faces, confidences in self.landmarks_per_pass(image, boxes, passes):
+            order = right_to_left(faces) if len(faces) else np.zeros(0, int)
+            results.append((faces[order], scores[order], confidences[order]))
         return results
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB image -> (F, N, 2) faces in pixels, their (F,) detection scores and (F,) heatmap
-        confidences, right to left."""
+        confidences, right to left (as the package writes them)."""
         return self.predict_passes(image, self.refine_passes)[-1]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -730,20 +774,47 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:
-    """The package's :class:`Pipeline` from its landmark model, detector files and settings;
-    :class:`BadInput` names a file that cannot be used, or settings that do not fit the model."""
-    chosen = PackageSettings.read(settings)
-    landmarks = LandmarkModel(model, num_threads)
+# The package's files: the runtime finds its model, detectors and settings beside itself.
+PACKAGE_MODEL = "best.tflite"
+PACKAGE_DETECTOR = "face_detector.tflite"
+PACKAGE_CLOSE_UP_DETECTOR = "face_detector_close_up.tflite"
+PACKAGE_SETTINGS = "settings.json"
+
+
+def pipeline_with(
+    landmarks: LandmarkModel,
+    chosen: PackageSettings,
+    detector: Path,
+    close_up_detector: Path | None = None,
+    num_threads: int = 2,
+    names: tuple[str | Path, str | Path] = ("settings", "the model"),
+) -> Pipeline:
+    """The :class:`Pipeline` of a landmark model (a :class:`LandmarkModel` or the project's
+    PyTorch one: ``num_points``, a settable ``flip_permutation``) under the settings ``chosen``
+    (their flip, crop rule, detector threshold and layout, refinement); :class:`BadInput` names
+    the settings and the model (``names``) when the settings do not fit the model's landmarks."""
     named = {"flip_permutation": chosen.flip_permutation or (), "level_eyes": [k for group in chosen.level_eyes or () for k in group]}
     for name, indices in named.items():
         if any(k >= landmarks.num_points for k in indices) or (name == "flip_permutation" and indices and len(indices) != landmarks.num_points):
-            raise BadInput(f"{settings}: {name} does not fit the {landmarks.num_points} landmarks of {model}")
+            raise BadInput(f"{names[0]}: {name} does not fit the {landmarks.num_points} landmarks of {names[1]}")
     landmarks.flip_permutation = None if chosen.flip_permutation is None else np.asarray(chosen.flip_permutation)
     face_detector = build_detector(
         detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
     )
     return Pipeline(landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes)
+
+
+def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:
+    """The package's :class:`Pipeline` from its landmark model, detector files and settings;
+    :class:`BadInput` names a file that cannot be used, or settings that do not fit the model."""
+    chosen = PackageSettings.read(settings)
+    return pipeline_with(LandmarkModel(model, num_threads), chosen, detector, close_up_detector, num_threads, (settings, model))
+
+
+def package_pipeline(folder: Path, num_threads: int = 2) -> Pipeline:
+    """The :class:`Pipeline` of an unpacked package ``folder`` (its files by their package names)."""
+    folder = Path(folder)
+    return build_pipeline(folder / PACKAGE_MODEL, folder / PACKAGE_DETECTOR, folder / PACKAGE_SETTINGS, num_threads, folder / PACKAGE_CLOSE_UP_DETECTOR)
 
 
 def read_image_list(path: Path) -> list[str]:
@@ -803,11 +874,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("image_list", type=Path)
     parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--model", type=Path, default=here / "best.tflite")
-    parser.add_argument("--detector", type=Path, default=here / "face_detector.tflite", help="full-range BlazeFace")
-    parser.add_argument("--close-up-detector", type=Path, default=here / "face_detector_close_up.tflite", help="short-range BlazeFace (if the settings use it)")
+    parser.add_argument("--model", type=Path, default=here / PACKAGE_MODEL)
+    parser.add_argument("--detector", type=Path, default=here / PACKAGE_DETECTOR, help="full-range BlazeFace")
+    parser.add_argument("--close-up-detector", type=Path, default=here / PACKAGE_CLOSE_UP_DETECTOR, help="short-range BlazeFace (if the settings use it)")
     parser.add_argument(
-        "--settings", type=Path, default=here / "settings.json", help="the submission's crop rule, detector threshold, face count and flip (JSON)"
+        "--settings", type=Path, default=here / PACKAGE_SETTINGS, help="the submission's crop rule, detector threshold, face count and flip (JSON)"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when an image could not be predicted")

@@ -12,7 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.run_model import CROP_UNIT, MAX_FACES, BlazeFaceDetector, TFLiteNet, crop_matrix
+from lib.paths import resolve
 from lib.schemes import correspondence, load_scheme
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"  # in face_recognition_models
@@ -37,10 +39,18 @@ class MediaPipeFaceMesh:
     pass takes MediaPipe's tracking region (the mesh's box, rotated by its outer eye corners).
     The 468 points become iBUG-68 by :func:`lib.schemes.correspondence`, then the scheme's."""
 
-    def __init__(self, path: str | Path, detector: BlazeFaceDetector, scheme: str = "ivslab51", num_threads: int = 2, max_faces: int = MAX_FACES):
-        self.net = TFLiteNet(path, num_threads)
+    def __init__(
+        self,
+        path: str | Path = MEDIAPIPE_LANDMARKS,
+        detector: BlazeFaceDetector | None = None,
+        scheme: str = "ivslab51",
+        num_threads: int = 2,
+        max_faces: int = MAX_FACES,
+    ):
+        """``detector`` None: the full-range BlazeFace file at its MediaPipe threshold."""
+        self.net = TFLiteNet(resolve(path), num_threads)
         self.size = self.net.input_shape[1]
-        self.detector = detector
+        self.detector = detector or BlazeFaceDetector(resolve(DEFAULT_DETECTOR), num_threads=num_threads)
         self.scheme = scheme
         self.max_faces = max_faces
         self.vertices, self.weights = correspondence("mediapipe468_to_ibug68")

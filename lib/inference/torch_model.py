@@ -18,14 +18,16 @@ class TorchLandmarkModel:
     """``face_landmarks(image, centre, scale)`` -> (N, 2) image pixels and their confidence with a PyTorch model.
 
     ``flip``: also run the mirrored crop and average the two predictions (landmark k of the
-    mirrored crop is landmark ``flip_permutation[k]`` of the face).
+    mirrored crop is landmark ``flip_permutation[k]`` of the face, the model scheme's); as with
+    the runtime's model, ``flip_permutation`` None means no flip.
     """
 
     def __init__(self, model: LandmarkNet, flip: bool = False):
         self.model = model.eval()
         self.input_size = model.input_size
-        self.flip = flip
-        self.flip_permutation = load_scheme(model.scheme_name).flip_permutation
+        self.scheme_permutation = np.asarray(load_scheme(model.scheme_name).flip_permutation)
+        self.num_points = len(self.scheme_permutation)
+        self.flip_permutation = self.scheme_permutation if flip else None
 
     def face_outputs(self, image: np.ndarray, centre: np.ndarray, scale: float, flip: bool = False, rotation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) landmarks in image pixels for the crop at ``centre``/``scale``/``rotation``
@@ -37,8 +39,8 @@ class TorchLandmarkModel:
         grid = self.input_size // HEATMAP_STRIDE
         crop_points = grid_to_crop(normalised_to_grid(outputs["landmarks"][0].double().numpy(), grid), self.input_size, grid)
         points = apply_affine(invert_affine(matrix), crop_points)
-        return (points[self.flip_permutation] if flip else points), outputs["fused"][0].numpy()
+        return (points[self.scheme_permutation] if flip else points), outputs["fused"][0].numpy()
 
     def face_landmarks(self, image: np.ndarray, centre: np.ndarray, scale: float, rotation: float = 0.0) -> tuple[np.ndarray, float]:
         """(N, 2) image pixels and their confidence, as :meth:`lib.deploy.run_model.LandmarkModel.face_landmarks`."""
-        return face_prediction(self, image, centre, scale, rotation, self.flip)
+        return face_prediction(self, image, centre, scale, rotation, self.flip_permutation is not None)

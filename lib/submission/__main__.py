@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.run_model import MAX_FACES, BadInput
+from lib.deploy.run_model import MAX_FACES, MIN_SCORE, BadInput
 from lib.formats.errors import FormatError
 from lib.formats.pair import list_test_images
 from lib.schemes import load_scheme
-from lib.submission.make import MIN_SCORE, make_submission
+from lib.submission.make import SubmissionSettings, make_submission
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -79,24 +79,19 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     if args.command == "write":
         if (args.detector_tiles is None) != (args.close_up is None):
             parser.error("give --detector-tiles with --close-up or --no-close-up, or neither (both measured)")
-        summary = make_submission(
-            args.model,
-            args.images,
-            args.out,
-            args.train_root,
+        settings = SubmissionSettings(
             detector=args.detector,
             close_up_detector=args.close_up_detector,
             min_score=args.min_score,
             detector_layout=None if args.detector_tiles is None else (args.detector_tiles, args.close_up),
-            detector_set=args.detector_set,
             flip=args.flip,
-            max_faces=args.max_faces,
-            ground_truth=args.gt,
-            scheme=args.scheme,
             refine_passes=args.refine_passes,
+            max_faces=args.max_faces,
             level_eyes=args.level_eyes,
             max_model_runs=args.max_model_runs,
+            scheme=args.scheme,
         )
+        summary = make_submission(args.model, args.images, args.out, args.train_root, settings, args.detector_set, args.gt)
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0
     num_points = load_scheme(args.scheme).num_points

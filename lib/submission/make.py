@@ -21,15 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import (
     LOW_CONFIDENCE,
     MAX_FACES,
+    MIN_SCORE,
     NO_BOX_MAP,
     BlazeFaceDetector,
-    LandmarkModel,
+    FaceDetector,
     PackageSettings,
     Pipeline,
     build_detector,
@@ -38,9 +40,8 @@ from lib.deploy.run_model import (
 )
 from lib.formats.pair import list_test_images, read_pair_train
 from lib.inference.calibrate import fit_calibration, fit_close_up_box
-from lib.inference.torch_model import TorchLandmarkModel
+from lib.inference.landmarker import landmark_model
 from lib.io import atomic_save_csv, atomic_write_text
-from lib.models.checkpoint import load_model
 from lib.paths import resolve
 from lib.progress import note, track
 from lib.schemes import load_scheme
@@ -51,17 +52,7 @@ from lib.submission.refinement import MAX_PASSES, candidates, choose_setting, re
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
-MIN_SCORE = 0.4  # detector score threshold when no detector set is given to measure one on
 DEFAULT_LAYOUT: Layout = (1, False)  # the full-range model on the whole image, likewise
-
-
-def landmark_model(path: str | Path, flip: bool = False, threads: int = 2, scheme: str = "ivslab51"):
-    """A ``.tflite`` file or a PyTorch checkpoint behind the runtime's landmark interface, with
-    flip test-time augmentation if ``flip``."""
-    path = resolve(path)
-    if path.suffix == ".tflite":
-        return LandmarkModel(path, threads, load_scheme(scheme).flip_permutation if flip else None)
-    return TorchLandmarkModel(load_model(path), flip)
 
 
 def content_digest(paths: Iterable[Path]) -> str:
@@ -83,21 +74,50 @@ def start_or_resume(txt_dir: Path, source: str) -> None:
     atomic_write_text(marker, source)
 
 
+@dataclass(frozen=True)
+class SubmissionSettings:
+    """How a submission is made. Each of ``min_score``, ``detector_layout`` ((tiles, close-up
+    model) of :class:`~lib.deploy.run_model.FaceDetector`), ``flip`` (the mirrored crop too,
+    averaged) and ``refine_passes`` (:class:`~lib.deploy.run_model.Pipeline`) left None is
+    measured on the detector set (:mod:`lib.submission.detection_threshold`,
+    :mod:`lib.submission.refinement`: 0 to ``max_refine_passes`` passes with and without the
+    flip, those of at most ``max_model_runs`` network runs a face, None: no cap), or takes its
+    default without one (:data:`~lib.deploy.run_model.MIN_SCORE`, :data:`DEFAULT_LAYOUT`, no
+    flip, no pass). ``detector``/``close_up_detector``: the full- and short-range BlazeFace
+    files; ``max_faces``: the likeliest detections kept per image; ``level_eyes``: refinement
+    crops level the scheme's eye centroids (where it defines them); ``calibration_faces``:
+    training faces the box-to-crop rule is fitted on; ``scheme``: the model's and the labels'
+    landmarks (it decides the number of points throughout)."""
+
+    detector: str | Path = DEFAULT_DETECTOR
+    close_up_detector: str | Path = CLOSE_UP_DETECTOR
+    min_score: float | None = None
+    detector_layout: Layout | None = None
+    flip: bool | None = None
+    refine_passes: int | None = None
+    max_faces: int = MAX_FACES
+    level_eyes: bool = True
+    max_refine_passes: int = MAX_PASSES
+    max_model_runs: int | None = None
+    calibration_faces: int = 200
+    threads: int = 2
+    scheme: str = "ivslab51"
+
+    def __post_init__(self):
+        if self.refine_passes is not None and self.refine_passes < 0:
+            raise ValueError(f"refine_passes must be 0 or more, not {self.refine_passes}")
+        if self.max_faces < 1:
+            raise ValueError(f"max_faces must be 1 or more, not {self.max_faces}")
+
+
 def choose_detector(
-    detector: Path,
-    close_up_detector: Path,
-    detector_set: str | Path | None,
-    min_score: float | None,
-    layout: Layout | None,
-    out_dir: Path,
-    num_points: int,
-    threads: int,
-    close_up_box: tuple[float, float, float] = NO_BOX_MAP,
+    settings: SubmissionSettings, detector_set: str | Path | None, out_dir: Path, close_up_box: tuple[float, float, float]
 ) -> tuple[Layout, float, dict]:
     """The detector layout (tiles, close-up model) and threshold of a submission and how they were
     set: given, measured on the ``detector_set`` folder (the table goes to
     ``out_dir/detection_threshold.csv``; a given layout is measured alone, a given threshold
-    is kept) or the defaults (:data:`DEFAULT_LAYOUT`, :data:`MIN_SCORE`)."""
+    is kept) or the defaults (:data:`DEFAULT_LAYOUT`, :data:`~lib.deploy.run_model.MIN_SCORE`)."""
+    layout, min_score = settings.detector_layout, settings.min_score
     if detector_set is None or (min_score is not None and layout is not None):
         layout = DEFAULT_LAYOUT if layout is None else layout
         min_score = MIN_SCORE if min_score is None else min_score
@@ -105,7 +125,8 @@ def choose_detector(
         return layout, min_score, {"min_score": min_score, "tiles": layout[0], "close_up": layout[1], "chosen_by": chosen_by}
     folder = resolve(detector_set)
     layouts = LAYOUTS if layout is None else (layout,)
-    layout, measured, table, counts = measure_detector(detector, close_up_detector, folder, num_points, layouts, threads, close_up_box)
+    files = (resolve(settings.detector), resolve(settings.close_up_detector))
+    layout, measured, table, counts = measure_detector(*files, folder, load_scheme(settings.scheme).num_points, layouts, settings.threads, close_up_box)
     atomic_save_csv(table, out_dir / "detection_threshold.csv", index=False)
     min_score = measured if min_score is None else min_score
     at = table[(table["tiles"] == layout[0]) & (table["close_up"] == layout[1])].set_index("min_score").loc[min_score]
@@ -124,94 +145,121 @@ def choose_detector(
     )
 
 
-def make_submission(
-    model: str | Path,
-    images: str | Path,
-    out_dir: str | Path,
-    train_root: str | Path,
-    detector: str | Path = DEFAULT_DETECTOR,
-    close_up_detector: str | Path = CLOSE_UP_DETECTOR,
-    min_score: float | None = None,
-    detector_layout: Layout | None = None,
-    detector_set: str | Path | None = None,
-    flip: bool | None = None,
-    max_faces: int = MAX_FACES,
-    ground_truth: str | Path | None = None,
-    calibration_faces: int = 200,
-    threads: int = 2,
-    progress: bool = True,
-    scheme: str = "ivslab51",
-    refine_passes: int | None = None,
-    level_eyes: bool = True,
-    max_refine_passes: int = MAX_PASSES,
-    max_model_runs: int | None = None,
-) -> dict:
-    """Predict every test image, write and validate the files; returns a summary dict. The
-    ``scheme`` (the model's and the labels') decides the number of points throughout.
-
-    ``min_score`` and ``detector_layout`` ((tiles, close-up model) of
-    :class:`~lib.deploy.run_model.FaceDetector`) None: measured on the ``detector_set`` folder
-    (scenes and face-free images in the test's layout, disjoint from it:
-    :mod:`lib.submission.detection_threshold`), or :data:`MIN_SCORE` and :data:`DEFAULT_LAYOUT`
-    without one. An image where no detection passes gets an empty file. ``refine_passes``
-    (:class:`~lib.deploy.run_model.Pipeline`) and ``flip`` (the mirrored crop too, averaged)
-    None: measured together on the ``detector_set`` (:mod:`lib.submission.refinement`: 0 to
-    ``max_refine_passes`` passes, with and without the flip, those of at most
-    ``max_model_runs`` network runs a face, None: no cap), or no pass and no flip without one;
-    ``level_eyes``: refinement crops level the scheme's eye centroids (where it defines them)."""
-    if refine_passes is not None and refine_passes < 0:
-        raise ValueError(f"refine_passes must be 0 or more, not {refine_passes}")
-    out_dir = resolve(out_dir)
-    landmarks = load_scheme(scheme)
-    train_table = read_pair_train(resolve(train_root), scheme)
-    detector, close_up_detector = resolve(detector), resolve(close_up_detector)
+def submission_detector(
+    settings: SubmissionSettings, train_table, detector_set: str | Path | None, out_dir: Path
+) -> tuple[FaceDetector, PackageSettings, dict]:
+    """The submission's face detector and box-to-crop rule: the close-up model's box map fitted on
+    the training faces when the layout may use it, the layout and threshold
+    (:func:`choose_detector`), the calibration fitted on ``train_table``
+    (``out_dir/calibration.json``). Returns the detector, the package settings of all that (no
+    flip, no refinement yet) and the summary of how each was set."""
+    files = (resolve(settings.detector), resolve(settings.close_up_detector))
     close_up_box, box_summary = NO_BOX_MAP, None
-    if detector_layout[1] if detector_layout else detector_set is not None:  # the close-up model may be used: map its boxes
-        full_range, close_up = (BlazeFaceDetector(path, num_threads=threads) for path in (detector, close_up_detector))
-        close_up_box, box_summary = fit_close_up_box(full_range, close_up, train_table, calibration_faces)
-    layout, min_score, detection_summary = choose_detector(
-        detector, close_up_detector, detector_set, min_score, detector_layout, out_dir, landmarks.num_points, threads, close_up_box
-    )
-    face_detector = build_detector(detector, close_up_detector, min_score, *layout, threads, close_up_box)
-    calibration, calibration_summary = fit_calibration(face_detector, train_table, calibration_faces)
+    if settings.detector_layout[1] if settings.detector_layout else detector_set is not None:  # the close-up model may be used: map its boxes
+        full_range, close_up = (BlazeFaceDetector(path, num_threads=settings.threads) for path in files)
+        close_up_box, box_summary = fit_close_up_box(full_range, close_up, train_table, settings.calibration_faces)
+    layout, min_score, detection_summary = choose_detector(settings, detector_set, out_dir, close_up_box)
+    face_detector = build_detector(*files, min_score, *layout, settings.threads, close_up_box)
+    calibration, calibration_summary = fit_calibration(face_detector, train_table, settings.calibration_faces)
     atomic_write_text(out_dir / "calibration.json", json.dumps(calibration_summary, indent=2))
-    levelled = level_eyes and "eye_centroids" in landmarks.normalisers
-    eyes = tuple(tuple(int(k) for k in group) for group in landmarks.normaliser("eye_centroids").groups) if levelled else None
-    flips, pass_counts = ((False, True) if flip is None else (flip,)), (range(max_refine_passes + 1) if refine_passes is None else (refine_passes,))
-    pipelines = {f: Pipeline(landmark_model(model, f, threads, scheme), face_detector, calibration, max_faces, level_eyes=eyes) for f in flips}
-    refinement_summary = {"flip": flip, "passes": refine_passes, "level_eyes": eyes, "max_model_runs": max_model_runs, "chosen_by": "given"}
-    if flip is None or refine_passes is None:
-        flip, refine_passes = (bool(flip), refine_passes or 0)
-        refinement_summary["chosen_by"] = "none: no detector set to measure the flip and the passes on"
+    chosen = PackageSettings(
+        tuple(float(v) for v in calibration.offset),
+        calibration.side_factor,
+        min_score,
+        settings.max_faces,
+        detector_tiles=layout[0],
+        close_up_detector=layout[1],
+        close_up_box=close_up_box if layout[1] else NO_BOX_MAP,
+    )
+    return face_detector, chosen, {"calibration": calibration_summary, "detection": detection_summary, "close_up_box": box_summary}
+
+
+def choose_refinement(
+    model: Path,
+    face_detector: FaceDetector,
+    chosen: PackageSettings,
+    settings: SubmissionSettings,
+    detector_set: str | Path | None,
+    out_dir: Path,
+    progress: bool,
+) -> tuple[Pipeline, PackageSettings, dict]:
+    """The flip and the refinement passes: given, measured on the ``detector_set``'s labelled faces
+    (``out_dir/refinement.csv``), or none. Returns the submission's pipeline, ``chosen`` with
+    them, and how they were set."""
+    scheme = load_scheme(settings.scheme)
+    levelled = settings.level_eyes and "eye_centroids" in scheme.normalisers
+    eyes = tuple(tuple(int(k) for k in group) for group in scheme.normaliser("eye_centroids").groups) if levelled else None
+    flip, passes = settings.flip, settings.refine_passes
+    flips, pass_counts = ((False, True) if flip is None else (flip,)), (range(settings.max_refine_passes + 1) if passes is None else (passes,))
+    pipelines = {
+        f: Pipeline(landmark_model(model, f, settings.threads, settings.scheme), face_detector, chosen.calibration, settings.max_faces, level_eyes=eyes)
+        for f in flips
+    }
+    summary = {"flip": flip, "passes": passes, "level_eyes": eyes, "max_model_runs": settings.max_model_runs, "chosen_by": "given"}
+    if flip is None or passes is None:
+        flip, passes = (bool(flip), passes or 0)
+        summary["chosen_by"] = "none: no detector set to measure the flip and the passes on"
         if detector_set is not None:
-            settings = candidates(flips, pass_counts, max_model_runs)
-            table = refinement_table(pipelines, resolve(detector_set), landmarks, settings, progress)
+            candidate_settings = candidates(flips, pass_counts, settings.max_model_runs)
+            table = refinement_table(pipelines, resolve(detector_set), scheme, candidate_settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
-            flip, refine_passes = choose_setting(table)
-            refinement_summary |= {
-                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, passes) candidates {settings}",
+            flip, passes = choose_setting(table)
+            summary |= {
+                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, passes) candidates {candidate_settings}",
                 "table": table.to_dict(orient="records"),
             }
-        refinement_summary |= {"flip": flip, "passes": refine_passes}
+        summary |= {"flip": flip, "passes": passes}
     pipeline = pipelines[flip]
-    pipeline.refine_passes = refine_passes
-    paths = list_test_images(resolve(images))
-    txt_dir = out_dir / "txt"
-    source = f"model={content_digest([resolve(model)])} images={content_digest(paths)} flip={flip} max_faces={max_faces} refine={refine_passes},{eyes} min_score={min_score} layout={layout} close_up_box={close_up_box} calibration={calibration_summary}"
+    pipeline.refine_passes = passes
+    flip_permutation = tuple(int(k) for k in scheme.flip_permutation) if flip else None
+    return pipeline, replace(chosen, flip_permutation=flip_permutation, refine_passes=passes, level_eyes=eyes), summary
+
+
+def write_txt(pipeline: Pipeline, paths: list[Path], txt_dir: Path, source: str, progress: bool) -> tuple[list[str], int]:
+    """One ``.pts`` file per image into ``txt_dir``, resuming the files of the same ``source``
+    (:func:`start_or_resume`); returns the prediction problems and the count of faces of low
+    confidence among those written now."""
     start_or_resume(txt_dir, source)
-    prediction_problems, unsure = [], 0
+    problems, unsure = [], 0
     for path in track(paths, desc="submission", disable=not progress):
         target = txt_dir / f"{path.stem}.txt"
         if not target.is_file():
             faces, confidences, problem = predict_file(pipeline, path)
             unsure += int((confidences < LOW_CONFIDENCE).sum())
             if problem:
-                prediction_problems.append(problem)
+                problems.append(problem)
                 note(problem)
             atomic_write_text(target, pts_text(faces))
-    problems = validate_submission(txt_dir, [p.stem for p in paths], landmarks.num_points)
-    predictions = read_submission(txt_dir, landmarks.num_points)
-    write_submission_zip(txt_dir, out_dir / "submission.zip")
+    return problems, unsure
+
+
+def make_submission(
+    model: str | Path,
+    images: str | Path,
+    out_dir: str | Path,
+    train_root: str | Path,
+    settings: SubmissionSettings = SubmissionSettings(),
+    detector_set: str | Path | None = None,
+    ground_truth: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Predict every test image in ``images`` with ``model`` (a ``.tflite`` file or a ``.pt``
+    checkpoint), write and validate the files, the zip and the leaderboard CSV, and for a
+    ``.tflite`` model the final package; returns a summary dict. ``train_root``: a PAIR training
+    folder (the box-to-crop rule is fitted on its faces); ``detector_set``: scenes and face-free
+    images in the test's layout, disjoint from it, on which what ``settings`` leaves open is
+    measured; ``ground_truth``: the test's labels, to score the submission. An image where no
+    detection passes gets an empty file."""
+    model, out_dir = resolve(model), resolve(out_dir)
+    scheme = load_scheme(settings.scheme)
+    face_detector, chosen, summary = submission_detector(settings, read_pair_train(resolve(train_root), settings.scheme), detector_set, out_dir)
+    pipeline, chosen, summary["refinement"] = choose_refinement(model, face_detector, chosen, settings, detector_set, out_dir, progress)
+    paths = list_test_images(resolve(images))
+    source = f"model={content_digest([model])} images={content_digest(paths)} settings={chosen.to_json()} calibration={summary['calibration']}"
+    prediction_problems, unsure = write_txt(pipeline, paths, out_dir / "txt", source, progress)
+    problems = validate_submission(out_dir / "txt", [p.stem for p in paths], scheme.num_points)
+    predictions = read_submission(out_dir / "txt", scheme.num_points)
+    write_submission_zip(out_dir / "txt", out_dir / "submission.zip")
     write_leaderboard_csv(predictions, out_dir / "leaderboard.csv")
     summary = {
         "model": str(model),
@@ -221,29 +269,13 @@ def make_submission(
         "low_confidence": LOW_CONFIDENCE,
         "prediction_problems": prediction_problems,
         "problems": [str(p) for p in problems],
-        "calibration": calibration_summary,
-        "detection": detection_summary,
-        "close_up_box": box_summary,
-        "refinement": refinement_summary,
+        **summary,
     }
-    if Path(model).suffix == ".tflite":
-        flip_permutation = tuple(int(k) for k in landmarks.flip_permutation) if flip else None
-        offset = tuple(float(v) for v in calibration.offset)
-        settings = PackageSettings(
-            offset,
-            calibration.side_factor,
-            min_score,
-            max_faces,
-            flip_permutation,
-            layout[0],
-            layout[1],
-            close_up_box if layout[1] else NO_BOX_MAP,
-            refine_passes,
-            eyes,
-        )
-        summary["package"] = str(build_package(resolve(model), detector, settings, out_dir / "final_package.zip", close_up_detector))
+    if model.suffix == ".tflite":
+        package = out_dir / "final_package.zip"
+        summary["package"] = str(build_package(model, resolve(settings.detector), chosen, package, resolve(settings.close_up_detector)))
     if ground_truth is not None:
-        score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), landmarks.num_points), landmarks)
+        score, faces = score_submission(predictions, read_ground_truth(resolve(ground_truth), scheme.num_points), scheme)
         atomic_save_csv(faces, out_dir / "faces.csv", index=False)
         atomic_write_text(out_dir / "score.json", json.dumps(score, indent=2))
         summary["score"] = score

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lib.deploy import run_model
-from lib.deploy.run_model import PackageSettings, Pipeline
+from lib.deploy.run_model import PACKAGE_CLOSE_UP_DETECTOR, PACKAGE_DETECTOR, PACKAGE_MODEL, PACKAGE_SETTINGS, PackageSettings
 from lib.formats.pts import read_pts_blocks
 from lib.io import atomic_write_zip
 from lib.paths import PROJECT_ROOT
@@ -45,35 +45,23 @@ def package_requirements(requirements: str | Path = PROJECT_ROOT / "requirements
     return "".join(f"{name}=={pins[name]}\n" for name in PACKAGE_RUNTIME)
 
 
-CLOSE_UP_MEMBER = "face_detector_close_up.tflite"
-
-
 def build_package(
     model: str | Path, detector: str | Path, settings: PackageSettings, zip_path: str | Path, close_up_detector: str | Path | None = None
 ) -> Path:
     """Write the package zip atomically; returns its path. ``close_up_detector`` (the short-range
     BlazeFace file) is required when ``settings.close_up_detector`` is set, and packed only then."""
     members = {
-        "best.tflite": Path(model).read_bytes(),
+        PACKAGE_MODEL: Path(model).read_bytes(),
         "run_model.py": Path(run_model.__file__).read_bytes(),
         "requirements.txt": package_requirements().encode(),
-        "face_detector.tflite": Path(detector).read_bytes(),
-        "settings.json": settings.to_json().encode(),
+        PACKAGE_DETECTOR: Path(detector).read_bytes(),
+        PACKAGE_SETTINGS: settings.to_json().encode(),
     }
     if settings.close_up_detector:
         if close_up_detector is None:
             raise ValueError(f"{zip_path}: the settings use the close-up detector; give its file")
-        members[CLOSE_UP_MEMBER] = Path(close_up_detector).read_bytes()
+        members[PACKAGE_CLOSE_UP_DETECTOR] = Path(close_up_detector).read_bytes()
     return atomic_write_zip(zip_path, members)
-
-
-def open_package(zip_path: str | Path, work_dir: str | Path, num_threads: int = 2) -> Pipeline:
-    """The package's detector, crop rule and model in this process, built as ``run_model.py``
-    builds them (unpacked into ``work_dir``)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(work_dir)
-    folder = Path(work_dir)
-    return run_model.build_pipeline(folder / "best.tflite", folder / "face_detector.tflite", folder / "settings.json", num_threads, folder / CLOSE_UP_MEMBER)
 
 
 def run_package(

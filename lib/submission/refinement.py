@@ -119,6 +119,16 @@ def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path,
     return float(fields[columns[0]]), float(row[columns[0]].iloc[0]), columns[0]
 
 
+def latency_cap(shipped_report: str | Path, references: str | Path) -> dict | None:
+    """The most network runs a face of the shipped file that fit in MediaPipe's landmark model's
+    latency, from the timing step's ``best.json`` and ``references.csv`` (None when either file
+    is missing: nothing was timed): ``{"model_ms", "mediapipe_ms", "column", "max_runs"}``."""
+    if not (Path(shipped_report).is_file() and Path(references).is_file()):
+        return None
+    model_ms, reference_ms, column = shipped_and_reference_ms(shipped_report, references)
+    return {"model_ms": model_ms, "mediapipe_ms": reference_ms, "column": column, "max_runs": runs_within_latency(model_ms, reference_ms)}
+
+
 def choose_setting(table: pd.DataFrame, tolerance: float = TOLERANCE) -> tuple[bool, int]:
     """The ``(flip, passes)`` row of :func:`refinement_table` to ship: each row's *excess* is the
     most by which its ``nme``, ``median`` or ``p90`` (the worst decile's edge) exceeds the lowest

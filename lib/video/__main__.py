@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import tempfile
 from pathlib import Path
 
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
-from lib.deploy.run_model import NO_BOX_MAP, BadInput, LandmarkCalibration, LandmarkModel, PackageSettings, build_detector
-from lib.inference.torch_model import TorchLandmarkModel
-from lib.models.checkpoint import load_model
-from lib.paths import resolve
+from lib.deploy.run_model import BadInput
+from lib.inference.landmarker import load_landmarker
 from lib.progress import track
-from lib.submission.package import open_package
 from lib.video.benchmark import VideoSettings
 from lib.video.filters import OneEuroSettings
 from lib.video.frames import draw_points, open_frames, write_video
@@ -32,23 +28,15 @@ DEFAULT_MIN_CONFIDENCE = 0.3  # without --video-settings; the video step measure
 TRACKED, DETECTED = (0, 255, 0), (255, 140, 0)
 
 
-def build_tracker(args: argparse.Namespace, work_dir: Path) -> FaceTracker:
+def build_tracker(args: argparse.Namespace) -> FaceTracker:
+    if not (args.package or args.model):
+        raise SystemExit("give --package or --model")
     if args.package:
-        pipeline = open_package(args.package, work_dir, args.threads)
-        model, detector, calibration = pipeline.model, pipeline.detector, pipeline.calibration
+        landmarker = load_landmarker(args.package, threads=args.threads)
     else:
-        if not args.model:
-            raise SystemExit("give --package or --model")
-        model = TorchLandmarkModel(load_model(args.model)) if args.model.suffix == ".pt" else LandmarkModel(args.model, args.threads)
-        settings = PackageSettings.read(args.settings) if args.settings else None
-        calibration = settings.calibration if settings else LandmarkCalibration()
-        layout = (settings.detector_tiles, settings.close_up_detector) if settings else (1, False)
-        box_map = settings.close_up_box if settings else NO_BOX_MAP
-        detector = build_detector(
-            resolve(args.detector), resolve(args.close_up_detector), settings.min_score if settings else None, *layout, args.threads, box_map
-        )
+        landmarker = load_landmarker(args.model, args.settings, args.detector, args.close_up_detector, args.threads)
     video = VideoSettings.read(args.video_settings) if args.video_settings else VideoSettings(DEFAULT_MIN_CONFIDENCE, OneEuroSettings())
-    return FaceTracker(model, detector, calibration, video.min_confidence, None if args.no_smoothing else video.smoothing)
+    return FaceTracker(landmarker, video.min_confidence, None if args.no_smoothing else video.smoothing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,24 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as work_dir:
+    try:
+        tracker = build_tracker(args)
+    except BadInput as error:  # a package, model or settings file that cannot be used: it names it
+        print(f"lib.video: {error}", file=sys.stderr)
+        return 2
+    frames, fps = open_frames(args.input)
+    frames = itertools.islice(frames, args.max_frames) if args.max_frames else frames
+
+    def annotated():
         try:
-            tracker = build_tracker(args, Path(work_dir))
-        except BadInput as error:  # a package, model or settings file that cannot be used: it names it
-            print(f"lib.video: {error}", file=sys.stderr)
-            return 2
-        frames, fps = open_frames(args.input)
-        frames = itertools.islice(frames, args.max_frames) if args.max_frames else frames
+            for t, frame in enumerate(track(frames, desc="frames")):
+                result = tracker(frame, t / fps)
+                yield draw_points(frame, result.points, DETECTED if result.detected else TRACKED)
+        except KeyboardInterrupt:
+            return
 
-        def annotated():
-            try:
-                for t, frame in enumerate(track(frames, desc="frames")):
-                    result = tracker(frame, t / fps)
-                    yield draw_points(frame, result.points, DETECTED if result.detected else TRACKED)
-            except KeyboardInterrupt:
-                return
-
-        count = write_video(annotated(), args.out, fps)
+    count = write_video(annotated(), args.out, fps)
     print(f"wrote {count} frames to {args.out}", file=sys.stderr)
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.synthetic.video import Clip
-from lib.deploy.run_model import CROP_UNIT, LandmarkCalibration, heatmap_confidence, landmark_crop, read_rgb
+from lib.deploy.run_model import CROP_UNIT, Pipeline, landmark_crop, read_rgb
 from lib.progress import track
 from lib.schemes import Scheme
 from lib.video.filters import OneEuroSettings, filter_sequence
@@ -81,7 +81,7 @@ def run_clip(tracker: FaceTracker, clip: Clip) -> TrackedClip:
     return TrackedClip(points, raw, confidence, detected, seconds)
 
 
-def confidence_samples(model, clips: Sequence[Clip], every: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def confidence_samples(landmarker: Pipeline, clips: Sequence[Clip], every: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Confidences (M,) of crops around the true landmarks and (M,) of the same crops shifted
     away from the face by 0.6-1.2 crop sides, on every ``every``-th frame of ``clips``."""
     rng = np.random.default_rng(seed)
@@ -89,11 +89,11 @@ def confidence_samples(model, clips: Sequence[Clip], every: int = 3, seed: int =
     for clip in clips:
         for t in range(0, len(clip.frames), every):
             image = read_rgb(clip.frames[t])
-            centre, scale = landmark_crop(clip.points[t])
-            held.append(heatmap_confidence(model.face_outputs(image, centre, scale)[1]))
+            _, scale = landmark_crop(clip.points[t])
+            held.append(landmarker.follow(image, clip.points[t])[1])
             angle = rng.uniform(0, 2 * np.pi)
             offset = rng.uniform(0.6, 1.2) * CROP_UNIT * scale * np.array([np.cos(angle), np.sin(angle)])
-            lost.append(heatmap_confidence(model.face_outputs(image, centre + offset, scale)[1]))
+            lost.append(landmarker.follow(image, clip.points[t] + offset)[1])
     return np.array(held), np.array(lost)
 
 
@@ -145,12 +145,12 @@ def choose_smoothing(
     return OneEuroSettings(float(best["min_cutoff"]), float(best["beta"]), d_cutoff), table
 
 
-def tune(model, detector, calibration: LandmarkCalibration, clips: Sequence[Clip], scheme: Scheme) -> tuple[VideoSettings, dict]:
+def tune(landmarker: Pipeline, clips: Sequence[Clip], scheme: Scheme) -> tuple[VideoSettings, dict]:
     """Choose :class:`VideoSettings` on the tune ``clips``; returns them with what they were
     chosen from (the confidence samples' summary and the filter grid)."""
-    held, lost = confidence_samples(model, clips)
+    held, lost = confidence_samples(landmarker, clips)
     min_confidence = choose_min_confidence(held, lost)
-    tracker = FaceTracker(model, detector, calibration, min_confidence)
+    tracker = FaceTracker(landmarker, min_confidence)
     tracks = [run_clip(tracker, clip) for clip in track(clips, desc="tune clips")]
     smoothing, grid = choose_smoothing(tracks, clips, scheme)
     evidence = {
@@ -162,16 +162,16 @@ def tune(model, detector, calibration: LandmarkCalibration, clips: Sequence[Clip
     return VideoSettings(min_confidence, smoothing), evidence
 
 
-def evaluate(model, detector, calibration: LandmarkCalibration, clips: Sequence[Clip], scheme: Scheme, settings: VideoSettings) -> tuple[pd.DataFrame, dict]:
+def evaluate(landmarker: Pipeline, clips: Sequence[Clip], scheme: Scheme, settings: VideoSettings) -> tuple[pd.DataFrame, dict]:
     """Every mode of :data:`MODES` on every clip (the filter's only when ``settings`` has one): a
     table with one row per (mode, clip) (NME, missed share, jitter, lag, mean detector + model
     ms per frame, detector runs per frame) and the tracks, ``{mode: [TrackedClip per clip]}``."""
     trackers = {
-        MODES[0]: FaceTracker(model, detector, calibration, settings.min_confidence, detect_every_frame=True),
-        MODES[1]: FaceTracker(model, detector, calibration, settings.min_confidence),
+        MODES[0]: FaceTracker(landmarker, settings.min_confidence, detect_every_frame=True),
+        MODES[1]: FaceTracker(landmarker, settings.min_confidence),
     }
     if settings.smoothing is not None:
-        trackers[MODES[2]] = FaceTracker(model, detector, calibration, settings.min_confidence, smoothing=settings.smoothing)
+        trackers[MODES[2]] = FaceTracker(landmarker, settings.min_confidence, smoothing=settings.smoothing)
     rows, tracks = [], {}
     for mode, tracker in trackers.items():
         tracks[mode] = [run_clip(tracker, clip) for clip in track(clips, desc=mode)]

@@ -9,10 +9,9 @@ track is lost, and the detector runs on that same frame. With a
 restarting at every detection; the crops always follow the unfiltered landmarks, so smoothing
 never feeds back into tracking.
 
-The landmark model is anything with ``face_outputs(image, centre, scale) -> (points, heatmaps)``
-(:class:`lib.deploy.run_model.LandmarkModel` for a ``.tflite`` file,
-:class:`lib.inference.torch_model.TorchLandmarkModel` for a checkpoint); the detector anything
-returning ``(boxes, scores)`` (:class:`lib.deploy.run_model.BlazeFaceDetector`).
+The tracker runs a landmarker (:func:`lib.inference.landmarker.load_landmarker`: a package, a
+``.tflite`` file or a checkpoint) through its three calls: ``detect`` and ``landmarks`` when the
+face is new or lost, ``follow`` from the last landmarks otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.deploy.run_model import LandmarkCalibration, heatmap_confidence, landmark_crop
+from lib.deploy.run_model import Pipeline
 from lib.video.filters import OneEuroFilter, OneEuroSettings
 
 
@@ -50,16 +49,8 @@ class FaceTracker:
     ``detect_every_frame``: run the detector on every frame instead of tracking (the baseline).
     """
 
-    def __init__(
-        self,
-        model,
-        detector,
-        calibration: LandmarkCalibration,
-        min_confidence: float,
-        smoothing: OneEuroSettings | None = None,
-        detect_every_frame: bool = False,
-    ):
-        self.model, self.detector, self.calibration = model, detector, calibration
+    def __init__(self, landmarker: Pipeline, min_confidence: float, smoothing: OneEuroSettings | None = None, detect_every_frame: bool = False):
+        self.landmarker = landmarker
         self.min_confidence = min_confidence
         self.detect_every_frame = detect_every_frame
         self.filter = OneEuroFilter(smoothing) if smoothing is not None else None
@@ -75,8 +66,7 @@ class FaceTracker:
         started = time.perf_counter()
         points, confidence, detected = None, 0.0, False
         if self.previous is not None and not self.detect_every_frame:
-            points, heatmaps = self.model.face_outputs(image, *landmark_crop(self.previous))
-            confidence = heatmap_confidence(heatmaps)
+            points, confidence = self.landmarker.follow(image, self.previous)
         if points is None or confidence < self.min_confidence:
             points, confidence, detected = self._detect(image)
         seconds = time.perf_counter() - started
@@ -94,8 +84,8 @@ class FaceTracker:
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray | None, float, bool]:
         """The likeliest detection's landmarks and confidence; (None, 0, True) without a face."""
-        boxes, scores = self.detector(image)
+        boxes, _ = self.landmarker.detect(image)
         if not len(boxes):
             return None, 0.0, True
-        points, heatmaps = self.model.face_outputs(image, *self.calibration.crop(boxes[int(np.argmax(scores))]))
-        return points, heatmap_confidence(heatmaps), True
+        faces, confidences = self.landmarker.landmarks(image, boxes[:1])
+        return faces[0], float(confidences[0]), True
