@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.bench.embedded_benchmark import benchmark
+from lib.bench.embedded_benchmark import BenchSettings, benchmark
 from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import PACKAGE_CLOSE_UP_DETECTOR
@@ -192,7 +192,7 @@ def test_benchmark_writes_every_field_for_every_file_of_every_network(exported, 
     pruned_checkpoint, pruned_folder = exported_pruned
     assert [row["model"] for row in json.loads((pruned_folder / f"export_report_pruned50_{SIZE}.json").read_text())] == ["pruned50"]
     files = {**dict.fromkeys(sorted(folder.glob("*.tflite")), checkpoint), pruned_folder / f"pruned50_{SIZE}_fp32.tflite": pruned_checkpoint}
-    table, references = benchmark(files, tmp_path / "bench", threads=(1, 2), warmup=1, runs=5, faces=4, progress=False)
+    table, references = benchmark(files, tmp_path / "bench", BenchSettings(threads=(1, 2), warmup=1, runs=5, faces=4), progress=False)
     record = json.loads((tmp_path / "bench" / "bench.json").read_text())
     # MediaPipe's face-landmark model (192 x 192 RGB in) and the detector, timed in the same run
     assert list(references["name"]) == ["mediapipe", "blazeface"]

@@ -15,15 +15,13 @@ from lib.models.decode import to_image_pixels
 from lib.schemes import load_scheme
 from lib.training.engine import param_groups
 
-SIZE = 128
 
-
-def overfit(kind: str, steps: int, lr: float, head_lr: float, cosine: bool, table) -> float:
+def overfit(kind: str, size: int, steps: int, lr: float, head_lr: float, cosine: bool, table) -> float:
     torch.manual_seed(0)
     scheme = load_scheme("ivslab51")
-    dataset = LandmarkDataset(table, scheme, SIZE)
+    dataset = LandmarkDataset(table, scheme, size)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
-    model = build_model({"kind": kind, "input_size": SIZE})
+    model = build_model({"kind": kind, "input_size": size})
     criterion = LandmarkCriterion()
     optimiser = torch.optim.AdamW(param_groups(model, criterion, lr, head_lr, 1e-4))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps) if cosine else None
@@ -38,7 +36,7 @@ def overfit(kind: str, steps: int, lr: float, head_lr: float, cosine: bool, tabl
     model.eval()
     with torch.no_grad():
         landmarks = model(batch["image"])["landmarks"]
-    predicted = to_image_pixels(landmarks, dataset.grid_size, SIZE, batch["crop_to_image"]).numpy()
+    predicted = to_image_pixels(landmarks, dataset.grid_size, size, batch["crop_to_image"]).numpy()
     return float(nme(predicted, points_array(table), scheme).mean())
 
 
@@ -48,11 +46,17 @@ def eight_faces(synthetic_root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "steps", "lr", "head_lr", "cosine"), [("student", 300, 2e-3, 2e-3, True), ("teacher", 130, 3e-4, 1e-3, False)])
-def test_model_overfits_eight_faces(kind, steps, lr, head_lr, cosine, eight_faces):
+@pytest.mark.parametrize(
+    ("kind", "size", "steps", "lr", "head_lr", "cosine"),
+    [
+        ("student", 128, 300, 2e-3, 2e-3, True),  # MobileViT-v2 sees a 2x2 grid at 64 px: too coarse to overfit in these steps
+        ("teacher", 64, 100, 3e-4, 1e-3, False),
+    ],
+)
+def test_model_overfits_eight_faces(kind, size, steps, lr, head_lr, cosine, eight_faces):
     torch.set_num_threads(2)
-    start = overfit(kind, 0, lr, head_lr, cosine, eight_faces)
-    final = overfit(kind, steps, lr, head_lr, cosine, eight_faces)
+    start = overfit(kind, size, 0, lr, head_lr, cosine, eight_faces)
+    final = overfit(kind, size, steps, lr, head_lr, cosine, eight_faces)
     assert start > 0.10
     assert final < 0.03, f"{kind}: NME {final:.4f} after {steps} steps"
     assert np.isfinite(final)

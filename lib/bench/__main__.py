@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lib.bench.embedded_benchmark import benchmark
+from lib.bench.embedded_benchmark import BenchSettings, benchmark
 from lib.bench.latency import compared_threads
 from lib.bench.plots import pareto_figure
 from lib.io import atomic_save_figure
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
     threads = tuple(args.threads)
-    table, references = benchmark(dict.fromkeys(args.files, args.checkpoint), args.out, threads, args.warmup, args.runs, args.faces, args.data_root)
+    settings = BenchSettings(threads, args.warmup, args.runs, args.faces, args.data_root)
+    table, references = benchmark(dict.fromkeys(args.files, args.checkpoint), args.out, settings)
     atomic_save_figure(pareto_figure(table, f"litert_ms_t{compared_threads(threads)}", references), args.out / "pareto.png", dpi=100)
     columns = [
         "file",

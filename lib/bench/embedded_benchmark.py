@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +43,7 @@ def model_of(path: Path) -> str:
     return path.stem.rsplit("_", 2)[0]
 
 
-def reference_latencies(references: dict[str, Path], threads: tuple[int, ...], warmup: int = 5, runs: int = 50) -> pd.DataFrame:
+def reference_latencies(references: Mapping[str, Path], threads: tuple[int, ...], warmup: int = 5, runs: int = 50) -> pd.DataFrame:
     """One row per reference ``.tflite`` file (a name -> path), timed as the students are:
     ``name``, ``file``, ``size_mb``, ``input_shape`` and ``litert_ms_t<k>`` / ``litert_p90_t<k>``."""
     rows = []
@@ -58,86 +59,114 @@ def reference_latencies(references: dict[str, Path], threads: tuple[int, ...], w
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class BenchSettings:
+    """How the files are timed and scored: ``threads`` (LiteRT, PyTorch and onnxruntime each at
+    every count), ``warmup`` and ``runs`` per latency (the median and p90 of ``runs``), ``faces``
+    validation crops scored per file (from ``data_root``, default the checkpoint's own data),
+    ``weights`` of the challenge score, ``references`` (name -> ``.tflite``; default
+    :data:`DEFAULT_REFERENCES`) timed in the same run."""
+
+    threads: tuple[int, ...] = (1, 2, 4)
+    warmup: int = 5
+    runs: int = 50
+    faces: int = 64
+    data_root: str | None = None
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    references: Mapping[str, str | Path] = field(default_factory=lambda: dict(DEFAULT_REFERENCES))
+
+
+def network_baseline(checkpoint: Path, size: int, onnx_path: Path, settings: BenchSettings) -> dict:
+    """What every file of one network at one input size shares: parameters (M), GFLOPs, the
+    validation crops (``validation``, ``pixels``) and the PyTorch and onnxruntime latencies of the
+    network (``torch_ms_t<k>``, ``onnx_ms_t<k>``: {median, p90} ms); the ONNX file is written to
+    ``onnx_path``."""
+    graph = DeployableLandmarks(load_model(checkpoint, input_size=size))
+    export_onnx(graph, onnx_path)
+    _, validation = export_datasets(load_checkpoint(checkpoint)["config"], size, settings.data_root)
+    timed = (settings.warmup, settings.runs)
+    return {
+        "params_m": count_parameters(graph.model) / 1e6,
+        "gflops": count_flops(graph.model, size) / 1e9,
+        "validation": validation,
+        "pixels": crop_pixels(validation, settings.faces),
+        **{f"torch_ms_t{t}": torch_latency(graph, t, *timed) for t in settings.threads},
+        **{f"onnx_ms_t{t}": onnx_latency(onnx_path, t, *timed) for t in settings.threads},
+    }
+
+
+def file_row(path: Path, size: int, base: dict, settings: BenchSettings) -> dict:
+    """One ``.tflite`` file's row: what it is, its NME on the network's validation crops, its
+    LiteRT latency and its network's PyTorch and onnxruntime latencies at every thread count."""
+    points, _ = tflite_outputs(TFLiteNet(path), base["pixels"])
+    truth = points_array(base["validation"].table)[: len(points)]
+    row = {
+        "file": path.name,
+        "model": model_of(path),
+        "input_size": size,
+        "precision": precision_of(path),
+        "size_mb": path.stat().st_size / 1e6,
+        "params_m": base["params_m"],
+        "gflops": base["gflops"],
+        "nme": float(nme(landmarks_to_image(points, base["validation"], size), truth, base["validation"].scheme).mean()),
+        "faces": len(points),
+    }
+    for t in settings.threads:
+        latency = litert_latency(path, t, settings.warmup, settings.runs)
+        row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
+        for name in ("torch", "onnx"):
+            row[f"{name}_ms_t{t}"], row[f"{name}_p90_t{t}"] = base[f"{name}_ms_t{t}"]["median"], base[f"{name}_ms_t{t}"]["p90"]
+    return row
+
+
+def scored(table: pd.DataFrame, reference_table: pd.DataFrame, settings: BenchSettings) -> pd.DataFrame:
+    """``table`` with ``score`` against the fp32 file of the largest input size and network (100 =
+    equal to it), ``score_reference`` and ``vs_<reference>_t<k>``: each file's LiteRT latency
+    over each reference's (1 = as fast)."""
+    speed = f"litert_ms_t{compared_threads(settings.threads)}"
+    fp32 = table[table["precision"] == "fp32"]
+    reference = (fp32 if len(fp32) else table).sort_values(["input_size", "params_m"]).iloc[-1]
+    keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}
+    table["score"] = [
+        challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, settings.weights) for _, row in table.iterrows()
+    ]
+    table["score_reference"] = reference["file"]
+    for _, other in reference_table.iterrows():
+        for t in settings.threads:
+            table[f"vs_{other['name']}_t{t}"] = table[f"litert_ms_t{t}"] / other[f"litert_ms_t{t}"]
+    return table
+
+
 def benchmark(
-    files: Mapping[Path, str | Path],
-    out_dir: str | Path,
-    threads: tuple[int, ...] = (1, 2, 4),
-    warmup: int = 5,
-    runs: int = 50,
-    faces: int = 64,
-    data_root: str | None = None,
-    weights: dict[str, float] = DEFAULT_WEIGHTS,
-    progress: bool = True,
-    references: dict[str, Path] | None = None,
+    files: Mapping[Path, str | Path], out_dir: str | Path, settings: BenchSettings = BenchSettings(), progress: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(students, references): one row per ``.tflite`` file of ``files`` (each file -> the
     checkpoint it was exported from: PyTorch and onnxruntime time that network at the file's
-    input size, and its validation crops score the file), and one per reference model timed in
-    the same run (``references``: name -> ``.tflite``; default MediaPipe's face-landmark model and
-    BlazeFace detector, :data:`DEFAULT_REFERENCES`). Writes ``bench.json``, ``bench.csv`` and
-    ``references.csv`` into ``out_dir``. Latencies in ms (median and p90 per thread count);
-    ``nme`` as a fraction; ``model`` the network's name (:func:`model_of`); ``score`` against the
-    fp32 file of the largest input size and network (100 = equal to it); ``vs_<reference>_t<k>``:
-    the file's LiteRT latency over the reference's (1 = as fast)."""
+    input size, and its validation crops score the file, :func:`file_row`; then :func:`scored`),
+    and one per reference model timed in the same run (:func:`reference_latencies`). Writes
+    ``bench.json``, ``bench.csv`` and ``references.csv`` into ``out_dir``. Latencies in ms
+    (median and p90 per thread count); ``nme`` as a fraction."""
     if not files:
         raise ValueError("no .tflite files to benchmark")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reference_table = reference_latencies({k: resolve(v) for k, v in (DEFAULT_REFERENCES if references is None else references).items()}, threads, warmup, runs)
+    references = {name: resolve(path) for name, path in settings.references.items()}
+    reference_table = reference_latencies(references, settings.threads, settings.warmup, settings.runs)
     baselines: dict[tuple[Path, int], dict] = {}
     rows = []
     for path in track(sorted(files), desc="bench", disable=not progress):
         checkpoint, size = Path(files[path]), TFLiteNet(path).input_shape[1]
         if (checkpoint, size) not in baselines:
-            graph = DeployableLandmarks(load_model(checkpoint, input_size=size))
-            onnx_path = export_onnx(graph, out_dir / f"{model_of(path)}_{size}.onnx")
-            _, validation = export_datasets(load_checkpoint(checkpoint)["config"], size, data_root)
-            pixels = crop_pixels(validation, faces)
-            baselines[checkpoint, size] = {
-                "params_m": count_parameters(graph.model) / 1e6,
-                "gflops": count_flops(graph.model, size) / 1e9,
-                "validation": validation,
-                "pixels": pixels,
-                **{f"torch_ms_t{t}": torch_latency(graph, t, warmup, runs) for t in threads},
-                **{f"onnx_ms_t{t}": onnx_latency(onnx_path, t, warmup, runs) for t in threads},
-            }
-        base = baselines[checkpoint, size]
-        points, _ = tflite_outputs(TFLiteNet(path), base["pixels"])
-        truth = points_array(base["validation"].table)[: len(points)]
-        row = {
-            "file": path.name,
-            "model": model_of(path),
-            "input_size": size,
-            "precision": precision_of(path),
-            "size_mb": path.stat().st_size / 1e6,
-            "params_m": base["params_m"],
-            "gflops": base["gflops"],
-            "nme": float(nme(landmarks_to_image(points, base["validation"], size), truth, base["validation"].scheme).mean()),
-            "faces": len(points),
-        }
-        for t in threads:
-            latency = litert_latency(path, t, warmup, runs)
-            row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
-            for name in ("torch", "onnx"):
-                row[f"{name}_ms_t{t}"], row[f"{name}_p90_t{t}"] = base[f"{name}_ms_t{t}"]["median"], base[f"{name}_ms_t{t}"]["p90"]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    speed = f"litert_ms_t{compared_threads(threads)}"
-    fp32 = table[table["precision"] == "fp32"]
-    reference = (fp32 if len(fp32) else table).sort_values(["input_size", "params_m"]).iloc[-1]
-    keys = {"nme": "nme", "gflops": "gflops", "size_mb": "size_mb", "latency_ms": speed}
-    table["score"] = [challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, weights) for _, row in table.iterrows()]
-    table["score_reference"] = reference["file"]
-    for _, other in reference_table.iterrows():
-        for t in threads:
-            table[f"vs_{other['name']}_t{t}"] = table[f"litert_ms_t{t}"] / other[f"litert_ms_t{t}"]
+            baselines[checkpoint, size] = network_baseline(checkpoint, size, out_dir / f"{model_of(path)}_{size}.onnx", settings)
+        rows.append(file_row(path, size, baselines[checkpoint, size], settings))
+    table = scored(pd.DataFrame(rows), reference_table, settings)
     for name, frame in (("bench.csv", table), ("references.csv", reference_table)):
         atomic_save_csv(frame, out_dir / name, index=False)
     record = {
-        "threads": list(threads),
-        "runs": runs,
-        "warmup": warmup,
-        "weights": weights,
+        "threads": list(settings.threads),
+        "runs": settings.runs,
+        "warmup": settings.warmup,
+        "weights": dict(settings.weights),
         "rows": table.to_dict("records"),
         "references": reference_table.to_dict("records"),
     }

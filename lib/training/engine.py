@@ -18,6 +18,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -247,6 +248,108 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         cleanup_distributed(dist)
 
 
+@dataclass
+class _Training:
+    """One training's moving parts: the network (``model``, wrapped as ``network`` under DDP),
+    its EMA, the frozen teacher (None for a teacher) and its precision, the criterion, the
+    optimiser, its gradient scaler and learning-rate schedule, the device."""
+
+    model: nn.Module
+    ema: ModelEMA
+    teacher: nn.Module | None
+    precision: str | None
+    criterion: LandmarkCriterion
+    optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    device: torch.device
+    network: nn.Module | None = None  # the model, under DDP wrapped: set once the weights are final (resumed)
+
+    def state(self, epoch: int, best_nme: float, cfg: TrainConfig, provenance: dict) -> dict:
+        """Everything ``last.pt`` holds to resume after ``epoch``."""
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "epoch": epoch,
+            "best_nme": best_nme,
+            "rng": rng_state(),
+            "config": cfg.to_dict(),
+            "model_config": cfg.model_config,
+            "provenance": provenance,
+        }
+
+    def resume(self, state: dict) -> tuple[int, float]:
+        """Load ``last.pt``'s ``state``; returns (the epoch to start at, the best validation NME)."""
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.criterion.load_state_dict(state["criterion"])
+        set_rng_state(state["rng"])
+        return state["epoch"], state["best_nme"]
+
+
+def _network(cfg: TrainConfig, device: torch.device, state: dict | None) -> nn.Module:
+    """The model to train: built (pretrained weights that cannot be had fail before any data is
+    read), started from ``init_from``, and pruned (a trained network made narrower, then
+    fine-tuned) or shaped like the resumed ``state``'s."""
+    model = build_model(cfg.model_config).to(device)
+    if cfg.init_from:
+        init_from_checkpoint(model, resolve(cfg.init_from))
+    if cfg.model_config.get("prune_ratio"):
+        if state is not None:
+            reshape_like(model, state["model"])
+        elif cfg.init_from:
+            prune_channels(model, cfg.model_config["prune_ratio"])
+        else:
+            raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
+    return model
+
+
+def _loader(cfg: TrainConfig, dist: Distributed, train_set: LandmarkDataset) -> tuple[DistributedSampler, DataLoader]:
+    """This rank's shuffled share of the training faces in batches (the last partial batch dropped)."""
+    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    per_rank_batch = max(1, cfg.batch_size // dist.world_size)
+    loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
+    if len(loader) == 0:
+        raise ValueError(f"{len(train_set)} training faces are fewer than one batch of {cfg.batch_size}")
+    return sampler, loader
+
+
+def _training(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int, device: torch.device) -> _Training:
+    """The teacher (its output convs copied into the student's when asked), the criterion and
+    optimiser, warm-up then cosine per step, the EMA."""
+    teacher = _teacher(cfg, device)
+    precision = teacher_precision(cfg, device) if teacher is not None else None
+    if teacher is not None and cfg.init_outputs_from_teacher:
+        init_outputs_from(model, teacher)
+    criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch))
+    return _Training(model, ModelEMA(model, cfg.ema_decay), teacher, precision, criterion, optimiser, scaler, scheduler, device)
+
+
+def _train_epoch(run: _Training, loader: DataLoader, cfg: TrainConfig, dist: Distributed, desc: str, progress: bool) -> tuple[dict, int, float]:
+    """One pass over ``loader``: (the mean of each loss term over all ranks, the faces this rank
+    saw, the seconds it took)."""
+    run.network.train()
+    started, sums, seen = time.perf_counter(), {}, 0
+    bar = track(loader, desc=desc, disable=not (progress and dist.is_main), leave=False)
+    for step, batch in enumerate(bar):
+        batch = {k: v.to(run.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        terms = training_step(run.network, run.teacher, run.criterion, run.optimiser, run.scaler, batch, cfg, run.device, run.precision)
+        run.scheduler.step()
+        run.ema.update(run.model)
+        seen += batch["image"].shape[0]
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + value
+        if not bar.disable and step % POSTFIX_EVERY == 0:  # reading the loss syncs a GPU: only now and then
+            bar.set_postfix(loss=f"{float(terms['total']):.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
+    return {k: float(all_reduce_mean(v / len(loader), dist)) for k, v in sums.items()}, seen, time.perf_counter() - started
+
+
 def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -255,78 +358,38 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + dist.rank)
     scheme = load_scheme(cfg.scheme)
-    model = build_model(cfg.model_config).to(device)  # first: pretrained weights that cannot be had fail before any data is read
-    if cfg.init_from:
-        init_from_checkpoint(model, resolve(cfg.init_from))
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     state = load_checkpoint(last_path) if cfg.resume and last_path.is_file() else None  # what a resumed run continues
-    if cfg.model_config.get("prune_ratio"):  # a trained network (init_from) made narrower, then fine-tuned
-        if state is not None:
-            reshape_like(model, state["model"])
-        elif cfg.init_from:
-            prune_channels(model, cfg.model_config["prune_ratio"])
-        else:
-            raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
+    model = _network(cfg, device, state)
     train_set, val_set, test_sets = stage_datasets(cfg)
-    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-    per_rank_batch = max(1, cfg.batch_size // dist.world_size)
-    loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
-    if len(loader) == 0:
-        raise ValueError(f"{len(train_set)} training faces are fewer than one batch of {cfg.batch_size}")
-    teacher = _teacher(cfg, device)
-    precision = teacher_precision(cfg, device) if teacher is not None else None
-    if teacher is not None and cfg.init_outputs_from_teacher:
-        init_outputs_from(model, teacher)
-    criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
-    total_steps = cfg.epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * len(loader)), total_steps))
-    ema = ModelEMA(model, cfg.ema_decay)
+    sampler, loader = _loader(cfg, dist, train_set)
+    run = _training(cfg, model, len(loader), device)
     start_epoch, best_nme = 0, math.inf
     provenance = run_provenance(
-        train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if teacher is not None else None, resolve(cfg.init_from) if cfg.init_from else None
+        train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if run.teacher is not None else None, resolve(cfg.init_from) if cfg.init_from else None
     )
     if state is not None:
         _check_resumable(last_path, state, cfg, provenance)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        criterion.load_state_dict(state["criterion"])
-        start_epoch, best_nme = state["epoch"], state["best_nme"]
-        set_rng_state(state["rng"])
+        start_epoch, best_nme = run.resume(state)
         if dist.is_main:
             _truncate_log(out_dir, start_epoch)
     elif dist.is_main:
         (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     if dist.is_main:
         atomic_write_text(out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
-    network = DistributedDataParallel(model) if dist.enabled else model
+    run.network = DistributedDataParallel(model) if dist.enabled else model
     stop = cfg.epochs if cfg.stop_after_epochs is None else min(cfg.epochs, start_epoch + cfg.stop_after_epochs)
     for epoch in range(start_epoch, stop):
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
-        network.train()
-        started, sums, seen = time.perf_counter(), {}, 0
-        bar = track(loader, desc=f"{cfg.stage} {epoch + 1}/{cfg.epochs}", disable=not (progress and dist.is_main), leave=False)
-        for step, batch in enumerate(bar):
-            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-            terms = training_step(network, teacher, criterion, optimiser, scaler, batch, cfg, device, precision)
-            scheduler.step()
-            ema.update(model)
-            seen += batch["image"].shape[0]
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + value
-            if not bar.disable and step % POSTFIX_EVERY == 0:  # reading the loss syncs a GPU: only now and then
-                bar.set_postfix(loss=f"{float(terms['total']):.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
-        train_terms = {k: float(all_reduce_mean(v / len(loader), dist)) for k, v in sums.items()}
-        seconds = time.perf_counter() - started
+        train_terms, seen, seconds = _train_epoch(run, loader, cfg, dist, f"{cfg.stage} {epoch + 1}/{cfg.epochs}", progress)
         if dist.is_main:
-            report, _, _ = evaluate(ema.module, val_set, scheme, batch_size=cfg.batch_size, device=device)
+            report, _, _ = evaluate(run.ema.module, val_set, scheme, batch_size=cfg.batch_size, device=device)
             improved = report["nme"] < best_nme
             best_nme = min(best_nme, report["nme"])
             record = {
                 "epoch": epoch + 1,
-                "lr": optimiser.param_groups[0]["lr"],
+                "lr": run.optimiser.param_groups[0]["lr"],
                 "train": train_terms,
                 "val": report,
                 "seconds": round(seconds, 2),
@@ -334,19 +397,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
                 "best": improved,
             }
             _log(out_dir, record)
-            state = {
-                "model": model.state_dict(),
-                "ema": ema.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "criterion": criterion.state_dict(),
-                "epoch": epoch + 1,
-                "best_nme": best_nme,
-                "rng": rng_state(),
-                "config": cfg.to_dict(),
-                "model_config": cfg.model_config,
-                "provenance": provenance,
-            }
+            state = run.state(epoch + 1, best_nme, cfg, provenance)
             if improved:  # best.pt first: last.pt never records a best whose weights are not on disk
                 save_checkpoint(best_path, inference_state(state))
             save_checkpoint(last_path, state)
@@ -355,7 +406,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         dist.barrier()
     if stop < cfg.epochs:
         return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}
-    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": precision}
+    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": run.precision}
     if dist.is_main:
         results.update(_final_evaluation(cfg, best_path, val_set, test_sets, scheme, device, out_dir))
         atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2))
