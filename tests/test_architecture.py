@@ -12,7 +12,7 @@ from lib.paths import PROJECT_ROOT
 
 # Floors from the ground up; a module belongs to the most specific prefix listed.
 FLOORS = (
-    ("lib.deploy.run_model", "lib.deploy.run_file", "lib.paths", "lib.io", "lib.progress", "lib.timing", "lib.cli"),
+    ("lib.deploy.run_model", "lib.deploy.run_file", "lib.paths", "lib.io", "lib.progress", "lib.timing", "lib.cli", "lib.headline"),
     ("lib.schemes", "lib.formats", "lib.metrics", "lib.deploy.detector_files"),
     ("lib.data", "lib.models", "lib.losses", "lib.analysis", "lib.viz", "lib.settings"),
     ("lib.training", "lib.inference", "lib.export"),

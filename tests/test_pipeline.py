@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from lib.cli import add_set_option, parse_overrides
+from lib.headline import read_headline
 from lib.paths import PROJECT_ROOT
 from lib.pipeline import outputs
 from lib.pipeline.parameters import step_parameters
@@ -207,12 +208,20 @@ def test_smoke_run_writes_readable_logs_and_its_report(smoke_run):
     assert resolved["steps"]["student"]["sizes"] == [128]  # the profile's step value over the notebook's default
     assert resolved["steps"]["eda"]["run_dir"] == str(run_dir / "eda")
     assert f"`{shipped['file']}`" in (run_dir / "report.md").read_text()
+    steps = [json.loads(line)["step"] for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+    summary = (run_dir / "summary.md").read_text()
+    for step in steps:  # each step's key numbers in one file of one shape, its line in the summary and the report
+        headline = read_headline(run_dir / step)
+        assert headline["step"] == step
+        assert headline["summary"] in summary
+        assert report["summaries"][step] == headline["summary"]
+        assert set(headline["numbers"]) <= set(report)
 
 
 @pytest.mark.slow
 def test_smoke_eda_notebook(smoke_run):
     run_dir = step_succeeded(smoke_run, "eda")
-    summary = json.loads((run_dir / "eda" / "eda_summary.json").read_text())
+    summary = read_headline(run_dir / "eda")["numbers"]["eda"]
     assert summary["faces"] == load_pipeline().profile("smoke").dataset.train
     assert summary["mean_shape_baseline"]["nme"] > 0.10
     for figure in ["overlay_grid.png", "shape_pca.png", "outliers.png", "sizes.png", "mean_shape.png"]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib.headline import percent
 from lib.io import atomic_copy, atomic_write_text
 
 SHIP_RULE = "the most accurate file by validation NME whose latency is at most the reference's (same bench run, same threads); near-ties within tie_nme go to the faster"
@@ -110,3 +111,30 @@ def ship(choice: pd.Series, runner_up: pd.Series | None, figures: dict, export_d
     record = {**_described(choice, threads, reference), **figures, "runner_up": None if runner_up is None else _described(runner_up, threads, reference)}
     atomic_write_text(out_dir / "best.json", json.dumps(record, indent=2))
     return out_dir / "best.tflite"
+
+
+def export_headline(gate: pd.DataFrame) -> tuple[str, dict]:
+    """The export step's headline (:mod:`lib.headline`) from :func:`read_gate`: the files written
+    and how many passed the parity gate, the largest NME change among those that passed."""
+    passed = gate[gate["passed"]]
+    numbers = {
+        "files": len(gate),
+        "passed": len(passed),
+        "failed": sorted(gate.loc[~gate["passed"], "file"]),
+        "max_nme_delta": passed["nme_delta"].max() if len(passed) else None,
+    }
+    line = f"{len(passed)} of {len(gate)} files passed the parity gate" + (
+        f" (NME change at most {100 * numbers['max_nme_delta']:+.2f} points)" if len(passed) else ""
+    )
+    return line, {"export": numbers}
+
+
+def timing_headline(best: dict, references: pd.DataFrame, reference: str = REFERENCE) -> tuple[str, dict]:
+    """The timing step's headline (:mod:`lib.headline`) from ``best.json`` (:func:`ship`) and the
+    references timed in the same run: the shipped file with the ``reference``'s latency in its
+    column (``shipped``) and the runner-up."""
+    column = next(key for key in best if key.startswith("litert_ms_t"))
+    reference_ms = float(references.loc[references["name"] == reference, column].iloc[0])
+    shipped = {**{k: v for k, v in best.items() if k != "runner_up"}, "mediapipe_ms": reference_ms, "latency_column": column}
+    line = f"ships {best['file']}: validation NME {percent(best['nme'])}, {best[column]:.2f} ms = {best['latency_ratio']:.2f}x {reference}"
+    return line, {"shipped": shipped, "runner_up": best.get("runner_up")}

@@ -25,6 +25,7 @@ from lib.analysis.shapes import bias_share, eye_line_yaw, face_frame_errors, sha
 from lib.data.dataset import LandmarkDataset
 from lib.formats.images import load_image
 from lib.formats.table import points_array
+from lib.headline import percent
 from lib.metrics import nme, nme_by_condition
 from lib.models.checkpoint import load_model
 from lib.progress import track
@@ -224,3 +225,28 @@ def score_checkpoints(trainings: Iterable[tuple[str, int, str | Path]], table: p
             }
         )
     return pd.DataFrame(rows)
+
+
+HEADLINE_COLUMNS = (
+    "set",
+    "method",
+    "faces",
+    "missed",
+    "extra",
+    "nme_outer_eye_corners",
+    "median_outer_eye_corners",
+    "nme_matched_outer_eye_corners",
+    "fr_outer_eye_corners",
+)
+
+
+def real_faces_headline(summary: pd.DataFrame, seeds: pd.DataFrame | None = None, ours: str = "ours (final package)") -> tuple[str, dict]:
+    """The real-face step's headline (:mod:`lib.headline`): each method's aggregate row on each
+    set (``real_faces``) and the networks' :func:`~lib.training.ablation.seed_summary` on the
+    crops from the labels (``real_faces_seeds``); aggregates only, never a face."""
+    numbers = {"real_faces": summary[[c for c in HEADLINE_COLUMNS if c in summary]].to_dict(orient="records")}
+    if seeds is not None:
+        numbers["real_faces_seeds"] = seeds.to_dict(orient="records")
+    mine = summary[summary["method"] == ours]
+    line = "; ".join(f"{row['set']}: {percent(row['nme_outer_eye_corners'])} (FR@0.10 {percent(row['fr_outer_eye_corners'], 1)})" for _, row in mine.iterrows())
+    return f"the package on real faces, outer corners: {line or 'no set'}", numbers

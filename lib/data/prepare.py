@@ -184,3 +184,13 @@ def prepare_labelled_folder(
     (partial / PARTIAL_MARKER).unlink()
     os.replace(partial, out)
     return out
+
+
+def data_headline(prepared: dict) -> tuple[str, dict]:
+    """The data preparation's headline (:mod:`lib.headline`) from its ``prepared.json``: the
+    folder's name (not its path), its kind and the faces and photographs of each part."""
+    parts = prepared["parts"]
+    line = ", ".join(f"{name} {part['faces']} faces ({part['photos']} photographs)" for name, part in parts.items())
+    return f"{Path(prepared['settings']['source']).name} ({prepared['settings']['kind']}) split by photograph: {line}", {
+        "data": {"folder": Path(prepared["settings"]["source"]).name, "kind": prepared["settings"]["kind"], "parts": parts}
+    }

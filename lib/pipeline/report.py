@@ -1,5 +1,5 @@
-"""A run's report, ``runs/<id>/report.md``, built from the files its steps wrote and nothing
-else: the headline (the shipped file against MediaPipe, the networks on the synthetic test over
+"""A run's report, ``runs/<id>/report.md``, built from the headline each step wrote
+(:mod:`lib.headline`) and nothing else: the headline (the shipped file against MediaPipe, the networks on the synthetic test over
 seeds, the submission end to end, real faces beside the peers), then the run's command, commit,
 machine and the time of each step, and links to its figures. ``report.json`` beside it holds the
 same numbers (aggregates only: no image, face or per-face row).
@@ -26,9 +26,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
-
-from lib.data.prepare import PREPARED_FILE, PREPARED_FOLDER
+from lib.data.prepare import PREPARED_FOLDER
+from lib.headline import HEADLINE_FILE, plain, read_headline
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT
 
@@ -72,75 +71,27 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _csv(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.is_file() else None
-
-
-def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def collect(run_dir: str | Path) -> dict:
-    """The report's numbers from a run folder's step files; a part whose files are absent (a
-    step not run) is left out. NME values are fractions."""
+    """The report's numbers from a run folder: ``run.json`` (command, commit, machine), the time
+    of each step (``steps.jsonl``) and each step's headline (:mod:`lib.headline`: its numbers,
+    merged, and its summary line under ``summaries``), the data preparation's first where the run
+    prepared the user's faces; a step without a headline is left out. NME values are fractions."""
     run_dir = Path(run_dir)
-    record: dict = {"run": run_dir.name, **(_json(run_dir / "run.json") or {})}
+    run_record = run_dir / "run.json"
+    record: dict = {"run": run_dir.name, **(json.loads(run_record.read_text()) if run_record.is_file() else {})}
     steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()] if (run_dir / "steps.jsonl").is_file() else []
     record["steps"] = {step["step"]: step["seconds"] for step in steps if step["status"] == "ok"}
-    seeds = _csv(run_dir / "student" / "ablation_seeds.csv")
-    ablation = _csv(run_dir / "student" / "ablation.csv")
-    if ablation is not None:
-        record["teacher_nme"] = float(ablation.loc[ablation["model"] == "teacher", "nme"].iloc[0])
-    if seeds is not None:
-        record["students"] = seeds.to_dict(orient="records")
-    shipped = _json(run_dir / "timing" / "best.json")
-    references = _csv(run_dir / "timing" / "references.csv")
-    if shipped is not None and references is not None:
-        latency = next(key for key in shipped if key.startswith("litert_ms_t"))
-        mediapipe = float(references.loc[references["name"] == "mediapipe", latency].iloc[0])
-        record["shipped"] = {**{k: v for k, v in shipped.items() if k != "runner_up"}, "mediapipe_ms": mediapipe, "latency_column": latency}
-        record["runner_up"] = shipped.get("runner_up")
-    submission = _json(run_dir / "submission" / "submission_summary.json")
-    if submission is not None:
-        score = submission.get("score", {})
-        record["submission"] = {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score}
-        record["refinement"] = {key: submission["refinement"].get(key) for key in ("flip", "passes")}
-    real = _csv(run_dir / "real_faces" / "real_faces_summary.csv")
-    if real is not None:
-        wanted = (
-            "set",
-            "method",
-            "faces",
-            "missed",
-            "extra",
-            "nme_outer_eye_corners",
-            "median_outer_eye_corners",
-            "nme_matched_outer_eye_corners",
-            "fr_outer_eye_corners",
-        )
-        columns = [c for c in wanted if c in real]
-        record["real_faces"] = real[columns].to_dict(orient="records")
-    real_seeds = _csv(run_dir / "real_faces" / "real_faces_seeds.csv")
-    if real_seeds is not None:
-        record["real_faces_seeds"] = real_seeds.to_dict(orient="records")
-    prepared = _json(run_dir / PREPARED_FOLDER / PREPARED_FILE)
-    if prepared is not None:  # a run of the user's own faces: what it trained and tested on
-        record["data"] = {"folder": Path(prepared["settings"]["source"]).name, "kind": prepared["settings"]["kind"], "parts": prepared["parts"]}
-    pretraining = _json(run_dir / "student" / "pretraining.json")
-    if pretraining is not None:
-        record["pretraining"] = pretraining
-    return _plain(record)
-
-
-def _plain(value):
-    """``value`` as JSON data: numpy numbers as Python ones, NaN as None, containers walked."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and math.isnan(value) else value
+    record["summaries"] = {}
+    for step in [PREPARED_FOLDER, *record["steps"]]:
+        headline = read_headline(run_dir / step)
+        if headline is None:
+            continue
+        clash = sorted(set(headline["numbers"]) & set(record))
+        if clash:
+            raise ValueError(f"{run_dir / step / HEADLINE_FILE}: {clash} already come from another step")
+        record.update(headline["numbers"])
+        record["summaries"][step] = headline["summary"]
+    return plain(record)
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -237,10 +188,10 @@ def report_markdown(record: dict, figures: list[str]) -> str:
         f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, Python {machine.get('python', '?')}, torch {machine.get('torch', '?')}",
         f"- started: {record.get('started', '?')}",
         "",
-        "| step | seconds |",
-        "| --- | --- |",
-        *[f"| {step} | {seconds} |" for step, seconds in record.get("steps", {}).items()],
-        f"| **all** | {round(sum(record.get('steps', {}).values()), 1)} |",
+        "| step | seconds | headline |",
+        "| --- | --- | --- |",
+        *[f"| {step} | {seconds} | {record.get('summaries', {}).get(step, '')} |" for step, seconds in record.get("steps", {}).items()],
+        f"| **all** | {round(sum(record.get('steps', {}).values()), 1)} | |",
         "",
     ]
     lines += [f"![{figure}]({figure})" for figure in figures]

@@ -16,8 +16,9 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from lib import progress
-from lib.data.prepare import PREPARED_FOLDER, prepare_labelled_folder
+from lib.data.prepare import PREPARED_FILE, PREPARED_FOLDER, data_headline, prepare_labelled_folder
 from lib.data.splits import split_seed_of
+from lib.headline import read_headline, write_headline
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT, resolve
 from lib.pipeline.parameters import step_parameters
@@ -54,9 +55,11 @@ def ensure_dataset(profile: Profile, source: Path, run_dir: Path, config: Path) 
     dataset = profile.dataset
     if dataset.prepare:
         cfg = train_config("student", config, profile.name, {"data_root": str(source)})
-        return prepare_labelled_folder(
+        tree = prepare_labelled_folder(
             source, run_dir / PREPARED_FOLDER, cfg.scheme, dataset.test_fraction, dataset.seed, cfg.val_fraction, split_seed_of(vars(cfg))
         )
+        write_headline(tree, PREPARED_FOLDER, *data_headline(json.loads((tree / PREPARED_FILE).read_text())))
+        return tree
     if dataset.generate:
         dataset.render(source)
     elif not source.exists():
@@ -93,13 +96,21 @@ def _log(run_dir: Path, record: dict) -> None:
 
 
 def write_summary(run_dir: Path, profile: str) -> Path:
-    """``summary.md``: every step logged in this run folder, its time, notebook and products."""
+    """``summary.md``: every step logged in this run folder, its time, its headline's summary line
+    (:mod:`lib.headline`), its notebook and products."""
     records = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()]
-    lines = [f"# Run {run_dir.name} (profile `{profile}`)", "", "| step | status | seconds | notebook | products |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Run {run_dir.name} (profile `{profile}`)",
+        "",
+        "| step | status | seconds | headline | notebook | products |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for record in records:
         products = sorted(p.relative_to(run_dir).as_posix() for p in (run_dir / record["step"]).rglob("*") if p.is_file())
         links = ", ".join(f"[{p}]({p})" for p in products)
-        lines.append(f"| {record['step']} | {record['status']} | {record['seconds']} | [{record['notebook']}]({record['notebook']}) | {links} |")
+        headline = read_headline(run_dir / record["step"]) if record["status"] == "ok" else None
+        summary = headline["summary"] if headline else ""
+        lines.append(f"| {record['step']} | {record['status']} | {record['seconds']} | {summary} | [{record['notebook']}]({record['notebook']}) | {links} |")
     path = run_dir / "summary.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -39,6 +39,7 @@ from lib.deploy.run_model import (
     pts_text,
 )
 from lib.formats.pair import list_test_images, read_pair_train
+from lib.headline import percent
 from lib.inference.calibrate import fit_calibration, fit_close_up_box
 from lib.inference.landmarker import landmark_model
 from lib.io import atomic_save_csv, atomic_write_text
@@ -281,3 +282,19 @@ def make_submission(
         summary["score"] = score
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def submission_headline(summary: dict) -> tuple[str, dict]:
+    """The submission step's headline (:mod:`lib.headline`) from :func:`make_submission`'s
+    summary: the score on the test's faces where it was scored (``submission``) and the chosen
+    flip and passes (``refinement``)."""
+    score = summary.get("score", {})
+    numbers = {
+        "submission": {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score},
+        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "passes")},
+        "faces_low_confidence": summary["faces_low_confidence"],
+    }
+    line = f"{summary['images']} images, {summary['faces_predicted']} faces written, {len(summary['problems'])} problems"
+    if "nme" in score:
+        line += f"; NME {percent(score['nme'])} over {score['faces']} faces (median {percent(score['median'])}, FR@0.10 {percent(score['fr'], 1)}, {score['missed']} missed)"
+    return line, numbers

@@ -17,6 +17,7 @@ from lib.data.dataset import LandmarkDataset
 from lib.data.sources import source_test_tables
 from lib.data.splits import split_seed_of, training_split
 from lib.formats.table import points_array
+from lib.headline import percent
 from lib.metrics import nme
 from lib.models.checkpoint import load_model
 from lib.models.complexity import count_flops, count_parameters
@@ -173,3 +174,39 @@ def seed_summary(table: pd.DataFrame, baseline: str = ALONE) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def training_headline(results: dict) -> tuple[str, dict]:
+    """A training step's headline (:mod:`lib.headline`) from its ``results.json`` record: the
+    best validation NME and the first test set's, epochs run."""
+    test = next(iter(results.get("tests", {}).values()), None)
+    numbers = {"epochs": results["completed_epochs"], "val_nme": results["best_val_nme"], "test_nme": test["nme"] if test else None}
+    line = f"{results['completed_epochs']} epochs, validation NME {percent(results['best_val_nme'])}" + (f", test NME {percent(test['nme'])}" if test else "")
+    return line, {results["stage"]: numbers}
+
+
+def student_headline(table: pd.DataFrame, over_seeds: pd.DataFrame, pretraining: dict | None = None) -> tuple[str, dict]:
+    """The student step's headline (:mod:`lib.headline`): the teacher's test NME (``teacher_nme``),
+    each model's :func:`seed_summary` row (``students``) and, when the students were pretrained,
+    the :func:`paired_test_difference` against training from scratch (``pretraining``)."""
+    numbers: dict = {"students": over_seeds.to_dict(orient="records")}
+    teacher = table.loc[table["model"] == "teacher", "nme"]
+    if len(teacher):
+        numbers["teacher_nme"] = float(teacher.iloc[0])
+    if pretraining is not None:
+        numbers["pretraining"] = pretraining
+    kd = over_seeds[over_seeds["model"] == DISTILLED]
+    line = "no KD student"
+    if len(kd):
+        row = kd.iloc[0]
+        line = f"KD student {percent(row['nme_mean'])} over {int(row['seeds'])} seeds"
+        if pd.notna(row.get("nme_std")):
+            line += f" (sd {100 * row['nme_std']:.2f} points)"
+        if pd.notna(row.get("nme_minus_baseline")):
+            interval = f" ({_points(row['ci95_low'])} to {_points(row['ci95_high'])})" if pd.notna(row.get("ci95_low")) else ""
+            line += f"; KD minus alone {_points(row['nme_minus_baseline'])} points{interval}"
+    return line, numbers

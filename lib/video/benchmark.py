@@ -227,3 +227,9 @@ def mode_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
     table["jitter_vs_detector"] = table["jitter"] / table["jitter"].iloc[0]
     table["ms_vs_detector"] = table["ms_per_frame"] / table["ms_per_frame"].iloc[0]
     return table
+
+
+def video_headline(settings: VideoSettings, targets: dict) -> tuple[str, dict]:
+    """The video step's headline (:mod:`lib.headline`): the tuned settings and :func:`video_targets`."""
+    line = f"targets {'met' if targets['met'] else 'not met'}: " + ", ".join(f"{key} {value:.3f}" for key, value in targets.items() if isinstance(value, float))
+    return line, {"video": {"settings": json.loads(settings.to_json()), "targets": targets}}
