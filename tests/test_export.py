@@ -22,7 +22,7 @@ from lib.deploy import run_model
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import PACKAGE_CLOSE_UP_DETECTOR
 from lib.export import __main__ as export_cli
-from lib.export.command import export_command
+from lib.export.command import ExportSettings, export_command
 from lib.export.crops import export_datasets
 from lib.export.graph import DeployableLandmarks
 from lib.export.old_runtime import compare_on_old_runtime
@@ -82,9 +82,7 @@ def exported(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
     require_export_python()
     folder = tmp_path_factory.mktemp("export")
     checkpoint = student_checkpoint(folder / "student.pt", synthetic_root, seed=0)
-    command = export_command(
-        EXPORT_PYTHON, checkpoint, folder / "tflite", ["fp32", "fp16", "int8w", "int8"], require=["fp32"], calibration_crops=8, parity_faces=6
-    )
+    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", ExportSettings(required=("fp32",), calibration_crops=8, parity_faces=6))
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return checkpoint, folder / "tflite"
@@ -96,7 +94,7 @@ def exported_pruned(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
     require_export_python()
     folder = tmp_path_factory.mktemp("export_pruned")
     checkpoint = student_checkpoint(folder / "pruned.pt", synthetic_root, seed=1, prune_ratio=0.5)
-    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", ["fp32"], parity_faces=4, name="pruned50")
+    command = export_command(EXPORT_PYTHON, checkpoint, folder / "tflite", ExportSettings(("fp32",), parity_faces=4, name="pruned50"))
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return checkpoint, folder / "tflite"
@@ -104,19 +102,19 @@ def exported_pruned(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_the_built_export_command_is_read_back_by_the_export_cli(tmp_path):
-    command = export_command("py", tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"], "data/x", 8, 6, 0.01, 128, "pruned40")
+    settings = ExportSettings(("fp32", "int8"), ("fp32",), 128, "pruned40", "data/x", 8, 6, 1e-3, 0.01)
+    command = export_command("py", tmp_path / "best.pt", tmp_path / "out", settings)
     assert command[:3] == ["py", "-m", "lib.export"]
     args = export_cli.build_parser().parse_args(command[3:])
-    assert (args.checkpoint, args.out, args.precision, args.require) == (tmp_path / "best.pt", tmp_path / "out", ["fp32", "int8"], ["fp32"])
-    assert (args.data_root, args.calibration_crops, args.parity_faces, args.nme_budget, args.input_size, args.name) == ("data/x", 8, 6, 0.01, 128, "pruned40")
+    assert (args.checkpoint, args.out) == (tmp_path / "best.pt", tmp_path / "out")
+    assert ExportSettings.from_arguments(args) == settings
     defaults = export_cli.build_parser().parse_args(export_command("py", "c.pt", "o")[3:])
-    assert (defaults.precision, defaults.require, defaults.input_size, defaults.calibration_crops, defaults.name) == (
-        ["fp32", "fp16", "int8w", "int8"],
-        None,
-        None,
-        64,
-        "student",
-    )
+    assert ExportSettings.from_arguments(defaults) == ExportSettings()
+    assert (ExportSettings().precisions, ExportSettings().required, ExportSettings().calibration_crops) == (("fp32", "fp16", "int8w", "int8"), None, 64)
+    with pytest.raises(ValueError, match="unknown precisions \\['int4'\\]"):
+        ExportSettings(("fp32", "int4"))
+    with pytest.raises(ValueError, match="name 'a_b'"):
+        ExportSettings(name="a_b")
 
 
 def test_export_writes_every_precision_and_fp32_passes_the_gate(exported):

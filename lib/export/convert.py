@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lib.export.command import PRECISIONS
 from lib.export.graph import DeployableLandmarks
 from lib.io import atomic_path
 
-PRECISIONS = ("fp32", "fp16", "int8w", "int8")
 SIGNATURE = "serving_default"
 # Output-tensor scopes kept in float32 by ``int8``: the three output convs, the AAM fusion, the
 # decoding after it and the outputs (litert-torch names tensors by the PyTorch module path).
