@@ -3,6 +3,7 @@ smoke profile through every notebook."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 from lib.data.synthetic.generate import generate
+from lib.formats.pair import PairTree, read_pair_train
+from lib.formats.pts import write_pts
 from lib.paths import PROJECT_ROOT
 
 SMALL_TRAIN, SMALL_TEST = 24, 6
@@ -50,3 +53,21 @@ def smoke_run(tmp_path_factory):
     ]
     finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     return run_dir, submitted, finished
+
+
+def write_300w_tree(pair_root: Path, out: Path) -> Path:
+    """A 300-W-layout copy of a PAIR tree's training faces (68 points: a jaw under the 51):
+    afw and helen/trainset, ``<id>_1``; then a second labelled face of photograph ``1000`` (its
+    own copy of the image, as 300-W ships them) and, in the other folder, a copy of ``1003_1``'s
+    image under another name with its own label."""
+    table = read_pair_train(PairTree(pair_root).train)
+    for index, face in enumerate(table.itertuples()):
+        folder = out / ("afw" if index % 3 == 0 else "helen/trainset")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(face.image, folder / f"{1000 + index}_1.jpg")
+        write_pts(folder / f"{1000 + index}_1.pts", with_jaw(face.points))
+    shutil.copy(out / "afw" / "1000_1.jpg", out / "afw" / "1000_2.jpg")
+    write_pts(out / "afw" / "1000_2.pts", with_jaw(table["points"].iloc[1]))
+    shutil.copy(out / "afw" / "1003_1.jpg", out / "helen" / "trainset" / "2003_1.jpg")
+    write_pts(out / "helen" / "trainset" / "2003_1.pts", with_jaw(table["points"].iloc[2]))
+    return out

@@ -31,7 +31,7 @@ from lib.submission.make import SubmissionSettings, choose_detector, make_submis
 from lib.submission.package import package_requirements
 from lib.submission.threshold_seeds import measure_seeds, set_name
 from lib.submission.validate import validate_submission
-from tests.conftest import SMALL_TEST, with_jaw
+from tests.conftest import SMALL_TEST, with_jaw, write_300w_tree
 
 
 @pytest.fixture(scope="module")
@@ -379,13 +379,13 @@ def test_the_package_pins_what_the_kernel_runs():
 def test_the_scheme_decides_the_point_count_through_the_submission_path(detector, synthetic_root, tmp_path):
     """A 68-point model and 68-point training labels give 68-point files that validate as such:
     nothing on the way (calibration, prediction, writing, validation) assumes 51."""
-    tree = tmp_path / "train68"
-    for label in sorted(synthetic_root.glob("ivslab_facial_train/*/labels/*.pts")):
-        subset = label.parent.parent.relative_to(synthetic_root / "ivslab_facial_train")
-        write_pts(tree / subset / "labels" / label.name, with_jaw(read_pts(label, 51)))
+    tree, source = PairTree(tmp_path / "tree68"), PairTree(synthetic_root)  # a PAIR tree of 68-point labels
+    for label in sorted(source.train.glob("*/labels/*.pts")):
+        subset = label.parent.parent.relative_to(source.train)
+        write_pts(tree.train / subset / "labels" / label.name, with_jaw(read_pts(label, 51)))
         image = next(label.parent.parent.glob(f"images/{label.stem}.*"))
-        (tree / subset / "images").mkdir(parents=True, exist_ok=True)
-        (tree / subset / "images" / image.name).write_bytes(image.read_bytes())
+        (tree.train / subset / "images").mkdir(parents=True, exist_ok=True)
+        (tree.train / subset / "images" / image.name).write_bytes(image.read_bytes())
     torch.manual_seed(0)
     config = {"kind": "student", "backbone": "mobilenetv4_conv_small", "head": "pyramid", "head_channels": 16, "input_size": 64, "scheme": "ibug68"}
     save_checkpoint(tmp_path / "student68.pt", {"model_config": config, "ema": {"module": build_model(config).state_dict(), "updates": 0}})
@@ -393,7 +393,7 @@ def test_the_scheme_decides_the_point_count_through_the_submission_path(detector
         tmp_path / "student68.pt",
         synthetic_root / "ivslab_facial_test",
         tmp_path / "out",
-        tree,
+        tree.root,
         SubmissionSettings(calibration_faces=12, scheme="ibug68"),
         progress=False,
     )
@@ -428,3 +428,28 @@ def test_threshold_seeds_measure_each_set_once_and_choose_as_the_submission_does
     sweep.to_csv(sweep_path, index=False)
     again = measure_seeds(tmp_path, [2], [0]).iloc[0]
     assert (again["tiles"], again["close_up"], again["min_score"], again["cost"]) == (3, True, 0.9, -1.0)
+
+
+def test_a_300w_folder_is_the_labelled_tree_a_submission_fits_its_crop_rule_on(synthetic_root, tmp_path):
+    """The submission reads its training faces through the dataset kinds: a 300-W folder (68-point
+    labels) fits the box-to-crop rule as the PAIR tree of the same faces does."""
+    w300 = write_300w_tree(synthetic_root, tmp_path / "300w")
+    torch.manual_seed(0)
+    save_checkpoint(
+        tmp_path / "student.pt",
+        {
+            "model_config": {"kind": "student", "input_size": 64},
+            "ema": {"module": build_model({"kind": "student", "input_size": 64}).state_dict(), "updates": 0},
+        },
+    )
+    images = tmp_path / "images"
+    images.mkdir()
+    for image in sorted(PairTree(synthetic_root).test.glob("*.png"))[:3]:
+        shutil.copy(image, images / image.name)
+    settings = SubmissionSettings(calibration_faces=500)
+    from_300w = make_submission(tmp_path / "student.pt", images, tmp_path / "a", w300, settings, progress=False)
+    from_pair = make_submission(tmp_path / "student.pt", images, tmp_path / "b", synthetic_root, settings, progress=False)
+    assert from_300w["problems"] == []
+    assert from_300w["calibration"]["faces"] == len(read_pair_train(PairTree(synthetic_root).train)) + 2  # every face, the two extra ones too
+    assert from_300w["calibration"]["side_factor"] == pytest.approx(from_pair["calibration"]["side_factor"], rel=0.05)
+    np.testing.assert_allclose(from_300w["calibration"]["offset"], from_pair["calibration"]["offset"], atol=0.02)

@@ -159,7 +159,7 @@ def test_final_package_reproduces_the_projects_files_in_a_fresh_venv(exported, s
         folder / f"student_{SIZE}_fp32.tflite",
         images,
         tmp_path / "submission",
-        synthetic_root / "ivslab_facial_train",
+        synthetic_root,
         ground_truth=synthetic_root / "ivslab_facial_test_gt",
         progress=False,
     )
@@ -353,7 +353,7 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
         folder / f"student_{SIZE}_fp32.tflite",
         images,
         tmp_path / "submission",
-        synthetic_root / "ivslab_facial_train",
+        synthetic_root,
         SubmissionSettings(flip=True, max_faces=1, detector_layout=(2, True)),
         progress=False,
     )

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import with_jaw
 
 from lib.analysis.label_checks import label_checks, mirror_sign
 from lib.data.kinds import detect_kind
@@ -24,7 +23,7 @@ from lib.data.sources import AUTO, Source
 from lib.data.splits import training_split
 from lib.formats.errors import FormatError
 from lib.formats.pair import PairTree, read_faces_folder, read_pair_train
-from lib.formats.pts import read_pts, read_pts_blocks, write_pts
+from lib.formats.pts import read_pts, read_pts_blocks
 from lib.formats.table import points_array
 from lib.paths import PROJECT_ROOT
 from lib.pipeline.runner import run_pipeline
@@ -32,24 +31,7 @@ from lib.schemes import load_scheme
 from lib.settings import load_pipeline
 from lib.training.config import train_config
 from lib.training.pretrain import find_training, training_identity
-
-
-def write_300w_tree(pair_root: Path, out: Path) -> Path:
-    """A 300-W-layout copy of a PAIR tree's training faces (68 points: a jaw under the 51):
-    afw and helen/trainset, ``<id>_1``; then a second labelled face of photograph ``1000`` (its
-    own copy of the image, as 300-W ships them) and, in the other folder, a copy of ``1003_1``'s
-    image under another name with its own label."""
-    table = read_pair_train(PairTree(pair_root).train)
-    for index, face in enumerate(table.itertuples()):
-        folder = out / ("afw" if index % 3 == 0 else "helen/trainset")
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(face.image, folder / f"{1000 + index}_1.jpg")
-        write_pts(folder / f"{1000 + index}_1.pts", with_jaw(face.points))
-    shutil.copy(out / "afw" / "1000_1.jpg", out / "afw" / "1000_2.jpg")
-    write_pts(out / "afw" / "1000_2.pts", with_jaw(table["points"].iloc[1]))
-    shutil.copy(out / "afw" / "1003_1.jpg", out / "helen" / "trainset" / "2003_1.jpg")
-    write_pts(out / "helen" / "trainset" / "2003_1.pts", with_jaw(table["points"].iloc[2]))
-    return out
+from tests.conftest import write_300w_tree
 
 
 def test_a_folder_is_recognised_by_its_layout_and_wflw_is_refused_by_name(tmp_path, synthetic_root):

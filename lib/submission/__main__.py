@@ -1,6 +1,6 @@
 """``python -m lib.submission {write,validate,score}``
 
-write     --model M.pt|M.tflite --images DIR --train-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--refine-passes N]
+write     --model M.pt|M.tflite --images DIR --data-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--refine-passes N]
 validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
 score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
 """
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     write = commands.add_parser("write", help="predict the test images and write a submission folder")
     write.add_argument("--model", required=True, help="a .tflite file or a PyTorch checkpoint (.pt)")
     write.add_argument("--images", required=True, help="folder of test images")
-    write.add_argument("--train-root", required=True, help="a PAIR training folder (fits the detector-box rule)")
+    write.add_argument("--data-root", required=True, help="the labelled tree the model was trained on, any kind (its faces fit the detector-box rule)")
     write.add_argument("--out", required=True, help="submission folder, e.g. submissions/<run-id>")
     write.add_argument("--detector", default=DEFAULT_DETECTOR, help="the full-range BlazeFace file")
     write.add_argument("--close-up-detector", default=CLOSE_UP_DETECTOR, help="the short-range BlazeFace file (for close-ups)")
@@ -91,7 +91,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             max_model_runs=args.max_model_runs,
             scheme=args.scheme,
         )
-        summary = make_submission(args.model, args.images, args.out, args.train_root, settings, args.detector_set, args.gt)
+        summary = make_submission(args.model, args.images, args.out, args.data_root, settings, args.detector_set, args.gt)
         print(json.dumps({k: v for k, v in summary.items() if k != "calibration"}, indent=2))
         return 1 if summary["problems"] else 0
     num_points = load_scheme(args.scheme).num_points

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lib.data.kinds import detect_kind
 from lib.deploy.detector_files import CLOSE_UP_DETECTOR, DEFAULT_DETECTOR
 from lib.deploy.run_model import (
     LOW_CONFIDENCE,
@@ -38,7 +39,7 @@ from lib.deploy.run_model import (
     predict_file,
     pts_text,
 )
-from lib.formats.pair import list_test_images, read_pair_train
+from lib.formats.pair import list_test_images
 from lib.headline import percent
 from lib.inference.calibrate import fit_calibration, fit_close_up_box
 from lib.inference.landmarker import landmark_model
@@ -238,7 +239,7 @@ def make_submission(
     model: str | Path,
     images: str | Path,
     out_dir: str | Path,
-    train_root: str | Path,
+    data_root: str | Path,
     settings: SubmissionSettings = SubmissionSettings(),
     detector_set: str | Path | None = None,
     ground_truth: str | Path | None = None,
@@ -246,14 +247,17 @@ def make_submission(
 ) -> dict:
     """Predict every test image in ``images`` with ``model`` (a ``.tflite`` file or a ``.pt``
     checkpoint), write and validate the files, the zip and the leaderboard CSV, and for a
-    ``.tflite`` model the final package; returns a summary dict. ``train_root``: a PAIR training
-    folder (the box-to-crop rule is fitted on its faces); ``detector_set``: scenes and face-free
-    images in the test's layout, disjoint from it, on which what ``settings`` leaves open is
-    measured; ``ground_truth``: the test's labels, to score the submission. An image where no
-    detection passes gets an empty file."""
+    ``.tflite`` model the final package; returns a summary dict. ``data_root``: the labelled
+    tree the model was trained on, of any kind (:mod:`lib.data.kinds`: a PAIR tree, a 300-W
+    folder; the box-to-crop rule is fitted on its training faces); ``detector_set``: scenes and
+    face-free images in the test's layout, disjoint from it, on which what ``settings`` leaves
+    open is measured; ``ground_truth``: the test's labels, to score the submission. An image
+    where no detection passes gets an empty file."""
     model, out_dir = resolve(model), resolve(out_dir)
     scheme = load_scheme(settings.scheme)
-    face_detector, chosen, summary = submission_detector(settings, read_pair_train(resolve(train_root), settings.scheme), detector_set, out_dir)
+    data_root = resolve(data_root)
+    train_faces = detect_kind(data_root).train_faces(data_root, settings.scheme)
+    face_detector, chosen, summary = submission_detector(settings, train_faces, detector_set, out_dir)
     pipeline, chosen, summary["refinement"] = choose_refinement(model, face_detector, chosen, settings, detector_set, out_dir, progress)
     paths = list_test_images(resolve(images))
     source = f"model={content_digest([model])} images={content_digest(paths)} settings={chosen.to_json()} calibration={summary['calibration']}"
