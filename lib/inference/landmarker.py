@@ -1,5 +1,5 @@
 """The kit's way in for inference, three calls (the notebooks, the video tracker and the
-benchmarks all come through here)::
+real-face report come through here)::
 
     from lib.inference.landmarker import load_landmarker
 
@@ -52,8 +52,8 @@ def load_landmarker(
     """A landmarker from ``source``: a ``final_package.zip`` or an unpacked package folder (its
     own model, detectors and settings), or a landmark ``.tflite`` file or ``.pt`` checkpoint with
     ``settings`` (a package's ``settings.json``: crop rule, detector threshold and layout, flip,
-    refinement; without it :meth:`~lib.deploy.run_model.PackageSettings.unmeasured`) and the detector files. :class:`~lib.deploy.run_model.BadInput` names a
-    file that cannot be used."""
+    refinement; without it :meth:`~lib.deploy.run_model.PackageSettings.unmeasured`) and the
+    detector files. :class:`~lib.deploy.run_model.BadInput` names a file that cannot be used."""
     source = resolve(source)
     if source.suffix == ".zip":
         return _unpacked_package(source, threads)

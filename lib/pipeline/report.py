@@ -1,7 +1,8 @@
 """A run's report, ``runs/<id>/report.md``, built from the headline each step wrote
-(:mod:`lib.headline`) and nothing else: the headline (the shipped file against MediaPipe, the networks on the synthetic test over
-seeds, the submission end to end, real faces beside the peers), then the run's command, commit,
-machine and the time of each step, and links to its figures. ``report.json`` beside it holds the
+(:mod:`lib.headline`) and nothing else: the headline table (the shipped file against MediaPipe,
+the networks on the synthetic test over seeds, the submission end to end, real faces beside the
+peers), then the run's command, commit, machine, the time and summary line of each step, and
+links to its figures. ``report.json`` beside it holds the
 same numbers (aggregates only: no image, face or per-face row).
 
     python -m lib.pipeline.report runs/<id> [--publish docs/results] [--readme README.md]
@@ -27,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lib.data.prepare import PREPARED_FOLDER
-from lib.headline import HEADLINE_FILE, plain, read_headline
+from lib.headline import HEADLINE_FILE, percent, plain, read_headline
 from lib.io import atomic_write_text
 from lib.paths import PROJECT_ROOT
 
@@ -95,7 +96,7 @@ def collect(run_dir: str | Path) -> dict:
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.{digits}f} %"
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else percent(value, digits)
 
 
 def _kd_row(rows: list[dict], model: str = "student + KD") -> dict | None:
