@@ -29,7 +29,7 @@ class LandmarkDataset(Dataset):
 
     Each item is a dict of tensors:
         image          (3, S, S) float32, ``(pixel - 127.5) / 127.5``
-        heatmap        (N, G, G) float32, Gaussians of std ``heatmap_sigma`` cells
+        heatmap        (N, G, G) float32, Gaussians of std ``heatmap_sigma`` cells (:func:`lib.data.targets.make_targets`)
         pointmap       (N, G, G) float32, Gaussians of std ``point_sigma`` cells
         edgemap        (E, G, G) float32, one anti-aliased polyline per part
         points         (N, 2) float32, landmarks in crop pixels
@@ -52,9 +52,6 @@ class LandmarkDataset(Dataset):
         augment: AugmentConfig | None = None,
         crop_rule: str = "landmark_box",
         crop_factor: float | None = None,
-        heatmap_sigma: float = 1.5,
-        point_sigma: float = 1.0,
-        edge_sigma: float = 1.0,
         seed: int = 0,
     ):
         if len(table) == 0:
@@ -72,7 +69,6 @@ class LandmarkDataset(Dataset):
         self.augment = augment
         self.pixel_augment = pixel_pipeline(augment) if augment is not None else None
         self.crop_rule, self.crop_factor = crop_rule, crop_factor
-        self.sigmas = (heatmap_sigma, point_sigma, edge_sigma)
         self.seed = seed
         self.epoch = 0
 
@@ -104,7 +100,7 @@ class LandmarkDataset(Dataset):
             out = self.pixel_augment(image=crop, keypoints=points.astype(np.float32))
             crop, points = out["image"], np.asarray(out["keypoints"], dtype=np.float64)
         grid_points = crop_to_grid(points, self.input_size, self.grid_size)
-        targets = make_targets(grid_points, self.scheme, self.grid_size, *self.sigmas)
+        targets = make_targets(grid_points, self.scheme, self.grid_size)
         return {
             "image": normalise_image(crop),
             **{name: torch.from_numpy(value) for name, value in targets.items()},

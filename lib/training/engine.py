@@ -108,31 +108,38 @@ def teacher_autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def optimisation(
-    cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device
-) -> tuple[LandmarkCriterion, torch.optim.Optimizer, torch.amp.GradScaler]:
-    """The loss (with its learnable parts), AdamW over the model and the loss (the head at its
-    own learning rate) and the AMP gradient scaler (active for fp16 autocast on a GPU only)."""
+@dataclass
+class Optimisation:
+    """What an optimiser step uses: the loss (with its learnable parts), AdamW over the model and
+    the loss (the head at its own learning rate), the AMP gradient scaler (active for fp16
+    autocast on a GPU only)."""
+
+    criterion: LandmarkCriterion
+    optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+
+def optimisation(cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device) -> Optimisation:
+    """The :class:`Optimisation` of ``model`` (distilled from ``teacher`` when one is given)."""
     criterion = LandmarkCriterion(LossWeights(**cfg.loss), model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
     optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
-    return criterion, optimiser, scaler
+    return Optimisation(criterion, optimiser, scaler)
 
 
 def training_step(
     network: nn.Module,
     teacher: nn.Module | None,
-    criterion: LandmarkCriterion,
-    optimiser: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
+    teacher_precision: str | None,
+    step: Optimisation,
     batch: dict,
     cfg: TrainConfig,
     device: torch.device,
-    teacher_precision: str | None,
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on a batch already on ``device``: the forward pass (and the frozen
     teacher's when distilling) under autocast, the loss, backward through the AMP scaler, gradient
     clipping and the update. Returns the loss terms (tensors: reading them syncs a GPU)."""
+    criterion, optimiser, scaler = step.criterion, step.optimiser, step.scaler
     with autocast(cfg, device):
         outputs = network(batch["image"])
         teacher_outputs = None
@@ -258,9 +265,7 @@ class _Training:
     ema: ModelEMA
     teacher: nn.Module | None
     precision: str | None
-    criterion: LandmarkCriterion
-    optimiser: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
+    step: Optimisation
     scheduler: torch.optim.lr_scheduler.LambdaLR
     device: torch.device
     network: nn.Module | None = None  # the model, under DDP wrapped: set once the weights are final (resumed)
@@ -270,9 +275,9 @@ class _Training:
         return {
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
+            "optimiser": self.step.optimiser.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "criterion": self.criterion.state_dict(),
+            "criterion": self.step.criterion.state_dict(),
             "epoch": epoch,
             "best_nme": best_nme,
             "rng": rng_state(),
@@ -285,9 +290,9 @@ class _Training:
         """Load ``last.pt``'s ``state``; returns (the epoch to start at, the best validation NME)."""
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
-        self.optimiser.load_state_dict(state["optimiser"])
+        self.step.optimiser.load_state_dict(state["optimiser"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.criterion.load_state_dict(state["criterion"])
+        self.step.criterion.load_state_dict(state["criterion"])
         set_rng_state(state["rng"])
         return state["epoch"], state["best_nme"]
 
@@ -326,9 +331,9 @@ def _training(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int, device: 
     precision = teacher_precision(cfg, device) if teacher is not None else None
     if teacher is not None and cfg.init_outputs_from_teacher:
         init_outputs_from(model, teacher)
-    criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch))
-    return _Training(model, ModelEMA(model, cfg.ema_decay), teacher, precision, criterion, optimiser, scaler, scheduler, device)
+    step = optimisation(cfg, model, teacher, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(step.optimiser, warmup_cosine(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch))
+    return _Training(model, ModelEMA(model, cfg.ema_decay), teacher, precision, step, scheduler, device)
 
 
 def _train_epoch(run: _Training, loader: DataLoader, cfg: TrainConfig, dist: Distributed, desc: str, progress: bool) -> tuple[dict, int, float]:
@@ -339,7 +344,7 @@ def _train_epoch(run: _Training, loader: DataLoader, cfg: TrainConfig, dist: Dis
     bar = track(loader, desc=desc, disable=not (progress and dist.is_main), leave=False)
     for step, batch in enumerate(bar):
         batch = {k: v.to(run.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        terms = training_step(run.network, run.teacher, run.criterion, run.optimiser, run.scaler, batch, cfg, run.device, run.precision)
+        terms = training_step(run.network, run.teacher, run.precision, run.step, batch, cfg, run.device)
         run.scheduler.step()
         run.ema.update(run.model)
         seen += batch["image"].shape[0]
@@ -389,7 +394,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
             best_nme = min(best_nme, report["nme"])
             record = {
                 "epoch": epoch + 1,
-                "lr": run.optimiser.param_groups[0]["lr"],
+                "lr": run.step.optimiser.param_groups[0]["lr"],
                 "train": train_terms,
                 "val": report,
                 "seconds": round(seconds, 2),

@@ -46,7 +46,7 @@ def stage_throughput(stage: str, profile: str, steps: int, device: torch.device,
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.workers > 0,
     )
-    criterion, optimiser, scaler = optimisation(cfg, model, teacher, device)
+    update = optimisation(cfg, model, teacher, device)
     precision = teacher_precision(cfg, device) if teacher is not None else None
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
     if device.type == "cuda":
@@ -56,7 +56,7 @@ def stage_throughput(stage: str, profile: str, steps: int, device: torch.device,
         started = time.perf_counter()
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in next(batches).items()}
         loaded = time.perf_counter()
-        training_step(model, teacher, criterion, optimiser, scaler, batch, cfg, device, precision)
+        training_step(model, teacher, precision, update, batch, cfg, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if step >= warmup:
