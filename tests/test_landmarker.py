@@ -45,9 +45,7 @@ def test_the_three_calls_give_the_pipelines_faces_in_the_boxes_order(checkpoint,
         found += len(boxes)
         assert faces.shape == (len(boxes), 51, 2)
         assert confidences.shape == (len(boxes),)
-        centres = (boxes[:, 0] + boxes[:, 2]) / 2
-        for face, confidence, centre in zip(faces, confidences, centres, strict=True):
-            assert abs(np.mean(face[:, 0]) - centre) < boxes[:, 2].max() - boxes[:, 0].min()  # each face near its own box
+        for face, confidence in zip(faces, confidences, strict=True):
             k = int(np.argmin(np.abs(written[:, :, 0].mean(axis=1) - face[:, 0].mean())))
             np.testing.assert_array_equal(written[k], face)
             assert written_confidences[k] == confidence

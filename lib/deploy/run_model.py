@@ -686,8 +686,13 @@ class Pipeline:
         """(N, 2) landmarks and their confidence for the face whose earlier (N, 2) landmarks
         were ``points`` (the last frame's, or the last pass's): one prediction from the training
         crop around them, eyes levelled when the pipeline levels them."""
+        return self.model.face_landmarks(image, *self.training_crop(points))
+
+    def training_crop(self, points: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(centre (2,), scale, rotation in degrees) of :func:`landmark_crop` around (N, 2)
+        landmarks, turned to level the eyes when the pipeline levels them."""
         rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
-        return self.model.face_landmarks(image, *landmark_crop(points, rotation), rotation)
+        return (*landmark_crop(points, rotation), rotation)
 
     def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[tuple[np.ndarray, float]]:
         """(N, 2) landmarks in image pixels and their confidence for the face in the (4,)
@@ -696,13 +701,9 @@ class Pipeline:
         results = [self.model.face_landmarks(image, *self.calibration.crop(box))]
         while len(results) <= passes and np.isfinite(results[-1][0]).all():
             points, confidence = results[-1]
-            rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
-            refined, refined_confidence = self.follow(image, points)
-            if (
-                not np.isfinite(refined).all()
-                or refined_confidence < confidence
-                or crop_moved_too_far(landmark_crop(points, rotation), landmark_crop(refined, rotation))
-            ):
+            centre, scale, rotation = self.training_crop(points)
+            refined, refined_confidence = self.model.face_landmarks(image, centre, scale, rotation)
+            if not np.isfinite(refined).all() or refined_confidence < confidence or crop_moved_too_far((centre, scale), landmark_crop(refined, rotation)):
                 break
             results.append((refined, refined_confidence))
         return results + [results[-1]] * (passes + 1 - len(results))
