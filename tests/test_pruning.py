@@ -92,7 +92,7 @@ def test_the_engine_prunes_a_trained_student_fine_tunes_it_and_resumes(tmp_path,
     train(train_config("student", path, "tiny", settings), progress=False)
     assert load_checkpoint(tmp_path / "pruned" / "last.pt")["epoch"] == 2
     assert parameters(load_model(tmp_path / "pruned" / "last.pt")) == parameters(pruned)
-    with pytest.raises(ValueError, match="prune_ratio prunes a trained network: give init_from"):
+    with pytest.raises(ValueError, match="prune_ratio prunes trained weights: give init_from"):
         train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / "scratch"), "init_from": None}), progress=False)
 
 

@@ -1,6 +1,7 @@
 """timm backbones as multi-stride feature extractors (NCHW), from scratch or from pretrained
 weights: a timm tag (``mobilevitv2_050.cvnets_in1k``), fetched through timm's hub and cache only
-when a profile names one, or a local state-dict file.
+when a profile names one; weights a pinned package ships (:mod:`lib.models.packaged_weights`,
+read from disk); or a local state-dict file.
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ import torch
 from torch import nn
 
 from lib.models.export_safe import make_export_safe
+from lib.models.packaged_weights import PACKAGED_WEIGHTS, PackagedWeights
 
 
 class Backbone(nn.Module):
-    """Feature maps of a timm model at the requested strides, finest first, the last at stride
-    32: (B, 3, S, S) -> [(B, C_i, S/s_i, S/s_i) for s_i in ``strides``].
+    """Feature maps of a timm model at the requested strides, finest first: (B, 3, S, S) ->
+    [(B, C_i, S/s_i, S/s_i) for s_i in ``strides``].
 
-    ``strides``: ascending, ending at 32 (``(32,)``: the last map only, as the paper's heads use).
-    ``channels`` is the stride-32 width, ``pyramid_channels`` the width at each stride.
-    ``pretrained``: None (random weights), a timm tag of this architecture (``<name>.<tag>``) or a
-    local state-dict file (:func:`pretrained_source`). With pretrained weights the kit's inputs
-    (``[-1, 1]``) are mapped to the normalisation the weights were trained with (the tag's, or the
-    architecture's default tag's for a file). ``load_weights`` False builds the same network
+    ``strides``: ascending, ending at 32 (``(32,)``: the last map only, as the paper's heads use)
+    or at 16, which drops the stages beyond (a cheaper network: EfficientNet and MobileNet
+    bodies). ``channels`` is the last map's width, ``pyramid_channels`` the width at each stride.
+    ``pretrained``: None (random weights), a timm tag of this architecture (``<name>.<tag>``), a
+    package of :data:`~lib.models.packaged_weights.PACKAGED_WEIGHTS` or a local state-dict file
+    (:func:`pretrained_source`). With pretrained weights the kit's inputs (``[-1, 1]``) are mapped
+    to the normalisation the weights were trained with (the tag's, or the architecture's default
+    tag's for a package or a file). ``load_weights`` False builds the same network
     without fetching or reading them (a checkpoint's weights replace them anyway).
     """
 
@@ -39,22 +43,35 @@ class Backbone(nn.Module):
         else:
             self.body = timm.create_model(name, pretrained=False, features_only=True, **kwargs)
         if isinstance(source, Path) and load_weights:
-            load_backbone_weights(self.body, source)
+            load_backbone_weights(self.body, read_state_dict(source), str(source))
+        if isinstance(source, PackagedWeights) and load_weights:
+            load_backbone_weights(self.body, source.state_dict(self.body), source.distribution)
         self.renormalise = source is not None
         if self.renormalise:
             scale, shift = input_affine(source if isinstance(source, str) else name)
             self.register_buffer("input_scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("input_shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
         reductions, widths = self.body.feature_info.reduction(), self.body.feature_info.channels()
-        if list(strides) != sorted(set(strides)) or strides[-1] != 32 or reductions[-1] != 32 or not set(strides) <= set(reductions):
-            raise ValueError(f"backbone {name} has strides {reductions}; strides must be ascending, among them and end at 32, got {list(strides)}")
+        if list(strides) != sorted(set(strides)) or strides[-1] not in (16, 32) or reductions[-1] != 32 or not set(strides) <= set(reductions):
+            raise ValueError(f"backbone {name} has strides {reductions}; strides must be ascending, among them and end at 16 or 32, got {list(strides)}")
         self.picks = [max(i for i, r in enumerate(reductions) if r == stride) for stride in strides]
         self.strides = tuple(strides)
+        if self.strides[-1] < 32:
+            self._drop_stages_after(self.body.feature_info.info[self.picks[-1]]["module"], name)
         self.pyramid_channels = tuple(widths[i] for i in self.picks)
         self.channels = self.pyramid_channels[-1]
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
         make_export_safe(self.body)
         self._check_grid(name, input_size)
+
+    def _drop_stages_after(self, module: str, name: str) -> None:
+        """Remove the stages after ``module`` (the last map taken, e.g. ``blocks.4``) from a body
+        that runs its stages as ``blocks`` (timm's EfficientNet and MobileNet families), so an
+        ending at stride 16 computes nothing beyond it; a body of another layout is refused."""
+        stage = module.removeprefix("blocks.")
+        if not (stage.isdigit() and isinstance(getattr(self.body, "blocks", None), nn.Sequential)):
+            raise ValueError(f"backbone {name}: only a body of `blocks` stages (timm's EfficientNet and MobileNet families) can end before stride 32")
+        self.body.blocks = self.body.blocks[: int(stage) + 1]
 
     def _check_grid(self, name: str, input_size: int) -> None:
         """Refuse an input size the backbone does not map to an exact (S/s, S/s) grid at each
@@ -83,12 +100,17 @@ WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 HUB_HOST = "huggingface.co"
 
 
-def pretrained_source(name: str, pretrained: str | None, must_exist: bool = True) -> str | Path | None:
-    """What ``pretrained`` names: None; a local file (a path with a weights suffix, or one that
-    exists), which must exist when ``must_exist`` (its weights are about to be read); or a timm
-    tag of the architecture ``name``."""
+def pretrained_source(name: str, pretrained: str | None, must_exist: bool = True) -> str | Path | PackagedWeights | None:
+    """What ``pretrained`` names: None; a package's weights for the architecture ``name``; a
+    local file (a path with a weights suffix, or one that exists), which must exist when
+    ``must_exist`` (its weights are about to be read); or a timm tag of the architecture."""
     if pretrained is None:
         return None
+    if pretrained in PACKAGED_WEIGHTS:
+        packaged = PACKAGED_WEIGHTS[pretrained]
+        if packaged.architecture != name:
+            raise ValueError(f"pretrained {pretrained!r} holds weights of {packaged.architecture}, not of the backbone {name}")
+        return packaged
     path = Path(pretrained)
     if path.suffix in WEIGHT_SUFFIXES or path.exists():
         if must_exist and not path.is_file():
@@ -97,7 +119,8 @@ def pretrained_source(name: str, pretrained: str | None, must_exist: bool = True
     architecture, tag = timm.models.split_model_name_tag(pretrained)
     if architecture != name or not tag:
         raise ValueError(
-            f"pretrained {pretrained!r} must be a timm tag of the backbone {name} (e.g. {name}.<tag>: see timm.list_pretrained('{name}*')) or a local file"
+            f"pretrained {pretrained!r} must be a timm tag of the backbone {name} (e.g. {name}.<tag>: see timm.list_pretrained('{name}*')), "
+            f"a package of weights ({', '.join(sorted(PACKAGED_WEIGHTS))}) or a local file"
         )
     if timm.models.get_pretrained_cfg(pretrained) is None:
         raise ValueError(f"timm has no pretrained weights {pretrained!r}; known for {name}: {timm.list_pretrained(name + '.*')}")
@@ -147,18 +170,25 @@ def ensure_available(tag: str) -> None:
     )
 
 
-def load_backbone_weights(body: nn.Module, path: Path) -> None:
-    """Load a classification state dict into a ``features_only`` model: its head's keys are
-    ignored, and a backbone parameter the file lacks is an error naming the first ones."""
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (``.safetensors``, or a torch file holding a state dict,
+    bare or under ``state_dict``/``model``)."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state.get("model", state))
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state.get("model", state))
+
+
+def load_backbone_weights(body: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a classification state dict into a ``features_only`` model: its head's keys are
+    ignored, and a backbone parameter the weights lack is an error naming ``source`` and the
+    first missing ones."""
     own = body.state_dict()
     missing = [key for key, value in own.items() if key not in state or state[key].shape != value.shape]
     if missing:
-        raise ValueError(f"{path}: not weights of this backbone: {len(missing)} of its {len(own)} tensors are missing or of another shape, first {missing[:5]}")
+        raise ValueError(
+            f"{source}: not weights of this backbone: {len(missing)} of its {len(own)} tensors are missing or of another shape, first {missing[:5]}"
+        )
     body.load_state_dict({key: state[key] for key in own})

@@ -70,12 +70,17 @@ def load_model(path: str | Path, ema: bool = True, input_size: int | None = None
     return model.eval()
 
 
-def init_from_checkpoint(model: LandmarkNet, path: str | Path) -> None:
+def init_from_checkpoint(model: LandmarkNet, path: str | Path) -> bool:
     """Start ``model`` from a checkpoint's weights (its EMA weights, as :func:`load_model` uses):
-    fine-tuning, e.g. on real faces after synthetic training. The architectures must match; an
-    error names the file and the first missing, unexpected or differently shaped weights."""
+    fine-tuning, e.g. on real faces after synthetic training. The architectures must match (a
+    pruned checkpoint's network first takes its narrower shapes); an error names the file and the
+    first missing, unexpected or differently shaped weights. Returns whether the checkpoint was
+    pruned."""
     state = load_checkpoint(path)
     weights = state["ema"]["module"] if "ema" in state else state["model"]
+    pruned = bool(state.get("model_config", {}).get("prune_ratio"))
+    if pruned:
+        reshape_like(model, weights)
     own = model.state_dict()
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
@@ -84,3 +89,4 @@ def init_from_checkpoint(model: LandmarkNet, path: str | Path) -> None:
         found = "; ".join(f"{name}: {', '.join(keys[:3])}" for name, keys in (("missing", missing), ("unexpected", unexpected), ("shapes", reshaped)) if keys)
         raise ValueError(f"{path}: not this model's architecture ({found})")
     model.load_state_dict(weights)
+    return pruned

@@ -13,7 +13,7 @@ from lib.schemes import Scheme
 
 class LandmarkNet(nn.Module):
     """(B, 3, S, S) normalised images -> dict of
-    features   (B, C, S/32, S/32) the backbone's stride-32 map (for feature distillation)
+    features   (B, C, S/s, S/s) the backbone's last map, stride s 32 (or 16) (for feature distillation)
     heatmap, pointmap (B, N, S/4, S/4) and edgemap (B, E, S/4, S/4): head logits
     fused      (B, N, S/4, S/4) AAM-fused heatmaps (>= 0)
     landmarks  (B, N, 2) soft-argmax of ``fused``, ``x, y`` in [-1, 1] on the grid

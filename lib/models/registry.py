@@ -3,10 +3,12 @@
 Config keys (defaults in :data:`DEFAULTS`): ``kind`` (teacher | student), ``backbone`` (a timm
 name), ``input_size`` (a multiple of 32), ``scheme``, ``head`` (``paper``: the paper's head of
 the kind, transposed convs for the teacher, upsampling for the student; ``pyramid``: a top-down
-feature pyramid over the backbone's maps at ``pyramid_strides``), ``head_channels``,
+feature pyramid over the backbone's maps at ``pyramid_strides``, ending at 32, or at 16 for a
+cheaper network without the stride-32 stages), ``head_channels``,
 ``noise_std`` (teacher's paper head), ``upsample`` (student's paper head: ``nearest`` as in the
 paper, or ``bilinear``), ``pretrained`` (backbone weights: None, a timm tag fetched through
-timm's hub only when a profile names one, or a local file; see :mod:`lib.models.backbones`),
+timm's hub only when a profile names one, a package of weights, or a local file; see
+:mod:`lib.models.backbones`),
 ``prune_ratio`` (None, or the share of channels a structured pruning removed from the trained
 network: :mod:`lib.models.pruning`; the config builds the unpruned network, a checkpoint's weights
 give it their shapes).
@@ -66,7 +68,7 @@ def model_config(cfg: dict) -> dict:
     if full["head"] not in HEADS:
         raise ValueError(f"head must be one of {sorted(HEADS)}, got {full['head']!r}")
     if full["prune_ratio"] and full["backbone"].startswith(UNPRUNABLE_BACKBONES):
-        raise ValueError(f"prune_ratio: structured pruning supports CNN backbones (the default's mobilenetv4_conv_small), not {full['backbone']}")
+        raise ValueError(f"prune_ratio: structured pruning supports CNN backbones (e.g. the default's tf_efficientnet_lite0), not {full['backbone']}")
     return full
 
 

@@ -299,18 +299,18 @@ class _Training:
 
 def _network(cfg: TrainConfig, device: torch.device, state: dict | None) -> nn.Module:
     """The model to train: built (pretrained weights that cannot be had fail before any data is
-    read), started from ``init_from``, and pruned (a trained network made narrower, then
-    fine-tuned) or shaped like the resumed ``state``'s."""
+    read), started from ``init_from`` (a pruned checkpoint with its own shapes), and pruned (a
+    trained network, or one with ImageNet weights, made narrower, then trained) or shaped like the
+    resumed ``state``'s."""
     model = build_model(cfg.model_config).to(device)
-    if cfg.init_from:
-        init_from_checkpoint(model, resolve(cfg.init_from))
-    if cfg.model_config.get("prune_ratio"):
-        if state is not None:
-            reshape_like(model, state["model"])
-        elif cfg.init_from:
-            prune_channels(model, cfg.model_config["prune_ratio"])
-        else:
-            raise ValueError("model.prune_ratio prunes a trained network: give init_from (its checkpoint)")
+    started_pruned = bool(cfg.init_from) and init_from_checkpoint(model, resolve(cfg.init_from))
+    ratio = cfg.model_config.get("prune_ratio")
+    if ratio and state is not None:
+        reshape_like(model, state["model"])
+    elif ratio and not started_pruned:  # a pruned starting checkpoint is the narrower network itself
+        if not (cfg.init_from or cfg.model_config.get("pretrained")):
+            raise ValueError("model.prune_ratio prunes trained weights: give init_from (a checkpoint) or the model's pretrained weights")
+        prune_channels(model, ratio)
     return model
 
 
