@@ -92,6 +92,10 @@ def test_the_engine_prunes_a_trained_student_fine_tunes_it_and_resumes(tmp_path,
     train(train_config("student", path, "tiny", settings), progress=False)
     assert load_checkpoint(tmp_path / "pruned" / "last.pt")["epoch"] == 2
     assert parameters(load_model(tmp_path / "pruned" / "last.pt")) == parameters(pruned)
+    # Training on from the pruned checkpoint under the same config keeps its shapes: it is not pruned again.
+    tuned = {**settings, "out_dir": str(tmp_path / "tuned"), "init_from": str(tmp_path / "pruned" / "best.pt"), "epochs": 1}
+    train(train_config("student", path, "tiny", tuned), progress=False)
+    assert parameters(load_model(tmp_path / "tuned" / "best.pt")) == parameters(pruned)
     with pytest.raises(ValueError, match="prune_ratio prunes trained weights: give init_from"):
         train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / "scratch"), "init_from": None}), progress=False)
 
