@@ -98,6 +98,12 @@ def test_the_engine_prunes_a_trained_student_fine_tunes_it_and_resumes(tmp_path,
     assert parameters(load_model(tmp_path / "tuned" / "best.pt")) == parameters(pruned)
     with pytest.raises(ValueError, match="prune_ratio prunes trained weights: give init_from"):
         train(train_config("student", path, "tiny", {**settings, "out_dir": str(tmp_path / "scratch"), "init_from": None}), progress=False)
+    # ImageNet-style backbone weights are trained weights too: the network is pruned before it trains.
+    torch.save(trained.backbone.body.state_dict(), tmp_path / "backbone.pth")
+    imagenet = {**settings, "out_dir": str(tmp_path / "imagenet"), "init_from": None, "epochs": 1}
+    imagenet["model"] = {**settings["model"], "pretrained": str(tmp_path / "backbone.pth")}
+    train(train_config("student", path, "tiny", imagenet), progress=False)
+    assert parameters(load_model(tmp_path / "imagenet" / "best.pt")) == parameters(pruned)
 
 
 def test_pruning_jobs_fine_tune_the_steps_student_after_it_in_folders_the_export_step_finds(tmp_path):
