@@ -10,8 +10,8 @@ paper, or ``bilinear``), ``pretrained`` (backbone weights: None, a timm tag fetc
 timm's hub only when a profile names one, a package of weights, or a local file; see
 :mod:`lib.models.backbones`),
 ``prune_ratio`` (None, or the share of channels a structured pruning removed from the trained
-network, or from the one with pretrained weights before it trained: :mod:`lib.models.pruning`; the config builds the unpruned network, a checkpoint's weights
-give it their shapes).
+network, or from the one with pretrained weights before it trained: :mod:`lib.models.pruning`;
+the config builds the unpruned network, a checkpoint's weights give it their shapes).
 """
 
 from __future__ import annotations
