@@ -10,7 +10,7 @@ import pytest
 
 from lib.bench.challenge_score import challenge_score
 from lib.bench.choice import SHIP_RULE, most_accurate_within_latency, seed_spread, ship
-from lib.bench.plots import pareto_front
+from lib.bench.plots import nme_ticks, pareto_front
 
 REFERENCE = {"nme": 0.05, "gflops": 0.5, "size_mb": 4.0, "latency_ms": 20.0}
 
@@ -33,6 +33,17 @@ def test_pareto_front_by_hand():
     error = np.array([0.09, 0.05, 0.06, 0.05, 0.10])
     # 10/0.09 (fastest), 15/0.06, 20/0.05; 12/0.10 is beaten by 10/0.09, 30/0.05 by 20/0.05.
     assert pareto_front(latency, error).tolist() == [0, 2, 1]
+
+
+def test_the_pareto_plots_nme_axis_is_labelled_however_close_the_files_are():
+    """Files spread over tens of points keep the round ticks; files within a tenth of a point of
+    one another (one network's precisions) get ticks inside their span, where a fixed list of
+    round values would leave the axis bare."""
+    assert nme_ticks(5.0, 41.0) == [4, 5, 6, 7, 8, 10, 15, 20, 30, 40, 60]
+    close = nme_ticks(5.78, 5.84)
+    assert len(close) >= 3
+    assert all(5.78 <= value <= 5.84 for value in close)
+    assert close == sorted(close)
 
 
 def ship_table() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -21,6 +21,16 @@ def pareto_front(latency: np.ndarray, error: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
+def nme_ticks(low: float, high: float) -> list[float]:
+    """Tick values (NME %) for a log axis spanning ``low`` to ``high``: round values from 4 to
+    60 %, or, when fewer than three of them fall in the span (files within tenths of a point of
+    one another), about five evenly spaced round values inside it."""
+    round_values = [4, 5, 6, 7, 8, 10, 15, 20, 30, 40, 60]
+    if sum(low <= value <= high for value in round_values) >= 3:
+        return round_values
+    return [round(float(value), 6) for value in ticker.MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high) if low <= value <= high]
+
+
 def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", references: pd.DataFrame | None = None) -> Figure:
     """NME (%) against LiteRT latency, one marker per precision and one colour per network
     (``model``: the student, its pruned variants), labelled by input size; each row of
@@ -51,7 +61,7 @@ def pareto_figure(table: pd.DataFrame, latency_column: str = "litert_ms_t2", ref
     ax.set_yscale("log")  # the files worth shipping differ by tenths of a point, the others by tens
     ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_yticks([4, 5, 6, 7, 8, 10, 15, 20, 30, 40, 60])
+    ax.set_yticks(nme_ticks(100 * table["nme"].min(), 100 * table["nme"].max()))
     ax.grid(alpha=0.3)
     for model, colour in colours.items():
         ax.scatter([], [], color=colour, marker="s", label=model)
