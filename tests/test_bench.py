@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lib.bench.challenge_score import challenge_score
-from lib.bench.choice import SHIP_RULE, most_accurate_within_latency, seed_spread, ship
+from lib.bench.choice import SHIP_RULE, TIMER_SIGMAS, most_accurate_within_latency, seed_spread, ship
+from lib.bench.embedded_benchmark import latency_columns, ratio_columns
 from lib.bench.plots import nme_ticks, pareto_front
 
 REFERENCE = {"nme": 0.05, "gflops": 0.5, "size_mb": 4.0, "latency_ms": 20.0}
@@ -47,7 +49,8 @@ def test_the_pareto_plots_nme_axis_is_labelled_however_close_the_files_are():
 
 
 def ship_table() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seven timed files (MediaPipe at 1.0 ms: ``vs_mediapipe_t1`` = latency / 1.0) and the gate."""
+    """Seven timed files (MediaPipe at 1.0 ms: ``vs_mediapipe_t1`` = latency / 1.0, the rounds in
+    agreement) and the gate."""
     bench = pd.DataFrame(
         [
             ("student_160_fp32.tflite", "student", 160, "fp32", 8.0, 0.0550, 1.40),  # the most accurate, slower than MediaPipe
@@ -62,6 +65,7 @@ def ship_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     bench["gflops"] = 0.1
     bench["vs_mediapipe_t1"] = bench["litert_ms_t1"] / 1.0
+    bench["vs_mediapipe_t1_sd"] = 0.0  # the rounds agree
     gate = pd.DataFrame({"file": bench["file"], "passed": [True, True, True, True, False, True, True]})
     return bench, gate
 
@@ -75,12 +79,28 @@ def test_the_shipped_file_is_the_most_accurate_within_mediapipes_latency(tmp_pat
     # a near-tie (within the seeds' spread) goes to the faster file
     assert most_accurate_within_latency(bench, gate, threads=1, tie_nme=0.0005)[0]["file"] == "student_128_int8w.tflite"
     assert most_accurate_within_latency(bench, gate, threads=1, tie_nme=0.003)[0]["file"] == "student_128_int8.tflite"
+    # near-ties whose ratios lie within the rounds' spread of the fastest are as fast: the smallest file ships
+    # near-ties within the timer's noise (3 sd of the rounds) of the fastest are as fast: the smallest file ships
+    noisy = bench.assign(vs_mediapipe_t1_sd=[0.0, 0.01, 0.02, 0.11, 0, 0, 0])
+    assert (
+        most_accurate_within_latency(noisy, gate, threads=1, tie_nme=0.003)[0]["file"] == "student_128_int8w.tflite"
+    )  # 0.90 within 0.33 of int8's 0.60, and smaller
+    assert most_accurate_within_latency(noisy, gate, threads=1, tie_nme=0.0005)[0]["file"] == "student_128_int8w.tflite"  # fp32 as fast, larger
+    steady = bench.assign(vs_mediapipe_t1_sd=0.01)
+    assert most_accurate_within_latency(steady, gate, threads=1, tie_nme=0.003)[0]["file"] == "student_128_int8.tflite"
+    # a file within the cap by its median ratio but not beyond the timer's noise is not within it
+    edge = bench.assign(vs_mediapipe_t1_sd=[0, 0.02, 0, 0, 0, 0, 0])  # 0.95 + 3 x 0.02 > 1
+    without, next_best, without_figures = most_accurate_within_latency(edge, gate, threads=1)
+    assert (without["file"], next_best["file"], without_figures["within_latency_files"]) == ("student_128_int8w.tflite", "student_128_int8.tflite", 4)
+    assert without_figures["timer_sigmas"] == TIMER_SIGMAS == 3
     # a looser cap lets the larger network in; none within the cap: the fastest ships, and says so
     assert most_accurate_within_latency(bench, gate, threads=1, max_ratio=1.5)[0]["file"] == "student_160_fp32.tflite"
     fastest, _, none_fit = most_accurate_within_latency(bench, gate, threads=1, max_ratio=0.1)
     assert (fastest["file"], none_fit["within_latency"]) == ("pruned40_96_int8.tflite", False)
     with pytest.raises(ValueError, match="litert_ms_t2"):
         most_accurate_within_latency(bench, gate, threads=2)
+    with pytest.raises(ValueError, match="vs_mediapipe_t1_sd"):
+        most_accurate_within_latency(bench.drop(columns="vs_mediapipe_t1_sd"), gate, threads=1)
     # best.json: the chosen file, its latency ratio, the rule and the runner-up
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "student_128_fp32.tflite").write_bytes(b"chosen")
@@ -89,6 +109,18 @@ def test_the_shipped_file_is_the_most_accurate_within_mediapipes_latency(tmp_pat
     assert shipped.read_bytes() == b"chosen"
     assert (record["file"], record["litert_ms_t1"], record["latency_ratio"], record["rule"]) == ("student_128_fp32.tflite", 0.95, 0.95, SHIP_RULE)
     assert record["runner_up"]["file"] == "student_128_int8w.tflite"
+
+
+def test_a_latency_ratio_is_the_median_of_the_rounds_paired_ratios():
+    """A file's ratio to a reference pairs the two within each round (the machine's speed drifts
+    between rounds): here the median of 1.1, 0.9167 and 0.9286, not the ratio of the medians
+    (1.1 / 1.2 = 0.9167), with the standard deviation of the three; the latency is the median of
+    the rounds' medians."""
+    timed = {1: {"mediapipe": [{"median": m, "p90": m + 0.1} for m in (1.0, 1.2, 1.4)], "ours": [{"median": m, "p90": m + 0.2} for m in (1.1, 1.1, 1.3)]}}
+    columns = ratio_columns(timed, "ours", ["mediapipe"])
+    assert columns["vs_mediapipe_t1"] == pytest.approx(1.3 / 1.4)
+    assert columns["vs_mediapipe_t1_sd"] == pytest.approx(statistics.stdev([1.1, 1.1 / 1.2, 1.3 / 1.4]))
+    assert latency_columns(timed, "ours") == pytest.approx({"litert_ms_t1": 1.1, "litert_p90_t1": 1.3})
 
 
 def test_the_tie_margin_is_the_kd_students_spread_over_seeds(tmp_path):

@@ -273,8 +273,9 @@ def test_packaged_efficientnet_lite0_weights_load_under_timms_names_and_compute_
     mean, var, gain, bias = (raw[f"_bn0.{k}"].view(1, -1, 1, 1) for k in ("running_mean", "running_var", "weight", "bias"))
     expected = ((stem - mean) / torch.sqrt(var + 1e-3) * gain + bias).clamp(0, 6)
     with torch.no_grad():
-        ours = backbone.body.bn1(backbone.body.conv_stem(image * backbone.input_scale + backbone.input_shift))
+        ours = backbone.body.bn1(backbone.body.conv_stem(image))
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
+    assert not backbone.renormalise  # the kit's inputs are the weights' own: no identity affine in the graph
     # The weights fit one architecture; a name of neither layout is refused by name.
     with pytest.raises(ValueError, match="holds weights of tf_efficientnet_lite0, not of the backbone mobilenetv4_conv_small"):
         build_model({"kind": "student", "backbone": "mobilenetv4_conv_small", "input_size": 64, "pretrained": weights.distribution})

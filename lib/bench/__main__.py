@@ -1,4 +1,4 @@
-"""``python -m lib.bench --checkpoint best.pt --files DIR/*.tflite --out DIR [--threads 1 2 4] [--runs 50]``
+"""``python -m lib.bench --checkpoint best.pt --files DIR/*.tflite --out DIR [--threads 1 2 4] [--runs 50] [--rounds 9]``
 
 Writes ``bench.json``, ``bench.csv``, ``references.csv`` (MediaPipe's face-landmark model and face
 detector, timed in the same run) and ``pareto.png`` (NME against LiteRT latency) to ``--out``.
@@ -24,11 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9, help="alternating rounds that time every file and the references")
     parser.add_argument("--faces", type=int, default=64, help="validation faces for the NME of each file")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
     threads = tuple(args.threads)
-    settings = BenchSettings(threads, args.warmup, args.runs, args.faces, args.data_root)
+    settings = BenchSettings(threads, args.warmup, args.runs, args.faces, args.rounds, args.data_root)
     table, references = benchmark(dict.fromkeys(args.files, args.checkpoint), args.out, settings)
     atomic_save_figure(pareto_figure(table, f"litert_ms_t{compared_threads(threads)}", references), args.out / "pareto.png", dpi=100)
     columns = [

@@ -3,11 +3,17 @@
 Among the files that passed the export step's parity gate (each network exported only at the
 input size it trained at), the most accurate by validation NME (faces no training step saw)
 whose LiteRT latency is at most the reference model's (MediaPipe's face-landmark model) times
-``max_ratio``, both timed in the same bench run at the same thread count. Files whose NME is
-within ``tie_nme`` of that most accurate one are near-ties (the spread between seeds: a smaller
-difference is no difference) and the fastest of them ships. When no file is fast enough, the
-fastest file ships and ``best.json`` says so (``within_latency: false``): a run always ships.
-``best.json`` records the rule, the figures of the chosen file, and the runner-up.
+``max_ratio`` beyond the timer's noise. The file and the reference are timed in the same
+alternating rounds of one bench run at the same thread count
+(:mod:`lib.bench.embedded_benchmark`): a file's ratio is the median of its per-round ratios, and
+it is within the cap when that ratio plus :data:`TIMER_SIGMAS` standard deviations of the
+per-round ratios is (a file that runs at the reference's speed would otherwise be shipped by one
+run and not by the next). Files whose NME is within ``tie_nme`` of that most accurate one are
+near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
+them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
+the smallest file of those ships. When no file is within the cap, the fastest ships and
+``best.json`` says so (``within_latency: false``): a run always ships. ``best.json`` records the
+rule, the figures of the chosen file, and the runner-up.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ import pandas as pd
 from lib.headline import percent
 from lib.io import atomic_copy, atomic_write_text
 
-SHIP_RULE = "the most accurate file by validation NME whose latency is at most the reference's (same bench run, same threads); near-ties within tie_nme go to the faster"
+TIMER_SIGMAS = 3.0  # standard deviations of the per-round ratios: a latency difference below this many is the timer's
+SHIP_RULE = (
+    "the most accurate file by validation NME whose latency is at most the reference's beyond the timer's noise "
+    "(median per-round ratio + 3 sd, same bench run, same threads); near-ties within tie_nme go to the faster, "
+    "and among files as fast within the timer's noise to the smallest"
+)
 REFERENCE = "mediapipe"  # lib.bench.embedded_benchmark.DEFAULT_REFERENCES: MediaPipe's face-landmark model
 FIELDS = ("file", "model", "input_size", "precision", "size_mb", "gflops", "nme")
 
@@ -54,11 +65,11 @@ def most_accurate_within_latency(
 ) -> tuple[pd.Series, pd.Series | None, dict]:
     """(the row of ``bench`` to ship, the runner-up row or None, the decision's figures) by the
     module's rule. ``bench`` is a :func:`lib.bench.embedded_benchmark.benchmark` table (``nme``,
-    ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>``); ``gate`` the export step's
-    :func:`read_gate`. The runner-up is the best other file by the same rule. Raises
-    ``ValueError`` naming what is missing."""
+    ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>`` and its ``_sd``); ``gate`` the
+    export step's :func:`read_gate`. The runner-up is the best other file by the same rule.
+    Raises ``ValueError`` naming what is missing."""
     latency, ratio = f"litert_ms_t{threads}", f"vs_{reference}_t{threads}"
-    missing = [column for column in (latency, ratio, "nme") if column not in bench]
+    missing = [column for column in (latency, ratio, f"{ratio}_sd", "nme") if column not in bench]
     if missing:
         raise ValueError(f"the bench table lacks {missing}: time the files and {reference!r} at {threads} threads in one run")
     if tie_nme < 0 or max_ratio <= 0:
@@ -66,32 +77,45 @@ def most_accurate_within_latency(
     passed = bench[bench["file"].isin(set(gate.loc[gate["passed"].astype(bool), "file"]))]
     if passed.empty:
         raise ValueError("no exported file passed the parity gate")
-    fast_enough = passed[passed[ratio] <= max_ratio]
-    ranked = _ranked(fast_enough, latency, tie_nme) if len(fast_enough) else passed.sort_values([latency, "nme"])
-    choice = ranked.iloc[0]
+    choice = _ranked(passed, ratio, tie_nme, max_ratio).iloc[0]
     rest = passed[passed["file"] != choice["file"]]
-    runner_up = None
-    if len(rest):
-        rest_fast = rest[rest[ratio] <= max_ratio]
-        runner_up = (_ranked(rest_fast, latency, tie_nme) if len(rest_fast) else rest.sort_values([latency, "nme"])).iloc[0]
+    runner_up = _ranked(rest, ratio, tie_nme, max_ratio).iloc[0] if len(rest) else None
+    fast_enough = _within_cap(passed, ratio, max_ratio)
     figures = {
         "rule": SHIP_RULE,
         "reference": reference,
         "threads": threads,
         "max_ratio": max_ratio,
         "tie_nme": tie_nme,
-        "within_latency": bool(len(fast_enough)),
+        "timer_sigmas": TIMER_SIGMAS,
+        "within_latency": bool(fast_enough.any()),
         "candidates": int(len(passed)),
-        "within_latency_files": int(len(fast_enough)),
+        "within_latency_files": int(fast_enough.sum()),
     }
     return choice, runner_up, figures
 
 
-def _ranked(files: pd.DataFrame, latency: str, tie_nme: float) -> pd.DataFrame:
-    """``files`` in the rule's order: the near-ties of the lowest NME first, fastest first (then
-    the lower NME, then the smaller file), then the others by NME."""
-    tied = files["nme"] <= files["nme"].min() + tie_nme
-    return pd.concat([files[tied].sort_values([latency, "nme", "size_mb"]), files[~tied].sort_values(["nme", latency])])
+def _within_cap(files: pd.DataFrame, ratio: str, max_ratio: float) -> pd.Series:
+    """Whether each file's ratio to the reference is at most ``max_ratio`` beyond the timer's
+    noise: the median per-round ratio plus :data:`TIMER_SIGMAS` standard deviations."""
+    return files[ratio] + TIMER_SIGMAS * files[f"{ratio}_sd"] <= max_ratio
+
+
+def _ranked(files: pd.DataFrame, ratio: str, tie_nme: float, max_ratio: float) -> pd.DataFrame:
+    """``files`` in the rule's order. Those within the cap: the near-ties of the lowest NME first,
+    those as fast as the fastest (within :data:`TIMER_SIGMAS` of the near-ties' largest standard
+    deviation) first and the smallest of them first (then the lower NME, then the name), then the
+    other near-ties, fastest first, then the other files by NME. None within the cap: the fastest
+    first."""
+    fast_enough = files[_within_cap(files, ratio, max_ratio)]
+    if fast_enough.empty:
+        return files.sort_values([ratio, "nme", "file"])
+    tied = fast_enough[fast_enough["nme"] <= fast_enough["nme"].min() + tie_nme]
+    as_fast = tied[ratio] <= tied[ratio].min() + TIMER_SIGMAS * tied[f"{ratio}_sd"].max()
+    others = fast_enough.drop(tied.index)
+    return pd.concat(
+        [tied[as_fast].sort_values(["size_mb", "nme", "file"]), tied[~as_fast].sort_values([ratio, "nme", "file"]), others.sort_values(["nme", ratio, "file"])]
+    )
 
 
 def _described(row: pd.Series, threads: int, reference: str) -> dict:

@@ -2,7 +2,10 @@
 latency at several thread counts, its NME on validation crops, and, for the same network in the
 same run, PyTorch eager and onnxruntime latency; a challenge-style score against a reference;
 and MediaPipe's face-landmark model and face detector timed in the same run, as the speed a
-student should match."""
+student should match. The files and the references are timed in the same alternating rounds
+(:func:`lib.bench.latency.litert_rounds`), and a file's latency over a reference's is the
+median of its per-round ratios (a paired measurement: the machine's speed drifts between rounds,
+not within one), with their standard deviation over the rounds."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lib.bench.challenge_score import DEFAULT_WEIGHTS, challenge_score
-from lib.bench.latency import compared_threads, export_onnx, litert_latency, onnx_latency, torch_latency
+from lib.bench.latency import compared_threads, export_onnx, litert_rounds, onnx_latency, torch_latency
 from lib.deploy.detector_files import DEFAULT_DETECTOR, MEDIAPIPE_LANDMARKS
 from lib.deploy.run_model import TFLiteNet
 from lib.export.crops import export_datasets
@@ -43,26 +47,47 @@ def model_of(path: Path) -> str:
     return path.stem.rsplit("_", 2)[0]
 
 
-def reference_latencies(references: Mapping[str, Path], threads: tuple[int, ...], warmup: int = 5, runs: int = 50) -> pd.DataFrame:
-    """One row per reference ``.tflite`` file (a name -> path), timed as the students are:
-    ``name``, ``file``, ``size_mb``, ``input_shape`` and ``litert_ms_t<k>`` / ``litert_p90_t<k>``."""
+Rounds = dict[int, dict[str, list[dict[str, float]]]]  # threads -> name -> {median, p90} ms per round
+
+
+def latency_columns(timed: Rounds, name: str) -> dict[str, float]:
+    """``litert_ms_t<k>`` and ``litert_p90_t<k>`` of ``name`` in :func:`litert_rounds`'s rounds
+    at each thread count ``k``: the median over rounds of each round's median and p90 (ms)."""
+    columns = {}
+    for t, by_name in timed.items():
+        columns[f"litert_ms_t{t}"] = float(np.median([r["median"] for r in by_name[name]]))
+        columns[f"litert_p90_t{t}"] = float(np.median([r["p90"] for r in by_name[name]]))
+    return columns
+
+
+def ratio_columns(timed: Rounds, name: str, references: list[str]) -> dict[str, float]:
+    """``vs_<reference>_t<k>``: ``name``'s latency over each reference's, the median over rounds
+    of the ratio within each round (1 = as fast), and ``vs_<reference>_t<k>_sd``, the standard
+    deviation of those per-round ratios (how far the timer's rounds disagree)."""
+    columns = {}
+    for t, by_name in timed.items():
+        for reference in references:
+            paired = [ours["median"] / theirs["median"] for ours, theirs in zip(by_name[name], by_name[reference], strict=True)]
+            columns[f"vs_{reference}_t{t}"] = float(np.median(paired))
+            columns[f"vs_{reference}_t{t}_sd"] = float(np.std(paired, ddof=1)) if len(paired) > 1 else 0.0
+    return columns
+
+
+def reference_rows(references: Mapping[str, Path], timed: Rounds) -> pd.DataFrame:
+    """One row per reference ``.tflite`` file (a name -> path) of the same rounds as the students:
+    ``name``, ``file``, ``size_mb``, ``input_shape`` and :func:`latency_columns`."""
     rows = []
     for name, path in references.items():
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"reference model {path} not found (make detector extracts MediaPipe's files)")
-        row = {"name": name, "file": path.name, "size_mb": path.stat().st_size / 1e6, "input_shape": "x".join(map(str, TFLiteNet(path).input_shape))}
-        for t in threads:
-            latency = litert_latency(path, t, warmup, runs)
-            row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
-        rows.append(row)
+        shape = "x".join(map(str, TFLiteNet(path).input_shape))
+        rows.append({"name": name, "file": path.name, "size_mb": path.stat().st_size / 1e6, "input_shape": shape, **latency_columns(timed, name)})
     return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class BenchSettings:
     """How the files are timed and scored: ``threads`` (LiteRT, PyTorch and onnxruntime each at
-    every count), ``warmup`` and ``runs`` per latency (the median and p90 of ``runs``), ``faces``
+    every count), ``warmup`` and ``runs`` per latency (the median and p90 of ``runs``), LiteRT's
+    in ``rounds`` alternating rounds (files and references alike), ``faces``
     validation crops scored per file (from ``data_root``, default the checkpoint's own data),
     ``weights`` of the challenge score, ``references`` (name -> ``.tflite``; default
     :data:`DEFAULT_REFERENCES`) timed in the same run."""
@@ -71,6 +96,7 @@ class BenchSettings:
     warmup: int = 5
     runs: int = 50
     faces: int = 64
+    rounds: int = 9
     data_root: str | None = None
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     references: Mapping[str, str | Path] = field(default_factory=lambda: dict(DEFAULT_REFERENCES))
@@ -96,8 +122,8 @@ def network_baseline(checkpoint: Path, size: int, onnx_path: Path, settings: Ben
 
 
 def file_row(path: Path, size: int, base: dict, settings: BenchSettings) -> dict:
-    """One ``.tflite`` file's row: what it is, its NME on the network's validation crops, its
-    LiteRT latency and its network's PyTorch and onnxruntime latencies at every thread count."""
+    """One ``.tflite`` file's row: what it is, its NME on the network's validation crops and its
+    network's PyTorch and onnxruntime latencies at every thread count."""
     points, _ = tflite_outputs(TFLiteNet(path), base["pixels"])
     truth = points_array(base["validation"].table)[: len(points)]
     row = {
@@ -112,17 +138,14 @@ def file_row(path: Path, size: int, base: dict, settings: BenchSettings) -> dict
         "faces": len(points),
     }
     for t in settings.threads:
-        latency = litert_latency(path, t, settings.warmup, settings.runs)
-        row[f"litert_ms_t{t}"], row[f"litert_p90_t{t}"] = latency["median"], latency["p90"]
         for name in ("torch", "onnx"):
             row[f"{name}_ms_t{t}"], row[f"{name}_p90_t{t}"] = base[f"{name}_ms_t{t}"]["median"], base[f"{name}_ms_t{t}"]["p90"]
     return row
 
 
-def scored(table: pd.DataFrame, reference_table: pd.DataFrame, settings: BenchSettings) -> pd.DataFrame:
+def scored(table: pd.DataFrame, settings: BenchSettings) -> pd.DataFrame:
     """``table`` with ``score`` against the fp32 file of the largest input size and network (100 =
-    equal to it), ``score_reference`` and ``vs_<reference>_t<k>``: each file's LiteRT latency
-    over each reference's (1 = as fast)."""
+    equal to it) and ``score_reference``."""
     speed = f"litert_ms_t{compared_threads(settings.threads)}"
     fp32 = table[table["precision"] == "fp32"]
     reference = (fp32 if len(fp32) else table).sort_values(["input_size", "params_m"]).iloc[-1]
@@ -131,9 +154,6 @@ def scored(table: pd.DataFrame, reference_table: pd.DataFrame, settings: BenchSe
         challenge_score({k: row[c] for k, c in keys.items()}, {k: reference[c] for k, c in keys.items()}, settings.weights) for _, row in table.iterrows()
     ]
     table["score_reference"] = reference["file"]
-    for _, other in reference_table.iterrows():
-        for t in settings.threads:
-            table[f"vs_{other['name']}_t{t}"] = table[f"litert_ms_t{t}"] / other[f"litert_ms_t{t}"]
     return table
 
 
@@ -142,30 +162,46 @@ def benchmark(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(students, references): one row per ``.tflite`` file of ``files`` (each file -> the
     checkpoint it was exported from: PyTorch and onnxruntime time that network at the file's
-    input size, and its validation crops score the file, :func:`file_row`; then :func:`scored`),
-    and one per reference model timed in the same run (:func:`reference_latencies`). Writes
-    ``bench.json``, ``bench.csv`` and ``references.csv`` into ``out_dir``. Latencies in ms
-    (median and p90 per thread count); ``nme`` as a fraction."""
+    input size, and its validation crops score the file, :func:`file_row`; its LiteRT latency and
+    its ratios to each reference come from the rounds, :func:`latency_columns` and
+    :func:`ratio_columns`; then :func:`scored`), and one per reference model timed in the same
+    rounds (:func:`reference_rows`). Writes ``bench.json``, ``bench.csv`` and ``references.csv``
+    into ``out_dir``. Latencies in ms (median and p90 per thread count); ``nme`` as a fraction."""
     if not files:
         raise ValueError("no .tflite files to benchmark")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     references = {name: resolve(path) for name, path in settings.references.items()}
-    reference_table = reference_latencies(references, settings.threads, settings.warmup, settings.runs)
+    for path in references.values():
+        if not path.is_file():
+            raise FileNotFoundError(f"reference model {path} not found (make detector extracts MediaPipe's files)")
+    timed_paths = {**references, **{str(path): path for path in files}}
+    timed = {
+        t: litert_rounds(timed_paths, t, settings.warmup, settings.runs, settings.rounds)
+        for t in track(settings.threads, desc="LiteRT rounds", disable=not progress)
+    }
     baselines: dict[tuple[Path, int], dict] = {}
     rows = []
     for path in track(sorted(files), desc="bench", disable=not progress):
         checkpoint, size = Path(files[path]), TFLiteNet(path).input_shape[1]
         if (checkpoint, size) not in baselines:
             baselines[checkpoint, size] = network_baseline(checkpoint, size, out_dir / f"{model_of(path)}_{size}.onnx", settings)
-        rows.append(file_row(path, size, baselines[checkpoint, size], settings))
-    table = scored(pd.DataFrame(rows), reference_table, settings)
+        rows.append(
+            {
+                **file_row(path, size, baselines[checkpoint, size], settings),
+                **latency_columns(timed, str(path)),
+                **ratio_columns(timed, str(path), list(references)),
+            }
+        )
+    table = scored(pd.DataFrame(rows), settings)
+    reference_table = reference_rows(references, timed)
     for name, frame in (("bench.csv", table), ("references.csv", reference_table)):
         atomic_save_csv(frame, out_dir / name, index=False)
     record = {
         "threads": list(settings.threads),
         "runs": settings.runs,
         "warmup": settings.warmup,
+        "rounds": settings.rounds,
         "weights": dict(settings.weights),
         "rows": table.to_dict("records"),
         "references": reference_table.to_dict("records"),

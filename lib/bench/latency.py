@@ -1,9 +1,12 @@
 """Latency of one batch-1 forward pass: the same network through LiteRT, PyTorch eager and
 onnxruntime, each with a fixed number of threads. Warm-up calls first, then the median and the
-90th percentile of ``runs`` timed calls (milliseconds)."""
+90th percentile of ``runs`` timed calls (milliseconds); ``.tflite`` files that are compared with
+one another are timed in alternating rounds (:func:`litert_rounds`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +23,21 @@ def compared_threads(threads: tuple[int, ...] | list[int]) -> int:
     return 2 if 2 in threads else threads[0]
 
 
-def litert_latency(path: str | Path, threads: int, warmup: int = 5, runs: int = 50) -> dict[str, float]:
-    """A ``.tflite`` file in the LiteRT interpreter (XNNPACK, ``threads`` threads)."""
-    net = TFLiteNet(path, num_threads=threads)
-    pixels = np.full(net.input_shape, 127.5, dtype=np.float32)
-    return time_calls(lambda: net(pixels), warmup, runs)
+def litert_rounds(paths: Mapping[str, str | Path], threads: int, warmup: int = 5, runs: int = 50, rounds: int = 5) -> dict[str, list[dict[str, float]]]:
+    """``.tflite`` files (a name -> path) timed against one another in the LiteRT interpreter
+    (XNNPACK, ``threads`` threads): ``rounds`` rounds, each timing every file in turn (``warmup``
+    untimed, then ``runs`` timed calls), the order reversed every other round, so that a change in
+    the machine's speed during the measurement falls on every file alike. name -> one
+    ``{"median", "p90"}`` (ms) per round, in round order: two files' latencies in the same round
+    are a paired measurement."""
+    nets = {name: TFLiteNet(path, num_threads=threads) for name, path in paths.items()}
+    calls = {name: partial(net, np.full(net.input_shape, 127.5, dtype=np.float32)) for name, net in nets.items()}
+    timed: dict[str, list[dict[str, float]]] = {name: [] for name in nets}
+    order = list(nets)
+    for index in range(rounds):
+        for name in order if index % 2 == 0 else order[::-1]:
+            timed[name].append(time_calls(calls[name], warmup, runs))
+    return timed
 
 
 def torch_latency(graph: DeployableLandmarks, threads: int, warmup: int = 5, runs: int = 50) -> dict[str, float]:

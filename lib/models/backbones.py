@@ -29,7 +29,7 @@ class Backbone(nn.Module):
     package of :data:`~lib.models.packaged_weights.PACKAGED_WEIGHTS` or a local state-dict file
     (:func:`pretrained_source`). With pretrained weights the kit's inputs (``[-1, 1]``) are mapped
     to the normalisation the weights were trained with (the tag's, or the architecture's default
-    tag's for a package or a file). ``load_weights`` False builds the same network
+    tag's for a package or a file; none when that is the kit's own, as EfficientNet-Lite's). ``load_weights`` False builds the same network
     without fetching or reading them (a checkpoint's weights replace them anyway).
     """
 
@@ -46,9 +46,9 @@ class Backbone(nn.Module):
             load_backbone_weights(self.body, read_state_dict(source), str(source))
         if isinstance(source, PackagedWeights) and load_weights:
             load_backbone_weights(self.body, source.state_dict(self.body), source.distribution)
-        self.renormalise = source is not None
+        scale, shift = input_affine(source if isinstance(source, str) else name) if source is not None else ((1.0,) * 3, (0.0,) * 3)
+        self.renormalise = scale != (1.0,) * 3 or shift != (0.0,) * 3  # weights trained on the kit's [-1, 1]: nothing to map
         if self.renormalise:
-            scale, shift = input_affine(source if isinstance(source, str) else name)
             self.register_buffer("input_scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("input_shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
         reductions, widths = self.body.feature_info.reduction(), self.body.feature_info.channels()
