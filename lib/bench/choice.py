@@ -11,8 +11,8 @@ per-round ratios is (a file that runs at the reference's speed would otherwise b
 run and not by the next). Files whose NME is within ``tie_nme`` of that most accurate one are
 near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
 them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
-the smallest file of those ships. When no file is within the cap, the fastest ships and
-``best.json`` says so (``within_latency: false``): a run always ships. ``best.json`` records the
+the smallest file of those ships. When no file is within the cap, the fastest ships (the
+smallest of those as fast) and ``best.json`` says so (``within_latency: false``): a run always ships. ``best.json`` records the
 rule, the figures of the chosen file, and the runner-up.
 """
 
@@ -102,20 +102,22 @@ def _within_cap(files: pd.DataFrame, ratio: str, max_ratio: float) -> pd.Series:
 
 
 def _ranked(files: pd.DataFrame, ratio: str, tie_nme: float, max_ratio: float) -> pd.DataFrame:
-    """``files`` in the rule's order. Those within the cap: the near-ties of the lowest NME first,
-    those as fast as the fastest (within :data:`TIMER_SIGMAS` of the near-ties' largest standard
-    deviation) first and the smallest of them first (then the lower NME, then the name), then the
-    other near-ties, fastest first, then the other files by NME. None within the cap: the fastest
-    first."""
+    """``files`` in the rule's order: of those within the cap, the near-ties of the lowest NME
+    (:func:`_fastest_first`), then the others by NME; none within the cap: all of them
+    :func:`_fastest_first`."""
     fast_enough = files[_within_cap(files, ratio, max_ratio)]
     if fast_enough.empty:
-        return files.sort_values([ratio, "nme", "file"])
+        return _fastest_first(files, ratio)
     tied = fast_enough[fast_enough["nme"] <= fast_enough["nme"].min() + tie_nme]
-    as_fast = tied[ratio] <= tied[ratio].min() + TIMER_SIGMAS * tied[f"{ratio}_sd"].max()
-    others = fast_enough.drop(tied.index)
-    return pd.concat(
-        [tied[as_fast].sort_values(["size_mb", "nme", "file"]), tied[~as_fast].sort_values([ratio, "nme", "file"]), others.sort_values(["nme", ratio, "file"])]
-    )
+    return pd.concat([_fastest_first(tied, ratio), fast_enough.drop(tied.index).sort_values(["nme", ratio, "file"])])
+
+
+def _fastest_first(files: pd.DataFrame, ratio: str) -> pd.DataFrame:
+    """``files`` fastest first, those as fast as the fastest (within :data:`TIMER_SIGMAS` of
+    their largest standard deviation: the timer cannot order them) the smallest first (then the
+    lower NME, then the name)."""
+    as_fast = files[ratio] <= files[ratio].min() + TIMER_SIGMAS * files[f"{ratio}_sd"].max()
+    return pd.concat([files[as_fast].sort_values(["size_mb", "nme", "file"]), files[~as_fast].sort_values([ratio, "nme", "file"])])
 
 
 def _described(row: pd.Series, threads: int, reference: str) -> dict:
