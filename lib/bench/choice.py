@@ -12,8 +12,8 @@ run and not by the next). Files whose NME is within ``tie_nme`` of that most acc
 near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
 them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
 the smallest file of those ships. When no file is within the cap, the fastest ships (the
-smallest of those as fast) and ``best.json`` says so (``within_latency: false``): a run always ships. ``best.json`` records the
-rule, the figures of the chosen file, and the runner-up.
+smallest of those as fast) and ``best.json`` says so (``within_latency: false``): a run always
+ships. ``best.json`` records the rule, the figures of the chosen file, and the runner-up.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def benchmark(
             raise FileNotFoundError(f"reference model {path} not found (make detector extracts MediaPipe's files)")
     timed_paths = {**references, **{str(path): path for path in files}}
     timed = {
-        t: litert_rounds(timed_paths, t, settings.warmup, settings.runs, settings.rounds)
+        t: litert_rounds(timed_paths, t, settings.rounds, settings.warmup, settings.runs)
         for t in track(settings.threads, desc="LiteRT rounds", disable=not progress)
     }
     baselines: dict[tuple[Path, int], dict] = {}

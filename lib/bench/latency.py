@@ -23,7 +23,7 @@ def compared_threads(threads: tuple[int, ...] | list[int]) -> int:
     return 2 if 2 in threads else threads[0]
 
 
-def litert_rounds(paths: Mapping[str, str | Path], threads: int, warmup: int = 5, runs: int = 50, rounds: int = 5) -> dict[str, list[dict[str, float]]]:
+def litert_rounds(paths: Mapping[str, str | Path], threads: int, rounds: int, warmup: int = 5, runs: int = 50) -> dict[str, list[dict[str, float]]]:
     """``.tflite`` files (a name -> path) timed against one another in the LiteRT interpreter
     (XNNPACK, ``threads`` threads): ``rounds`` rounds, each timing every file in turn (``warmup``
     untimed, then ``runs`` timed calls), the order reversed every other round, so that a change in

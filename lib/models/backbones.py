@@ -29,8 +29,9 @@ class Backbone(nn.Module):
     package of :data:`~lib.models.packaged_weights.PACKAGED_WEIGHTS` or a local state-dict file
     (:func:`pretrained_source`). With pretrained weights the kit's inputs (``[-1, 1]``) are mapped
     to the normalisation the weights were trained with (the tag's, or the architecture's default
-    tag's for a package or a file; none when that is the kit's own, as EfficientNet-Lite's). ``load_weights`` False builds the same network
-    without fetching or reading them (a checkpoint's weights replace them anyway).
+    tag's for a package or a file; no mapping when that is the kit's own, as EfficientNet-Lite's).
+    ``load_weights`` False builds the same network without fetching or reading them (a
+    checkpoint's weights replace them anyway).
     """
 
     def __init__(self, name: str, input_size: int, pretrained: str | None = None, strides: tuple[int, ...] = (32,), load_weights: bool = True):
@@ -46,9 +47,10 @@ class Backbone(nn.Module):
             load_backbone_weights(self.body, read_state_dict(source), str(source))
         if isinstance(source, PackagedWeights) and load_weights:
             load_backbone_weights(self.body, source.state_dict(self.body), source.distribution)
-        scale, shift = input_affine(source if isinstance(source, str) else name) if source is not None else ((1.0,) * 3, (0.0,) * 3)
-        self.renormalise = scale != (1.0,) * 3 or shift != (0.0,) * 3  # weights trained on the kit's [-1, 1]: nothing to map
+        affine = input_affine(source if isinstance(source, str) else name) if source is not None else IDENTITY_AFFINE
+        self.renormalise = affine != IDENTITY_AFFINE  # weights trained on the kit's [-1, 1]: nothing to map
         if self.renormalise:
+            scale, shift = affine
             self.register_buffer("input_scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("input_shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
         reductions, widths = self.body.feature_info.reduction(), self.body.feature_info.channels()
@@ -96,6 +98,7 @@ class Backbone(nn.Module):
         return [m.permute(0, 3, 1, 2).contiguous() for m in maps] if self.channels_last else list(maps)
 
 
+IDENTITY_AFFINE = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))  # input_affine's (scale, shift) for weights trained on the kit's inputs
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 HUB_HOST = "huggingface.co"
 
