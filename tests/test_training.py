@@ -516,3 +516,32 @@ def test_a_run_starts_from_another_runs_weights_and_refuses_another_architecture
     student = train_config("student", path, "tiny", {"out_dir": str(tmp_path / "student"), "loss": {}, "init_from": str(tmp_path / "first" / "best.pt")})
     with pytest.raises(ValueError, match=r"first/best.pt: not this model's architecture \(missing: .*unexpected"):
         train(student, progress=False)
+
+
+def test_channels_last_changes_the_layout_of_a_training_step_not_its_arithmetic(tmp_path, synthetic_root):
+    """The engine's network and batches are channels-last (NHWC strides) unless asked otherwise;
+    a training step from the same weights on the same batch gives the same loss and gradients as
+    in the contiguous layout, up to float rounding (not the updated weights: AdamW's first step
+    moves each weight by about the learning rate times the sign of its gradient, which rounding
+    flips where a gradient is near 0)."""
+    path = tiny_config(tmp_path, synthetic_root)
+    cpu = torch.device("cpu")
+    updated = {}
+    for channels_last in (True, False):
+        cfg = train_config("student", path, "tiny", {"loss": {}, "channels_last": channels_last})
+        torch.manual_seed(0)
+        model = engine._network(cfg, cpu, None)
+        convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1) and m.weight.shape[1] > 1]
+        assert convs  # not depthwise: a (C, 1, k, k) weight is contiguous in both layouts
+        assert all(w.is_contiguous(memory_format=torch.channels_last) == channels_last for w in convs)
+        train_set = engine.stage_datasets(cfg)[0]
+        batch = torch.utils.data.default_collate([train_set[i] for i in range(4)])
+        batch["image"] = batch["image"].contiguous(memory_format=engine.memory_format(cfg))
+        terms = engine.training_step(model, None, None, engine.optimisation(cfg, model, None, cpu), batch, cfg, cpu)
+        updated[channels_last] = (float(terms["total"]), {k: p.grad.contiguous() for k, p in model.named_parameters() if p.grad is not None})
+    assert updated[True][0] == pytest.approx(updated[False][0], rel=1e-5)
+    assert updated[True][1].keys() == updated[False][1].keys()
+    largest = max(float(gradient.abs().max()) for gradient in updated[False][1].values())
+    for name, gradient in updated[False][1].items():  # some are 0 but for rounding (a bias before a batch norm)
+        bound = 1e-3 * float(gradient.abs().max()) + 1e-6 * largest
+        assert float((updated[True][1][name] - gradient).abs().max()) <= bound, name

@@ -67,6 +67,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     grad_clip: float = 5.0
     amp: str = "auto"  # auto: bf16/fp16 autocast on a GPU, fp32 on the CPU; or off
+    channels_last: bool = True  # networks and batches in channels-last memory format: faster convolutions, the same arithmetic up to rounding
     teacher_precision: str = "fp32"  # the frozen teacher's forward on the CPU: fp32, bf16 or auto (bf16 where the CPU has bf16 instructions)
     seed: int = 0
     split_seed: int | None = None  # the train/validation split's seed (None: seed); fixed, every seed validates on the same faces

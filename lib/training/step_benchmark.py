@@ -2,8 +2,8 @@
 [--runs 10] [--threads 2] [--out step_times.csv]``.
 
 Builds the profile's student (and, when it distils, a teacher of the profile's architecture, with
-random weights: the cost does not depend on them), takes real augmented batches from the
-profile's training data, and times each part of a step separately: loading a batch in the main
+random weights: the cost does not depend on them), in the engine's memory format, takes real
+augmented batches from the profile's training data, and times each part of a step separately: loading a batch in the main
 process, the student's forward pass, the loss, backward + AdamW step, and the frozen teacher's
 forward pass. Prints the median and p90 of ``runs`` timed repetitions (after two warm-ups), in
 ms per batch and as images/s.
@@ -23,7 +23,7 @@ from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.timing import time_calls
 from lib.training.config import train_config
-from lib.training.engine import stage_datasets, teacher_autocast, teacher_precision
+from lib.training.engine import memory_format, stage_datasets, teacher_autocast, teacher_precision
 
 WARMUP = 2
 
@@ -38,13 +38,15 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     cfg = train_config("student", config, profile, {"teacher_checkpoint": "unused.pt"})
     train_set, _, _ = stage_datasets(cfg)
     indices = iter(np.random.default_rng(0).integers(len(train_set), size=(runs + WARMUP) * cfg.batch_size).tolist())
-    student = build_model(cfg.model_config).train()
+    layout = memory_format(cfg)
+    student = build_model(cfg.model_config).train().to(memory_format=layout)
     teacher_cfg = train_config("teacher", config, profile)
-    teacher = build_model(teacher_cfg.model_config).eval() if cfg.distils else None
+    teacher = build_model(teacher_cfg.model_config).eval().to(memory_format=layout) if cfg.distils else None
     weights = LossWeights(**cfg.loss)
     criterion = LandmarkCriterion(weights, student.backbone.channels, teacher.backbone.channels if teacher is not None else None)
     optimiser = torch.optim.AdamW([*student.parameters(), *criterion.parameters()], lr=cfg.lr)
     batch = default_collate([train_set[i] for i in range(cfg.batch_size)])
+    batch["image"] = batch["image"].contiguous(memory_format=layout)
     with torch.no_grad():
         teacher_outputs = teacher(batch["image"]) if teacher is not None else None
 
