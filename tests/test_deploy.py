@@ -78,8 +78,11 @@ def test_detector_boxes_follow_the_image_when_it_is_padded(detector, synthetic_r
     padded[40:, 100:] = image
     moved, _ = detector(padded)
     assert len(boxes) >= 1
-    matches = box_iou(boxes + [100, 40, 100, 40], moved).max(axis=1)
-    assert matches.min() > 0.7
+    shifted = boxes + np.tile([100, 40], 4)  # the box's corners and the eyes
+    overlap = box_iou(shifted, moved)
+    assert overlap.max(axis=1).min() > 0.7
+    for found, match in zip(shifted, moved[overlap.argmax(axis=1)], strict=True):
+        assert np.abs(match[4:] - found[4:]).max() < 0.1 * (found[2] - found[0])  # the eyes moved with the face
 
 
 def test_calibration_maps_detector_boxes_onto_landmark_crops(detector, synthetic_root):
@@ -330,10 +333,20 @@ def test_detector_finds_a_real_photograph_and_three_faces_side_by_side(detector)
     boxes, scores = detector(image)
     assert len(boxes) == 1
     assert scores[0] > 0.7
-    centre, side = (boxes[0, :2] + boxes[0, 2:]) / 2, boxes[0, 2] - boxes[0, 0]
+    centre, side = (boxes[0, :2] + boxes[0, 2:4]) / 2, boxes[0, 2] - boxes[0, 0]
     assert 220 < centre[0] < 310
     assert 180 < centre[1] < 280
     assert 150 < side < 260
+    right_eye, left_eye = boxes[0, 4:6], boxes[0, 6:8]  # the face's right eye on the image's left
+    assert boxes[0, 0] < right_eye[0] < centre[0] < left_eye[0] < boxes[0, 2]
+    assert boxes[0, 1] < right_eye[1] < centre[1]  # in the box's upper half
+    assert boxes[0, 1] < left_eye[1] < centre[1]
+    assert abs(run_model.detection_roll(boxes[0])) < 8  # a portrait held upright
+    # Turned 20 deg clockwise on screen about the face's centre, the eye line turns with it.
+    turned = cv2.warpAffine(image, cv2.getRotationMatrix2D(tuple(centre), -20.0, 1.0), image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+    rolled, _ = detector(turned)
+    assert len(rolled) == 1
+    assert run_model.detection_roll(rolled[0]) - run_model.detection_roll(boxes[0]) == pytest.approx(20.0, abs=5.0)
     row = np.concatenate([cv2.resize(image, (171, 200))] * 3, axis=1)
     boxes, _ = detector(row)
     assert len(boxes) == 3

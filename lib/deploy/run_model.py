@@ -21,9 +21,10 @@ written, naming the file (exit status 2); otherwise the exit status is 0 unless 
 given and something failed. ``settings.json`` (:class:`PackageSettings`) holds
 every choice the submission was made with: the box-to-crop rule, the detector threshold and
 layout (tiles, the close-up model), the most faces kept per image, and the flip test-time
-augmentation's landmark permutation (or null), and the refinement passes: how many times each
-face is predicted again from the training crop around its own landmarks, which places the crop
-as training did wherever the detector's box sits off the face.
+augmentation's landmark permutation (or null), whether the first crop of a face is turned to
+level the eyes the detector found (a rolled face seen upright), and the refinement passes: how
+many times each face is predicted again from the training crop around its own landmarks, which
+places the crop as training did wherever the detector's box sits off the face.
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -55,6 +56,10 @@ MAX_CROP_SHIFT = 0.5  # a refinement crop whose centre moves more than this shar
 MAX_CROP_ZOOM = 1.5  # likewise one whose side grows or shrinks by more than this factor
 MIN_SCORE = 0.4  # the detector's score threshold where none was measured on a detector set
 LOW_CONFIDENCE = 0.3  # a face whose heatmap confidence stays below this (the targets' peak is 1) is reported
+# A detection is a row of pixels: the face's box x0, y0, x1, y1, then the (x, y) of its right and
+# of its left eye (BlazeFace's first two keypoints; the image's left and right in an upright face).
+DETECTION_COLUMNS = 8
+EYES = slice(4, 8)
 
 
 class BadInput(ValueError):
@@ -151,8 +156,9 @@ def blazeface_anchors(spec: BlazeFaceSpec) -> np.ndarray:
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe's weighted non-maximum suppression: each kept box is the score-weighted mean of
-    the boxes overlapping it by more than ``iou_threshold``. (K, 4) boxes, (K,) scores."""
+    """MediaPipe's weighted non-maximum suppression: each kept detection is the score-weighted
+    mean of those whose boxes overlap its box by more than ``iou_threshold``. (K, C) detections
+    (the box first, then any points: :data:`DETECTION_COLUMNS`), (K,) scores."""
     order = np.argsort(-scores)
     kept_boxes, kept_scores = [], []
     remaining = order
@@ -164,15 +170,16 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
         kept_boxes.append((boxes[group] * weights[:, None]).sum(0) / weights.sum())
         kept_scores.append(scores[remaining[0]])
         remaining = remaining[overlap <= iou_threshold]
-    return np.array(kept_boxes, dtype=np.float64).reshape(-1, 4), np.array(kept_scores, dtype=np.float64)
+    return np.array(kept_boxes, dtype=np.float64).reshape(-1, boxes.shape[1]), np.array(kept_scores, dtype=np.float64)
 
 
 def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(P, Q) intersection over union of (P, 4) and (Q, 4) ``x0, y0, x1, y1`` boxes."""
+    """(P, Q) intersection over union of (P, 4) and (Q, 4) ``x0, y0, x1, y1`` boxes (or
+    detections: their first four columns)."""
     top_left = np.maximum(first[:, None, :2], second[None, :, :2])
-    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    bottom_right = np.minimum(first[:, None, 2:4], second[None, :, 2:4])
     intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
-    first_area, second_area = (np.prod(b[:, 2:] - b[:, :2], axis=-1) for b in (first, second))
+    first_area, second_area = (np.prod(b[:, 2:4] - b[:, :2], axis=-1) for b in (first, second))
     return intersection / (first_area[:, None] + second_area[None, :] - intersection + 1e-12)
 
 
@@ -192,12 +199,14 @@ class BlazeFaceDetector:
         self.iou_threshold = iou_threshold
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        """(H, W, 3) uint8 RGB -> (F, 8) detections (box and eyes, :data:`DETECTION_COLUMNS`) in
+        pixels and (F,) scores."""
         return weighted_nms(*self.anchor_boxes(image), self.iou_threshold)
 
     def anchor_boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every anchor's box (K, 4) in image pixels and score (K,) at ``min_score`` or above,
-        before the non-maximum suppression that makes them faces."""
+        """Every anchor's detection (K, 8) (box and eyes, :data:`DETECTION_COLUMNS`) in image
+        pixels and score (K,) at ``min_score`` or above, before the non-maximum suppression that
+        makes them faces."""
         size = self.spec.input_size
         side = max(image.shape[:2])
         zoom = size / side
@@ -208,11 +217,12 @@ class BlazeFaceDetector:
         regressors, logits = sorted(self.net(square[None].astype(np.float32) / 127.5 - 1.0), key=lambda a: -a.shape[-1])
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100, 100)))
         keep = scores >= self.min_score
-        raw, anchors = regressors[0, keep, :4] / size, self.anchors[keep]
-        centre, extent = anchors + raw[:, :2], raw[:, 2:]
-        boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1).astype(np.float64)
+        raw, anchors = regressors[0, keep, :DETECTION_COLUMNS] / size, self.anchors[keep]
+        centre, extent = anchors + raw[:, :2], raw[:, 2:4]
+        eyes = raw[:, EYES] + np.tile(anchors, 2)  # keypoints are offsets from the anchor
+        detections = np.concatenate([centre - extent / 2, centre + extent / 2, eyes], axis=1).astype(np.float64)
         # [0, 1] of the square -> square edge coordinates -> image pixel coordinates.
-        return (boxes * size - np.tile(pad, 2)) / zoom - 0.5, scores[keep]
+        return (detections * size - np.tile(pad, DETECTION_COLUMNS // 2)) / zoom - 0.5, scores[keep]
 
 
 TILE_OVERLAP = 0.2  # neighbouring tiles overlap by this share of the image's longer side
@@ -230,19 +240,20 @@ def tile_grid(width: int, height: int, tiles: int) -> tuple[int, list[tuple[int,
     return side, [(x, y) for y in starts[1] for x in starts[0]]
 
 
-Detections = tuple[np.ndarray, np.ndarray]  # (K, 4) boxes x0, y0, x1, y1 in pixels, (K,) scores
+Detections = tuple[np.ndarray, np.ndarray]  # (K, 8) detections (DETECTION_COLUMNS) in pixels, (K,) scores
 
 
 NO_BOX_MAP = (0.0, 0.0, 1.0)
 
 
 def map_boxes(boxes: np.ndarray, box_map: tuple[float, float, float]) -> np.ndarray:
-    """(K, 4) boxes moved by ``box_map = (dx, dy, scale)``: the centre by ``(dx, dy)`` box
-    sides (the longer side), width and height times ``scale``."""
+    """(K, C) detections whose boxes (the first four columns) are moved by ``box_map = (dx, dy,
+    scale)``: the centre by ``(dx, dy)`` box sides (the longer side), width and height times
+    ``scale``; the points after the box stay where they are."""
     dx, dy, scale = box_map
-    centre, extent = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+    centre, extent = (boxes[:, :2] + boxes[:, 2:4]) / 2, boxes[:, 2:4] - boxes[:, :2]
     centre = centre + np.array([dx, dy]) * extent.max(axis=1, keepdims=True)
-    return np.concatenate([centre - extent * scale / 2, centre + extent * scale / 2], axis=1)
+    return np.concatenate([centre - extent * scale / 2, centre + extent * scale / 2, boxes[:, 4:]], axis=1)
 
 
 def cut_by_tile_edge(boxes: np.ndarray, x: int, y: int, side: int, width: int, height: int) -> np.ndarray:
@@ -295,10 +306,10 @@ class FaceDetector:
                 keep = (np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= TILE_FACE_SHARE * side) & ~cut_by_tile_edge(
                     boxes, x, y, side, image.shape[1], image.shape[0]
                 )
-                found.append((boxes[keep] + np.array([x, y, x, y], dtype=np.float64), scores[keep]))
+                found.append((boxes[keep] + np.tile(np.array([x, y], dtype=np.float64), DETECTION_COLUMNS // 2), scores[keep]))
         full = (np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found]))
         if self.close_up is None:
-            return full, (np.zeros((0, 4)), np.zeros(0))
+            return full, (np.zeros((0, DETECTION_COLUMNS)), np.zeros(0))
         boxes, scores = self.close_up.anchor_boxes(image)
         return full, (map_boxes(boxes, self.close_up_box), scores)
 
@@ -317,7 +328,8 @@ class FaceDetector:
         return boxes, scores
 
     def __call__(self, image: np.ndarray) -> Detections:
-        """(H, W, 3) uint8 RGB -> (F, 4) boxes ``x0, y0, x1, y1`` in pixels and (F,) scores."""
+        """(H, W, 3) uint8 RGB -> (F, 8) detections (box and eyes, :data:`DETECTION_COLUMNS`) in
+        pixels and (F,) scores."""
         return self.merge(self.anchor_sets(image), self.full_range.min_score)
 
 
@@ -365,9 +377,10 @@ class LandmarkCalibration:
         self.side_factor = float(side_factor)
 
     def crop(self, box: np.ndarray) -> tuple[np.ndarray, float]:
-        """Centre (2,) and scale (side / 200 px) of the landmark crop for a (4,) box."""
+        """Centre (2,) and scale (side / 200 px) of the landmark crop for a (4,) box (or a
+        detection: its first four values)."""
         side = max(box[2] - box[0], box[3] - box[1])
-        centre = (box[:2] + box[2:]) / 2.0 + self.offset * side
+        centre = (box[:2] + box[2:4]) / 2.0 + self.offset * side
         return centre, side * self.side_factor / CROP_UNIT
 
 
@@ -388,6 +401,14 @@ def eye_line_roll(points: np.ndarray, level_eyes: tuple[Sequence[int], Sequence[
     :func:`crop_matrix`'s ``rotation`` that levels it."""
     step = points[list(level_eyes[1])].mean(axis=0) - points[list(level_eyes[0])].mean(axis=0)
     return float(np.degrees(np.arctan2(step[1], step[0])))
+
+
+def detection_roll(detection: np.ndarray) -> float:
+    """Degrees by which a (8,) detection's eye line (its right eye to its left,
+    :data:`DETECTION_COLUMNS`) turns from horizontal: the :func:`crop_matrix` ``rotation`` that
+    levels the eyes the detector found."""
+    right_x, right_y, left_x, left_y = detection[EYES]
+    return float(np.degrees(np.arctan2(left_y - right_y, left_x - right_x)))
 
 
 def heatmap_confidence(heatmaps: np.ndarray) -> float:
@@ -548,6 +569,7 @@ SETTINGS_RULES = {  # PackageSettings field -> (parse and check, raising _Invali
     "close_up_box": (lambda v: _numbers(v, 3, positive_last=True), "3 finite numbers, the last > 0"),
     "refine_passes": (lambda v: _integer(v, 0), "an integer >= 0"),
     "level_eyes": (_eye_groups, "null or 2 non-empty lists of landmark indices"),
+    "detector_roll": (_boolean, "true or false"),
 }
 
 
@@ -558,8 +580,9 @@ class PackageSettings:
     per image (the likeliest), ``flip_permutation`` (the scheme's, when the flip test-time
     augmentation is on; None otherwise), the detector's layout (:class:`FaceDetector`:
     ``detector_tiles``, ``close_up_detector``, ``close_up_box``; files without them mean the
-    full-range model on the whole image) and the refinement (:class:`Pipeline`: ``refine_passes``,
-    ``level_eyes``; files without them: none). Stored as JSON; floats round-trip exactly."""
+    full-range model on the whole image) and the crops (:class:`Pipeline`: ``refine_passes``,
+    ``level_eyes``, ``detector_roll``; files without them: none, no turn). Stored as JSON;
+    floats round-trip exactly."""
 
     offset: tuple[float, float]
     side_factor: float
@@ -571,6 +594,7 @@ class PackageSettings:
     close_up_box: tuple[float, float, float] = NO_BOX_MAP
     refine_passes: int = 0
     level_eyes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    detector_roll: bool = False
 
     @classmethod
     def unmeasured(cls) -> PackageSettings:
@@ -615,6 +639,13 @@ class PackageSettings:
         return LandmarkCalibration(self.offset, self.side_factor)
 
 
+def face_rows(boxes: np.ndarray) -> np.ndarray:
+    """(F, C) float64 rows of detections (C = :data:`DETECTION_COLUMNS`) or boxes (C = 4), from
+    an (F, C) array or nested sequence, or one (C,) row; nothing: (0, 4)."""
+    rows = np.asarray(boxes, dtype=np.float64)
+    return np.atleast_2d(rows) if rows.size else np.zeros((0, 4))
+
+
 def crop_moved_too_far(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float]) -> bool:
     """Whether the crop ``new`` (centre (2,), scale) strays from the crop ``last`` beyond the
     bounds: its centre more than :data:`MAX_CROP_SHIFT` of the last crop's side away, or its side
@@ -637,7 +668,8 @@ class Pipeline:
         faces, confidences = pipeline.landmarks(image, boxes)
 
     :meth:`detect` keeps the ``max_faces`` likeliest detections. :meth:`landmarks` predicts
-    each face from the calibrated crop of its box, then ``refine_passes`` more times from
+    each face from the calibrated crop of its box (turned to level the detector's eyes with
+    ``detector_roll``, :func:`detection_roll`), then ``refine_passes`` more times from
     :func:`landmark_crop` of its last landmarks (the crop the model was trained on); with
     ``level_eyes`` (:func:`eye_line_roll`'s two eyes) those crops are turned to level the eyes,
     and the landmarks turned back. A pass is undone for a face, and the face's passes end, when
@@ -654,9 +686,10 @@ class Pipeline:
         max_faces: int = MAX_FACES,
         refine_passes: int = 0,
         level_eyes: tuple[Sequence[int], Sequence[int]] | None = None,
+        detector_roll: bool = False,
     ):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
-        self.refine_passes, self.level_eyes = refine_passes, level_eyes
+        self.refine_passes, self.level_eyes, self.detector_roll = refine_passes, level_eyes, detector_roll
 
     @property
     def flip(self) -> bool:
@@ -664,20 +697,22 @@ class Pipeline:
         return self.model.flip_permutation is not None
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """RGB image (H, W, 3) uint8 -> the ``max_faces`` likeliest faces' (F, 4) boxes (x0, y0,
-        x1, y1 pixels) and (F,) detection scores, likeliest first."""
+        """RGB image (H, W, 3) uint8 -> the ``max_faces`` likeliest faces' (F, 8) detections
+        (box x0, y0, x1, y1 and the eyes, :data:`DETECTION_COLUMNS`, pixels) and (F,) detection
+        scores, likeliest first."""
         boxes, scores = self.detector(image)
         likeliest = np.argsort(-np.asarray(scores), kind="stable")[: self.max_faces]
-        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[likeliest], np.asarray(scores, dtype=np.float64)[likeliest]
+        return face_rows(boxes)[likeliest], np.asarray(scores, dtype=np.float64)[likeliest]
 
     def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """RGB image and (F, 4) face boxes -> (F, N, 2) landmarks in image pixels and their (F,)
-        heatmap confidences, in the order of the boxes, after the pipeline's refinement passes."""
+        """RGB image and (F, 8) detections (or (F, 4) boxes: no eyes, no turn) -> (F, N, 2)
+        landmarks in image pixels and their (F,) heatmap confidences, in the order of the boxes,
+        after the pipeline's refinement passes."""
         return self.landmarks_per_pass(image, boxes, self.refine_passes)[-1]
 
     def landmarks_per_pass(self, image: np.ndarray, boxes: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`landmarks` after 0, 1, ... ``passes`` refinement passes (``passes + 1`` pairs)."""
-        per_face = [self.face_passes(image, box, passes) for box in np.asarray(boxes).reshape(-1, 4)]
+        per_face = [self.face_passes(image, box, passes) for box in face_rows(boxes)]
         if not per_face:
             return [(np.zeros((0, 0, 2)), np.zeros(0))] * (passes + 1)
         return [(np.array([face[step][0] for face in per_face]), np.array([face[step][1] for face in per_face])) for step in range(passes + 1)]
@@ -694,11 +729,18 @@ class Pipeline:
         rotation = eye_line_roll(points, self.level_eyes) if self.level_eyes is not None else 0.0
         return (*landmark_crop(points, rotation), rotation)
 
+    def first_crop(self, detection: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(centre (2,), scale, rotation in degrees) of a face's first crop: the calibrated crop of
+        the (8,) detection's box, turned to level its eyes with ``detector_roll`` (a (4,) box
+        has none: not turned)."""
+        rotation = detection_roll(detection) if self.detector_roll and len(detection) == DETECTION_COLUMNS else 0.0
+        return (*self.calibration.crop(detection), rotation)
+
     def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[tuple[np.ndarray, float]]:
-        """(N, 2) landmarks in image pixels and their confidence for the face in the (4,)
-        detector box after 0, 1, ... ``passes`` refinement passes (``passes + 1`` pairs; from an
-        undone pass on, the last kept pair repeated)."""
-        results = [self.model.face_landmarks(image, *self.calibration.crop(box))]
+        """(N, 2) landmarks in image pixels and their confidence for the face of the (8,)
+        detection (or (4,) box) after 0, 1, ... ``passes`` refinement passes (``passes + 1``
+        pairs; from an undone pass on, the last kept pair repeated)."""
+        results = [self.model.face_landmarks(image, *self.first_crop(box))]
         while len(results) <= passes and np.isfinite(results[-1][0]).all():
             points, confidence = results[-1]
             centre, scale, rotation = self.training_crop(points)
@@ -728,13 +770,17 @@ class Pipeline:
         """RGB image -> (F, N, 2) faces right to left."""
         return self.predict(image)[0]
 
-    def variant(self, level_eyes: tuple[Sequence[int], Sequence[int]] | None, flip_permutation: Sequence[int] | None) -> Pipeline:
+    def variant(
+        self, level_eyes: tuple[Sequence[int], Sequence[int]] | None, flip_permutation: Sequence[int] | None, detector_roll: bool | None = None
+    ) -> Pipeline:
         """The same detector, calibration and network (shared, not reloaded) with other crops and
-        flip: ``level_eyes`` as in the constructor, ``flip_permutation`` the scheme's to average
-        each crop with its mirror (None: no flip). This pipeline is left as it is."""
+        flip: ``level_eyes`` and ``detector_roll`` (None: this pipeline's) as in the constructor,
+        ``flip_permutation`` the scheme's to average each crop with its mirror (None: no flip).
+        This pipeline is left as it is."""
         model = copy.copy(self.model)
         model.flip_permutation = None if flip_permutation is None else np.asarray(flip_permutation)
-        return Pipeline(model, self.detector, self.calibration, self.max_faces, self.refine_passes, level_eyes)
+        roll = self.detector_roll if detector_roll is None else detector_roll
+        return Pipeline(model, self.detector, self.calibration, self.max_faces, self.refine_passes, level_eyes, roll)
 
 
 class UnreadableImage(ValueError):
@@ -802,7 +848,7 @@ def pipeline_with(
     face_detector = build_detector(
         detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
     )
-    return Pipeline(landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes)
+    return Pipeline(landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes, chosen.detector_roll)
 
 
 def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:

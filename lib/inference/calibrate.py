@@ -45,7 +45,7 @@ def fit_calibration(
         if box is None:
             continue
         side = max(box[2] - box[0], box[3] - box[1])
-        offsets.append(((truth[0, :2] + truth[0, 2:]) / 2 - (box[:2] + box[2:]) / 2) / side)
+        offsets.append(((truth[0, :2] + truth[0, 2:]) / 2 - (box[:2] + box[2:4]) / 2) / side)
         sides.append(factor * max(truth[0, 2] - truth[0, 0], truth[0, 3] - truth[0, 1]) / side)
     if not offsets:
         raise RuntimeError("the detector found none of the calibration faces")
@@ -80,7 +80,7 @@ def fit_close_up_box(
         if full is None or close is None:
             continue
         side = max(close[2] - close[0], close[3] - close[1])
-        shifts.append(((full[:2] + full[2:]) / 2 - (close[:2] + close[2:]) / 2) / side)
+        shifts.append(((full[:2] + full[2:4]) / 2 - (close[:2] + close[2:4]) / 2) / side)
         scales.append(max(full[2] - full[0], full[3] - full[1]) / side)
     if not shifts:
         raise RuntimeError("no calibration face was found by both detectors")

@@ -8,7 +8,8 @@ real-face report come through here)::
     faces, confidences = landmarker.landmarks(image, boxes)             # 3. landmarks
 
 ``image`` is RGB (H, W, 3) uint8 (:func:`lib.formats.images.load_image` reads a file so);
-``boxes`` (F, 4) are x0, y0, x1, y1 pixels and ``scores`` (F,) the detector's, likeliest first;
+``boxes`` (F, 8) are detections (the box x0, y0, x1, y1, then the eyes the detector found, x, y
+of the face's right then its left eye; pixels) and ``scores`` (F,) the detector's, likeliest first;
 ``faces`` (F, N, 2) are 0-based image pixels in the boxes' order and ``confidences`` (F,) each
 face's heatmap confidence (near 1 for a face as the model saw them in training; low when it is
 unsure). ``landmarker.follow(image, points)`` predicts a face again from its earlier landmarks

@@ -66,8 +66,8 @@ class MediaPipeFaceMesh:
         return points @ inverse[:, :2].T + inverse[:, 2]
 
     def face_points(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """(N, 2) scheme points of the face in the (4,) detection box."""
-        mesh = self.mesh(image, (box[:2] + box[2:]) / 2, ROI_SCALE * max(box[2] - box[0], box[3] - box[1]))
+        """(N, 2) scheme points of the face in a detection (its box, the first four values)."""
+        mesh = self.mesh(image, (box[:2] + box[2:4]) / 2, ROI_SCALE * max(box[2] - box[0], box[3] - box[1]))
         low, high = mesh.min(axis=0), mesh.max(axis=0)
         mesh = self.mesh(image, (low + high) / 2, ROI_SCALE * max(high - low), eye_line_degrees(mesh, *EYE_CORNERS))
         ibug = (mesh[self.vertices] * self.weights[..., None]).sum(axis=1)

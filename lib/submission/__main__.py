@@ -1,6 +1,6 @@
 """``python -m lib.submission {write,validate,score}``
 
-write     --model M.pt|M.tflite --images DIR --data-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--refine-passes N]
+write     --model M.pt|M.tflite --images DIR --data-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--detector-roll|--no-detector-roll] [--refine-passes N]
 validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
 score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
 """
@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="horizontal-flip test-time augmentation: the mirrored crop too, averaged (default: measured with the passes on --detector-set, else off)",
     )
+    write.add_argument(
+        "--detector-roll",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="turn each face's first crop to level the eyes the detector found (default: measured with the passes on --detector-set, else off)",
+    )
     write.add_argument("--max-faces", type=int, default=MAX_FACES, help="the most faces kept per image, the likeliest detections")
     write.add_argument(
         "--refine-passes",
@@ -54,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         help="predict each face again from the crop around its own landmarks (default: measured on --detector-set, else 0)",
     )
     write.add_argument(
-        "--max-model-runs", type=int, default=None, help="measure only (flip, passes) of at most this many network runs a face (default: no cap)"
+        "--max-model-runs",
+        type=int,
+        default=None,
+        help="measure only (flip, detector roll, passes) of at most this many network runs a face (default: no cap)",
     )
     write.add_argument("--level-eyes", action=argparse.BooleanOptionalAction, default=True, help="those crops turned to level the eyes")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
@@ -85,6 +94,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             min_score=args.min_score,
             detector_layout=None if args.detector_tiles is None else (args.detector_tiles, args.close_up),
             flip=args.flip,
+            detector_roll=args.detector_roll,
             refine_passes=args.refine_passes,
             max_faces=args.max_faces,
             level_eyes=args.level_eyes,

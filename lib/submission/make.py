@@ -7,7 +7,7 @@
                           holds the close-up model's box map, when the layout may use it)
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
                           the threshold was measured (a detector set given)
-    refinement.csv        NME per candidate (flip, refinement passes), when they were measured
+    refinement.csv        NME per candidate (flip, detector roll, refinement passes), when measured
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
@@ -80,12 +80,13 @@ def start_or_resume(txt_dir: Path, source: str) -> None:
 class SubmissionSettings:
     """How a submission is made. Each of ``min_score``, ``detector_layout`` ((tiles, close-up
     model) of :class:`~lib.deploy.run_model.FaceDetector`), ``flip`` (the mirrored crop too,
-    averaged) and ``refine_passes`` (:class:`~lib.deploy.run_model.Pipeline`) left None is
-    measured on the detector set (:mod:`lib.submission.detection_threshold`,
-    :mod:`lib.submission.refinement`: 0 to ``max_refine_passes`` passes with and without the
-    flip, those of at most ``max_model_runs`` network runs a face, None: no cap), or takes its
-    default without one (:data:`~lib.deploy.run_model.MIN_SCORE`, :data:`DEFAULT_LAYOUT`, no
-    flip, no pass). ``detector``/``close_up_detector``: the full- and short-range BlazeFace
+    averaged), ``detector_roll`` (the first crop turned to level the detector's eyes) and
+    ``refine_passes`` (:class:`~lib.deploy.run_model.Pipeline`) left None is measured on the
+    detector set (:mod:`lib.submission.detection_threshold`, :mod:`lib.submission.refinement`:
+    0 to ``max_refine_passes`` passes with and without the flip and the roll, those of at most
+    ``max_model_runs`` network runs a face, None: no cap), or takes its default without one
+    (:data:`~lib.deploy.run_model.MIN_SCORE`, :data:`DEFAULT_LAYOUT`, no flip, no roll, no
+    pass). ``detector``/``close_up_detector``: the full- and short-range BlazeFace
     files; ``max_faces``: the likeliest detections kept per image; ``level_eyes``: refinement
     crops level the scheme's eye centroids (where it defines them); ``calibration_faces``:
     training faces the box-to-crop rule is fitted on; ``scheme``: the model's and the labels'
@@ -96,6 +97,7 @@ class SubmissionSettings:
     min_score: float | None = None
     detector_layout: Layout | None = None
     flip: bool | None = None
+    detector_roll: bool | None = None
     refine_passes: int | None = None
     max_faces: int = MAX_FACES
     level_eyes: bool = True
@@ -185,36 +187,40 @@ def choose_refinement(
     out_dir: Path,
     progress: bool,
 ) -> tuple[Pipeline, PackageSettings, dict]:
-    """The flip and the refinement passes: given, measured on the ``detector_set``'s labelled faces
-    (``out_dir/refinement.csv``), or none. Returns the submission's pipeline, ``chosen`` with
-    them, and how they were set."""
+    """The flip, the detector's roll and the refinement passes: given, measured on the
+    ``detector_set``'s labelled faces (``out_dir/refinement.csv``), or none. Returns the
+    submission's pipeline, ``chosen`` with them, and how they were set."""
     scheme = load_scheme(settings.scheme)
     levelled = settings.level_eyes and "eye_centroids" in scheme.normalisers
     eyes = tuple(tuple(int(k) for k in group) for group in scheme.normaliser("eye_centroids").groups) if levelled else None
-    flip, passes = settings.flip, settings.refine_passes
-    flips, pass_counts = ((False, True) if flip is None else (flip,)), (range(settings.max_refine_passes + 1) if passes is None else (passes,))
+    flip, roll, passes = settings.flip, settings.detector_roll, settings.refine_passes
+    flips, rolls = ((False, True) if flip is None else (flip,)), ((False, True) if roll is None else (roll,))
+    pass_counts = range(settings.max_refine_passes + 1) if passes is None else (passes,)
     pipelines = {
-        f: Pipeline(landmark_model(model, f, settings.threads, settings.scheme), face_detector, chosen.calibration, settings.max_faces, level_eyes=eyes)
+        (f, r): Pipeline(
+            landmark_model(model, f, settings.threads, settings.scheme), face_detector, chosen.calibration, settings.max_faces, level_eyes=eyes, detector_roll=r
+        )
         for f in flips
+        for r in rolls
     }
-    summary = {"flip": flip, "passes": passes, "level_eyes": eyes, "max_model_runs": settings.max_model_runs, "chosen_by": "given"}
-    if flip is None or passes is None:
-        flip, passes = (bool(flip), passes or 0)
-        summary["chosen_by"] = "none: no detector set to measure the flip and the passes on"
+    summary = {"flip": flip, "detector_roll": roll, "passes": passes, "level_eyes": eyes, "max_model_runs": settings.max_model_runs, "chosen_by": "given"}
+    if None in (flip, roll, passes):
+        flip, roll, passes = bool(flip), bool(roll), passes or 0
+        summary["chosen_by"] = "none: no detector set to measure the flip, the roll and the passes on"
         if detector_set is not None:
-            candidate_settings = candidates(flips, pass_counts, settings.max_model_runs)
+            candidate_settings = candidates(flips, rolls, pass_counts, settings.max_model_runs)
             table = refinement_table(pipelines, resolve(detector_set), scheme, candidate_settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
-            flip, passes = choose_setting(table)
+            flip, roll, passes = choose_setting(table)
             summary |= {
-                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, passes) candidates {candidate_settings}",
+                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, detector_roll, passes) candidates {candidate_settings}",
                 "table": table.to_dict(orient="records"),
             }
-        summary |= {"flip": flip, "passes": passes}
-    pipeline = pipelines[flip]
+        summary |= {"flip": flip, "detector_roll": roll, "passes": passes}
+    pipeline = pipelines[flip, roll]
     pipeline.refine_passes = passes
     flip_permutation = tuple(int(k) for k in scheme.flip_permutation) if flip else None
-    return pipeline, replace(chosen, flip_permutation=flip_permutation, refine_passes=passes, level_eyes=eyes), summary
+    return pipeline, replace(chosen, flip_permutation=flip_permutation, refine_passes=passes, level_eyes=eyes, detector_roll=roll), summary
 
 
 def write_txt(pipeline: Pipeline, paths: list[Path], txt_dir: Path, source: str, progress: bool) -> tuple[list[str], int]:
@@ -291,11 +297,11 @@ def make_submission(
 def submission_headline(summary: dict) -> tuple[str, dict]:
     """The submission step's headline (:mod:`lib.headline`) from :func:`make_submission`'s
     summary: the score on the test's faces where it was scored (``submission``) and the chosen
-    flip and passes (``refinement``)."""
+    flip, detector roll and passes (``refinement``)."""
     score = summary.get("score", {})
     numbers = {
         "submission": {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score},
-        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "passes")},
+        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "detector_roll", "passes")},
         "faces_low_confidence": summary["faces_low_confidence"],
     }
     line = f"{summary['images']} images, {summary['faces_predicted']} faces written, {len(summary['problems'])} problems"

@@ -1,15 +1,18 @@
 """The package's test-time work per face, chosen by measurement on the detector set: how many
-refinement passes, and whether the flip test-time augmentation runs.
+refinement passes, whether the flip test-time augmentation runs, and whether the first crop is
+turned to level the eyes the detector found.
 
 A pass predicts a face again from the training crop around its last landmarks
 (:class:`~lib.deploy.run_model.Pipeline`), optionally turned to level the eyes: it undoes what a
 detector box gets wrong (a crop shifted, too large, a rolled face) at the price of one more model
 run per face. The flip also predicts each crop's mirror and averages the two (landmark k of the
 mirror being the scheme's ``flip_permutation[k]``): what the network gets wrong differently on a
-face and on its mirror partly cancels, at the price of doubling every run. A face takes
+face and on its mirror partly cancels, at the price of doubling every run. The detector's roll
+turns the first crop by the angle of the eye line BlazeFace found (a rolled face seen upright, as
+in training), at no price in network runs. A face takes
 :func:`model_runs` = (1 + passes) x (2 with the flip, else 1) network runs. The measurement set
 is the detector set (:mod:`lib.submission.detection_threshold`: scenes drawn like the test's,
-disjoint from it): for each flip setting the pipeline runs each image once up to the most passes
+disjoint from it): for each flip and roll setting the pipeline runs each image once up to the most passes
 allowed, keeping the landmarks after every pass, and each candidate is scored as a submission is
 (faces matched to the labels by position, NME by the scheme's default normaliser, every labelled
 face counted). The chosen candidate is the one with the fewest runs whose mean, median and worst
@@ -37,6 +40,7 @@ from lib.submission.score import read_ground_truth, score_submission
 
 MAX_PASSES = 2
 TOLERANCE = 0.001  # NME (0.1 points): a smaller gain does not pay for one more model run per face
+Candidate = tuple[bool, bool, int]  # (flip, detector_roll, passes)
 
 
 def predictions_per_pass(pipeline: Pipeline, images: list[str | Path], max_passes: int = MAX_PASSES, progress: bool = True) -> list[dict[str, np.ndarray]]:
@@ -54,40 +58,43 @@ def model_runs(flip: bool, passes: int) -> int:
     return (1 + passes) * (2 if flip else 1)
 
 
-def candidates(flips: Sequence[bool], passes: Sequence[int], max_runs: int | None = None) -> list[tuple[bool, int]]:
-    """``(flip, passes)`` pairs of the given values whose :func:`model_runs` is at most
-    ``max_runs`` (None: all), in the order given, flip outermost; when none fits, the cheapest
-    pair alone (a face always gets a prediction)."""
-    every = [(flip, count) for flip in flips for count in passes]
-    return [pair for pair in every if max_runs is None or model_runs(*pair) <= max_runs] or [min(every, key=lambda pair: model_runs(*pair))]
+def candidates(flips: Sequence[bool], rolls: Sequence[bool], passes: Sequence[int], max_runs: int | None = None) -> list[Candidate]:
+    """``(flip, detector_roll, passes)`` of the given values whose :func:`model_runs` is at most
+    ``max_runs`` (None: all), in the order given, flip outermost, then the roll; when none fits,
+    the cheapest alone (a face always gets a prediction)."""
+    every = [(flip, roll, count) for flip in flips for roll in rolls for count in passes]
+    runs = {candidate: model_runs(candidate[0], candidate[2]) for candidate in every}
+    return [candidate for candidate in every if max_runs is None or runs[candidate] <= max_runs] or [min(every, key=runs.get)]
 
 
 def refinement_table(
-    pipelines: Mapping[bool, Pipeline], folder: str | Path, scheme: Scheme, settings: Sequence[tuple[bool, int]], progress: bool = True
+    pipelines: Mapping[tuple[bool, bool], Pipeline], folder: str | Path, scheme: Scheme, settings: Sequence[Candidate], progress: bool = True
 ) -> pd.DataFrame:
-    """One row per ``(flip, passes)`` of ``settings`` on the labelled images of ``folder``
-    (``images/`` + ``gt/``, face-free ones skipped), each run by ``pipelines[flip]`` (the same
-    pipeline whose model does or does not add the mirrored crop): ``flip``, ``passes``, ``runs``
-    (:func:`model_runs`), ``faces``, ``matched``, ``nme``, ``median``, ``p90``, ``fr``
-    (:func:`~lib.submission.score.score_submission`'s: every labelled face counts, a missed one
-    failing)."""
+    """One row per ``(flip, detector_roll, passes)`` of ``settings`` on the labelled images of
+    ``folder`` (``images/`` + ``gt/``, face-free ones skipped), each run by
+    ``pipelines[flip, detector_roll]`` (the same pipeline whose model does or does not add the
+    mirrored crop, whose first crop is or is not turned): ``flip``, ``detector_roll``,
+    ``passes``, ``runs`` (:func:`model_runs`), ``faces``, ``matched``, ``nme``, ``median``,
+    ``p90``, ``fr`` (:func:`~lib.submission.score.score_submission`'s: every labelled face
+    counts, a missed one failing)."""
     folder = Path(folder)
     truth = {stem: faces for stem, faces in read_ground_truth(folder / "gt", scheme.num_points).items() if len(faces)}
     images = [image for image in list_test_images(folder / "images") if image.stem in truth]
     if not images:
         raise ValueError(f"{folder}: no image with a labelled face to measure the refinement on")
     if not settings:
-        raise ValueError("no (flip, passes) candidate to measure")
+        raise ValueError("no (flip, detector_roll, passes) candidate to measure")
     rows = []
-    for flip in dict.fromkeys(flip for flip, _ in settings):
-        wanted = sorted(count for f, count in settings if f == flip)
-        per_pass = predictions_per_pass(pipelines[flip], images, wanted[-1], progress)
+    for flip, roll in dict.fromkeys((flip, roll) for flip, roll, _ in settings):
+        wanted = sorted(count for f, r, count in settings if (f, r) == (flip, roll))
+        per_pass = predictions_per_pass(pipelines[flip, roll], images, wanted[-1], progress)
         for count in wanted:
             predicted = {Path(path).stem: faces for path, faces in per_pass[count].items()}
             score, _ = score_submission(predicted, {image.stem: truth[image.stem] for image in images}, scheme)
             rows.append(
                 {
                     "flip": flip,
+                    "detector_roll": roll,
                     "passes": count,
                     "runs": model_runs(flip, count),
                     **{key: score[key] for key in ("faces", "matched", "nme", "median", "p90", "fr")},
@@ -129,15 +136,15 @@ def latency_cap(shipped_report: str | Path, references: str | Path) -> dict | No
     return {"model_ms": model_ms, "mediapipe_ms": reference_ms, "column": column, "max_runs": runs_within_latency(model_ms, reference_ms)}
 
 
-def choose_setting(table: pd.DataFrame, tolerance: float = TOLERANCE) -> tuple[bool, int]:
-    """The ``(flip, passes)`` row of :func:`refinement_table` to ship: each row's *excess* is the
-    most by which its ``nme``, ``median`` or ``p90`` (the worst decile's edge) exceeds the lowest
-    of that column, so a setting that helps the typical face but sends the worst ones astray
-    does not pass; of the rows whose excess is within ``tolerance`` of the smallest, the fewest
-    ``runs``, then the lowest NME, then no flip, then fewer passes. Deterministic: the same table
-    always gives the same row."""
+def choose_setting(table: pd.DataFrame, tolerance: float = TOLERANCE) -> Candidate:
+    """The ``(flip, detector_roll, passes)`` row of :func:`refinement_table` to ship: each row's
+    *excess* is the most by which its ``nme``, ``median`` or ``p90`` (the worst decile's edge)
+    exceeds the lowest of that column, so a setting that helps the typical face but sends the
+    worst ones astray does not pass; of the rows whose excess is within ``tolerance`` of the
+    smallest, the fewest ``runs``, then the lowest NME, then no flip, then no roll, then fewer
+    passes. Deterministic: the same table always gives the same row."""
     stats = table[["nme", "median", "p90"]].fillna(np.inf)  # NaN: a row that matched no face, the worst
     excess = (stats - stats.min()).fillna(0.0).max(axis=1)  # inf - inf: every row as bad, none in excess
     good = table.assign(excess=excess)[excess <= excess.min() + tolerance]
-    best = good.sort_values(["runs", "nme", "flip", "passes"]).iloc[0]
-    return bool(best["flip"]), int(best["passes"])
+    best = good.sort_values(["runs", "nme", "flip", "detector_roll", "passes"]).iloc[0]
+    return bool(best["flip"]), bool(best["detector_roll"]), int(best["passes"])
