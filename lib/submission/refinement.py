@@ -9,11 +9,11 @@ run per face. The flip also predicts each crop's mirror and averages the two (la
 mirror being the scheme's ``flip_permutation[k]``): what the network gets wrong differently on a
 face and on its mirror partly cancels, at the price of doubling every run. The detector's roll
 turns the first crop by the angle of the eye line BlazeFace found (a rolled face seen upright, as
-in training), at no price in network runs. A face takes
-:func:`model_runs` = (1 + passes) x (2 with the flip, else 1) network runs. The measurement set
-is the detector set (:mod:`lib.submission.detection_threshold`: scenes drawn like the test's,
-disjoint from it): for each flip and roll setting the pipeline runs each image once up to the most passes
-allowed, keeping the landmarks after every pass, and each candidate is scored as a submission is
+in training), at no price in network runs. A face takes :func:`model_runs` = (1 + passes) x (2
+with the flip, else 1) network runs. The measurement set is the detector set
+(:mod:`lib.submission.detection_threshold`: scenes drawn like the test's, disjoint from it): for
+each flip and roll setting the pipeline runs each image once up to the most passes allowed,
+keeping the landmarks after every pass, and each candidate is scored as a submission is
 (faces matched to the labels by position, NME by the scheme's default normaliser, every labelled
 face counted). The chosen candidate is the one with the fewest runs whose mean, median and worst
 decile are all within ``tolerance`` of the best (:func:`choose_setting`): extra work must pay,
