@@ -177,8 +177,10 @@ def report_markdown(record: dict, figures: list[str]) -> str:
         runner = record["runner_up"]
         lines += [f"Runner-up by the ship rule: `{runner['file']}`, validation NME {_pct(runner['nme'])}, {runner['latency_ratio']:.2f}x MediaPipe.", ""]
     if record.get("refinement"):
+        chosen = record["refinement"]
+        roll = "on" if chosen.get("detector_roll") else "off"
         lines += [
-            f"Refinement chosen on the detector set: {record['refinement']['passes']} passes, flip {'on' if record['refinement']['flip'] else 'off'}.",
+            f"Refinement chosen on the detector set: {chosen['passes']} passes, flip {'on' if chosen['flip'] else 'off'}, the detector's roll {roll}.",
             "",
         ]
     lines += [

@@ -3,9 +3,9 @@
 
 Builds the profile's student (and, when it distils, a teacher of the profile's architecture, with
 random weights: the cost does not depend on them), in the engine's memory format, takes real
-augmented batches from the profile's training data, and times each part of a step separately: loading a batch in the main
-process, the student's forward pass, the loss, backward + AdamW step, and the frozen teacher's
-forward pass. Prints the median and p90 of ``runs`` timed repetitions (after two warm-ups), in
+augmented batches from the profile's training data, and times each part of a step separately:
+loading a batch in the main process, the student's forward pass, the loss, backward + AdamW step,
+and the frozen teacher's forward pass. Prints the median and p90 of ``runs`` timed repetitions (after two warm-ups), in
 ms per batch and as images/s.
 """
 
