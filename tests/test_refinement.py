@@ -150,6 +150,7 @@ def test_the_detector_roll_turns_the_first_crop_by_the_eyes_the_detector_found(r
         pipeline = Pipeline(model, BoxDetector({64: truth}, eyes=eyes), LandmarkCalibration(), 1, 1, EYES, detector_roll=detector_roll)
         boxes, _ = pipeline.detect(image)
         assert boxes.shape == (1, 8 if eyes else 4)
+        assert pipeline.detect(np.zeros((32, 32, 3), np.uint8))[0].shape == (0, 8 if eyes else 4)  # no face: the columns stay
         pipeline.landmarks(image, boxes)
         assert model.rotations == pytest.approx([expected, roll])
 

@@ -641,9 +641,12 @@ class PackageSettings:
 
 def face_rows(boxes: np.ndarray) -> np.ndarray:
     """(F, C) float64 rows of detections (C = :data:`DETECTION_COLUMNS`) or boxes (C = 4), from
-    an (F, C) array or nested sequence, or one (C,) row; nothing: (0, 4)."""
+    an (F, C) array or nested sequence (kept as it is, also when F is 0), or one (C,) row; an
+    empty sequence: (0, 4)."""
     rows = np.asarray(boxes, dtype=np.float64)
-    return np.atleast_2d(rows) if rows.size else np.zeros((0, 4))
+    if rows.ndim == 2:
+        return rows
+    return rows.reshape(1, -1) if rows.size else np.zeros((0, 4))
 
 
 def crop_moved_too_far(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float]) -> bool:
