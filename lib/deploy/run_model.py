@@ -407,8 +407,7 @@ def detection_roll(detection: np.ndarray) -> float:
     """Degrees by which a (8,) detection's eye line (its right eye to its left,
     :data:`DETECTION_COLUMNS`) turns from horizontal: the :func:`crop_matrix` ``rotation`` that
     levels the eyes the detector found."""
-    right_x, right_y, left_x, left_y = detection[EYES]
-    return float(np.degrees(np.arctan2(left_y - right_y, left_x - right_x)))
+    return eye_line_roll(detection[EYES].reshape(2, 2), ((0,), (1,)))
 
 
 def heatmap_confidence(heatmaps: np.ndarray) -> float:
