@@ -21,6 +21,7 @@ from lib.data.kinds import detect_kind
 from lib.data.prepare import PARTIAL_MARKER, PREPARED_FILE, SPLIT_FILE, prepare_labelled_folder
 from lib.data.sources import AUTO, Source
 from lib.data.splits import training_split
+from lib.data.synthetic.generate import generate
 from lib.formats.errors import FormatError
 from lib.formats.pair import PairTree, read_faces_folder, read_pair_train
 from lib.formats.pts import read_pts, read_pts_blocks
@@ -30,7 +31,8 @@ from lib.pipeline.runner import run_pipeline
 from lib.schemes import load_scheme
 from lib.settings import load_pipeline
 from lib.training.config import train_config
-from lib.training.pretrain import find_training, training_identity
+from lib.training.pretrain import find_training, recorded_identity, training_identity
+from lib.training.provenance import dataset_identity
 from tests.conftest import write_300w_tree
 
 
@@ -149,10 +151,13 @@ def test_label_checks_name_each_file_and_the_synthetic_labels_pass(tmp_path, syn
     assert checks.loc[2, "detail"] == f"same bytes as {table.loc[3, 'image']}"
 
 
-def _record(folder: Path, config: dict, finished: bool = True) -> Path:
+def _record(folder: Path, config: dict, finished: bool = True, data: object = None) -> Path:
+    """A finished (or interrupted) training's records: its settings, and the data it started on
+    (by default the identity of the folder its settings name, as it is now; ``...``: none)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({**config, "out_dir": str(folder)}))
-    (folder / "results.json").write_text(json.dumps({"finished": finished}))
+    data = dataset_identity(config["data_root"]) if data is None else data
+    (folder / "results.json").write_text(json.dumps({"finished": finished, **({} if data is ... else {"data": data})}))
     (folder / "best.pt").write_bytes(b"")
     return folder / "best.pt"
 
@@ -172,11 +177,28 @@ def test_pretraining_is_reused_only_where_its_recorded_settings_match(tmp_path, 
     )
     other_teacher = _record(runs / "d" / "teacher", teacher.to_dict())
     match = _record(runs / "d" / "student", {**student.to_dict(), "teacher_checkpoint": str(other_teacher)})
-    assert training_identity(student.to_dict()) == training_identity(json.loads((match.parent / "config.json").read_text()))
+    assert recorded_identity(match.parent) == training_identity(student.to_dict(), dataset_identity(synthetic_root))
     assert find_training(student, [runs]) == match
     _record(runs / "e" / "teacher", {**teacher.to_dict(), "epochs": 9})
     (match.parent / "config.json").write_text(json.dumps({**student.to_dict(), "teacher_checkpoint": str(runs / "e" / "teacher" / "best.pt")}))
     assert find_training(student, [runs]) is None  # its teacher trained otherwise
+
+
+def test_a_training_on_a_set_rendered_again_with_other_levers_is_not_reused(tmp_path):
+    # The same folder, the same settings: the set the training saw was rendered without levers;
+    # the folder now holds one rendered with the skin lever.
+    data = generate(tmp_path / "synthetic", 2, 1, seed=5)
+    seen = dataset_identity(data)
+    data = generate(tmp_path / "synthetic", 2, 1, seed=5, levers=["skin"])  # other parameters: rendered again in place
+    assert dataset_identity(data) != seen
+    assert dataset_identity(data)["levers"] == ["skin"]
+    teacher = train_config("teacher", "pipeline.yaml", "smoke", {"data_root": str(data), "out_dir": str(tmp_path / "want")})
+    runs = tmp_path / "runs"
+    _record(runs / "a" / "teacher", teacher.to_dict(), data=seen)
+    _record(runs / "b" / "teacher", teacher.to_dict(), data=...)  # an older record: no data named
+    assert find_training(teacher, [runs]) is None
+    found = _record(runs / "c" / "teacher", teacher.to_dict())  # trained on the set as it is now
+    assert find_training(teacher, [runs]) == found
 
 
 def test_a_profile_of_your_own_faces_asks_for_them_and_a_generated_one_takes_none(tmp_path):

@@ -1,20 +1,29 @@
-"""The renderer's levers: pixels only, their own random streams, recorded in the manifest, and
-the lever table's arithmetic."""
+"""The renderer's levers: pixels only, their own random streams, recorded in the manifest, the
+lever table's arithmetic, and each training run end to end as a package runs its file."""
 
 import json
+import zipfile
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.bench.renderer_levers import BASELINE, EVERY, arm_parts, markdown
+from lib.bench.real_face_benchmark import benchmark
+from lib.bench.renderer_levers import BASELINE, CROPS, END_TO_END, EVERY, arm_parts, end_to_end_scores, markdown
 from lib.bench.renderer_levers import main as lever_command
+from lib.data.real_faces import read_real_faces
 from lib.data.synthetic.generate import generate, render_test, render_train
 from lib.data.synthetic.levers import LEVERS, check_levers
+from lib.deploy.run_model import BadInput, Pipeline
+from lib.inference.landmarker import load_landmarker
+from lib.inference.torch_model import TorchLandmarkModel
+from lib.models.checkpoint import load_model
 from lib.pipeline.runner import generate_dataset
+from lib.schemes import load_scheme
 from lib.settings import load_pipeline
 from lib.training.ablation import seed_summary
+from tests.conftest import write_300w_tree
 
 
 def _pixels(jpeg: bytes) -> np.ndarray:
@@ -96,9 +105,13 @@ def test_the_lever_table_pairs_each_arm_with_the_baseline_by_seed():
     assert summary.loc["scene", "better_share"] == 1.0
     # hair: mean +0.004, sd 0.002 over 3 seeds: half-width t(0.975, 2) * 0.002 / sqrt(3) = 4.303 * 0.0011547
     assert summary.loc["hair", ["ci95_low", "ci95_high"]].tolist() == pytest.approx([0.004 - 0.0049683, 0.004 + 0.0049683], abs=1e-6)
-    table = markdown(summary.reset_index(), "/x/300w", 1207, 3000)
-    assert "| scene | 3 | 7.00 % +- 0.50 | -0.50 | -0.50 to -0.50 | 3 of 3 |" in table
-    assert "| hair | 3 | 7.90 % +- 0.44 | +0.40 | -0.10 to +0.90 | 0 of 3 |" in table
+    end_to_end = summary.reset_index().assign(measure=END_TO_END, nme_mean=summary["nme_mean"].to_numpy() + 0.01)
+    table = markdown(pd.concat([summary.reset_index().assign(measure=CROPS), end_to_end]), "/x/300w", 1207, 3000)
+    crops, _, ends = table.partition(f"## {END_TO_END}")
+    assert f"## {CROPS}" in crops
+    assert "| scene | 3 | 7.00 % +- 0.50 | -0.50 | -0.50 to -0.50 | 3 of 3 |" in crops
+    assert "| hair | 3 | 7.90 % +- 0.44 | +0.40 | -0.10 to +0.90 | 0 of 3 |" in crops
+    assert "| scene | 3 | 8.00 % +- 0.50 | -0.50 | -0.50 to -0.50 | 3 of 3 |" in ends  # each measure its own table
 
 
 def test_the_lever_command_names_bad_input_and_exits_2_before_rendering(tmp_path, capsys):
@@ -106,4 +119,37 @@ def test_the_lever_command_names_bad_input_and_exits_2_before_rendering(tmp_path
     assert "absent: real-face folder not found" in capsys.readouterr().err
     assert lever_command(["--real", str(tmp_path), "--arms", "wig", "--out", str(tmp_path / "out")]) == 2
     assert "unknown renderer lever(s) ['wig']" in capsys.readouterr().err
+    assert lever_command(["--real", str(tmp_path), "--package", str(tmp_path / "gone.zip"), "--out", str(tmp_path / "out")]) == 2
+    assert "gone.zip: package not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_end_to_end_scores_run_each_network_as_the_package_runs_its_own_file(tmp_path, synthetic_root, smoke_run):
+    run_dir, submitted, finished = smoke_run
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    scheme = load_scheme("ivslab51")
+    real = read_real_faces(write_300w_tree(synthetic_root, tmp_path / "300w"), "ivslab51")
+    package = submitted / "final_package.zip"
+    trainings = [("student + KD", 0, run_dir / "student"), ("student alone", 0, run_dir / "student" / "student_alone")]
+    scores = end_to_end_scores(trainings, real, scheme, package)
+    assert scores[["model", "seed", "faces"]].values.tolist() == [["student + KD", 0, len(real)], ["student alone", 0, len(real)]]
+    # Computed another way: the package's own pipeline (its detector and settings) with the
+    # training's network put in place of the package's file.
+    shipped = load_landmarker(package)
+    for (label, _, folder), row in zip(trainings, scores.itertuples(), strict=True):
+        model = TorchLandmarkModel(load_model(folder / "best.pt"), flip=shipped.flip)
+        swapped = Pipeline(model, shipped.detector, shipped.calibration, shipped.max_faces, shipped.refine_passes, shipped.level_eyes, shipped.detector_roll)
+        expected = benchmark({label: swapped}, real, scheme)[0].iloc[0]
+        assert row.nme == pytest.approx(expected["nme_outer_eye_corners"])
+        assert row.missed == expected["missed"] < len(real)
+    # The package's settings rule: a detector threshold no face passes leaves every face missed.
+    folder = tmp_path / "package"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(folder)
+    settings = json.loads((folder / "settings.json").read_text())
+    (folder / "settings.json").write_text(json.dumps({**settings, "min_score": 1.0}))
+    blind = end_to_end_scores(trainings[:1], real, scheme, folder).iloc[0]
+    assert (blind["missed"], blind["fr@0.10"], blind["nme"]) == (len(real), 1.0, np.inf)
+    with pytest.raises(BadInput, match="not a package"):
+        end_to_end_scores(trainings[:1], real, scheme, tmp_path / "300w")

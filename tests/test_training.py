@@ -15,6 +15,7 @@ import yaml
 
 from lib.data.sources import Source, profile_sources, source_test_tables, source_train_table
 from lib.data.splits import split_seed_of, split_table, training_split
+from lib.data.synthetic.generate import generated_params
 from lib.formats.errors import FormatError
 from lib.formats.pts import read_pts, write_pts
 from lib.formats.w300 import SPLITS
@@ -28,7 +29,7 @@ from lib.training.config import train_config
 from lib.training.engine import read_log_records, train, warmup_cosine
 from lib.training.jobs import TrainJob, pruning_jobs, run_jobs, size_jobs, student_ablation_jobs
 from lib.training.step_benchmark import step_times
-from tests.conftest import with_jaw
+from tests.conftest import SMALL_TRAIN, with_jaw
 
 
 def test_warmup_cosine_by_hand():
@@ -134,8 +135,12 @@ def test_a_crash_between_checkpoint_writes_leaves_a_consistent_run(tmp_path, syn
     train(train_config("student", path, "tiny", {"out_dir": str(run), "loss": {}, "stop_after_epochs": 1}), progress=False)
     with open(run / "metrics.jsonl", "a") as log:  # as if killed after logging epoch 2, mid-way through a line
         log.write(json.dumps({"epoch": 2, "train": {}, "val": {}}) + "\n" + '{"epoch": 3, "tr')
-    results = train(train_config("student", path, "tiny", {"out_dir": str(run), "loss": {}}), progress=False)
+    cfg = train_config("student", path, "tiny", {"out_dir": str(run), "loss": {}})
+    results = train(cfg, progress=False)
     assert results["finished"]
+    recorded = json.loads((run / "results.json").read_text())["data"]  # what a later run reuses it by
+    assert recorded == generated_params(Path(cfg.data_root))
+    assert (recorded["train"], recorded["seed"]) == (SMALL_TRAIN, 7)  # the session's set (conftest)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [record["epoch"] for record in log] == [1, 2]
     assert "nme" in log[1]["val"]  # the real epoch 2, not the stale row

@@ -45,7 +45,7 @@ from lib.training.config import TrainConfig
 from lib.training.distributed import Distributed, all_reduce_mean, cleanup_distributed, setup_distributed
 from lib.training.ema import ModelEMA
 from lib.training.evaluate import evaluate
-from lib.training.provenance import run_provenance
+from lib.training.provenance import dataset_identity, run_provenance
 from lib.training.rng import rng_state, set_rng_state
 
 POSTFIX_EVERY = 10
@@ -254,7 +254,8 @@ def read_log_records(path: Path) -> list[dict]:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train one stage; returns the results (also written to ``out_dir/results.json``)."""
+    """Train one stage; returns the results (also written to ``out_dir/results.json``; a finished
+    training's name the data it started on, :func:`~lib.training.provenance.dataset_identity`)."""
     dist = setup_distributed()
     try:
         return _train(cfg, dist, progress)
@@ -378,6 +379,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
     sampler, loader = _loader(cfg, dist, train_set)
     run = _training(cfg, model, len(loader), device)
     start_epoch, best_nme = 0, math.inf
+    data = dataset_identity(resolve(cfg.data_root))  # recorded in results.json: what a later run reuses this training by
     provenance = run_provenance(
         train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if run.teacher is not None else None, resolve(cfg.init_from) if cfg.init_from else None
     )
@@ -419,7 +421,7 @@ def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
         dist.barrier()
     if stop < cfg.epochs:
         return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}
-    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": run.precision}
+    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": run.precision, "data": data}
     if dist.is_main:
         results.update(_final_evaluation(cfg, best_path, val_set, test_sets, scheme, device, out_dir))
         atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2))

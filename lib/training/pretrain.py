@@ -4,63 +4,66 @@ recorded settings match, otherwise trained first.
 
 A training's identity (:func:`training_identity`) is its ``config.json`` less what only places
 or paces it (:data:`RUN_LOCAL`: folders, threads, resumption), with its data folder replaced by
-the data's identity (the synthetic generator's recorded parameters, else the folder) and its
-teacher's checkpoint by that teacher's own identity: two trainings with equal identities trained
-the same network on the same faces, whichever run folder holds them and however many threads
-ran them (float reductions aside).
+the data's identity (:func:`~lib.training.provenance.dataset_identity`: the synthetic generator's
+parameters, else the folder; a finished training's as it recorded them when it started, in its
+``results.json``) and its teacher's checkpoint by that teacher's own identity: two trainings with
+equal identities trained the same network on the same faces, whichever run folder holds them and
+however many threads ran them (float reductions aside). A record that names no data (an older
+training's) is never reused: what it trained on is unknown.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
-from lib.data.synthetic.generate import generated_params
 from lib.paths import resolve
 from lib.training.config import TrainConfig, distils, profile_dataset, train_config
 from lib.training.engine import train
 from lib.training.jobs import SCRATCH, TrainJob, alone_loss
+from lib.training.provenance import dataset_identity
 
 RUN_LOCAL = ("out_dir", "threads", "workers", "resume", "stop_after_epochs", "data_root", "teacher_checkpoint")
 
 
-@cache
-def dataset_identity(data_root: str) -> object:
-    """What a data folder holds: the generator's parameters where it recorded them, else the
-    resolved folder."""
-    return generated_params(Path(data_root)) or str(Path(data_root).resolve())
-
-
-def training_identity(config: dict) -> dict:
-    """A training config (``TrainConfig.to_dict()`` or a ``config.json``) as what it trains:
+def training_identity(config: dict, data: object) -> dict:
+    """A training's settings (``TrainConfig.to_dict()`` or a ``config.json``) and the identity of
+    the data it trains on (:func:`~lib.training.provenance.dataset_identity`) as what it trains:
     module docstring."""
     identity = {key: value for key, value in config.items() if key not in RUN_LOCAL}
-    identity["data"] = dataset_identity(str(resolve(config["data_root"])))
+    identity["data"] = data
     teacher = config.get("teacher_checkpoint")
     if teacher and config["stage"] == "student":
-        teacher_config = resolve(teacher).parent / "config.json"
-        identity["teacher"] = training_identity(json.loads(teacher_config.read_text())) if teacher_config.is_file() else str(resolve(teacher))
+        identity["teacher"] = recorded_identity(resolve(teacher).parent) or str(resolve(teacher))
     return identity
 
 
-def finished_training(folder: Path) -> bool:
-    """A training folder whose run ended (``results.json`` says finished) with its ``best.pt``."""
-    results = folder / "results.json"
-    return (folder / "best.pt").is_file() and results.is_file() and json.loads(results.read_text()).get("finished", False)
+def recorded_identity(folder: Path) -> dict | None:
+    """The :func:`training_identity` of the finished training in ``folder`` (its ``best.pt``
+    there, its ``results.json`` saying it finished) from its ``config.json`` and the data its
+    ``results.json`` says it started on; None for anything else, and for a record that names no
+    data (what it trained on is unknown)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        results = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(config, dict) and isinstance(results, dict) and results.get("finished") and "data" in results and (folder / "best.pt").is_file()):
+        return None
+    return training_identity(config, results["data"])
 
 
 def find_training(cfg: TrainConfig, search: Iterable[Path]) -> Path | None:
     """The ``best.pt`` of the first finished training under the ``search`` folders (every
-    ``config.json`` below them, in path order) whose identity equals ``cfg``'s; None if none."""
-    wanted = training_identity(cfg.to_dict())
+    ``config.json`` below them, in path order) whose recorded identity equals ``cfg``'s on the
+    data its ``data_root`` holds now; None if none."""
+    wanted = training_identity(cfg.to_dict(), dataset_identity(resolve(cfg.data_root)))
     for folder in dict.fromkeys(resolve(path) for path in search):
         for config_file in sorted(folder.glob("**/config.json")) if folder.is_dir() else []:
             try:
-                recorded = json.loads(config_file.read_text())
-                matches = recorded.get("stage") == cfg.stage and finished_training(config_file.parent) and training_identity(recorded) == wanted
-            except (OSError, ValueError, KeyError):
+                matches = recorded_identity(config_file.parent) == wanted
+            except (KeyError, TypeError):
                 continue  # not a training's record
             if matches:
                 return config_file.parent / "best.pt"

@@ -1,6 +1,7 @@
 """What a run was trained from, beyond its settings: fingerprints of the training data, of the
 teacher's weights and of the weights it started from (``init_from``), so a resume can tell that
-one of them changed under an unchanged config."""
+one of them changed under an unchanged config; and the identity of the data folder a training
+started on (:func:`dataset_identity`), which it records for a later run to reuse it by."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lib.data.synthetic.generate import generated_params
 from lib.io import file_sha256
 
 
@@ -36,3 +38,12 @@ def run_provenance(
         "teacher": file_sha256(teacher_checkpoint) if teacher_checkpoint is not None else None,
         "init_from": file_sha256(init_from) if init_from is not None else None,
     }
+
+
+def dataset_identity(data_root: str | Path) -> object:
+    """What a data folder holds now: the synthetic generator's recorded parameters (size, seed,
+    renderer levers) where the generator wrote it, else the resolved folder. A training records it
+    as it starts (``results.json``'s ``data``): a set rendered again in the same folder with other
+    parameters is then not taken for the one an earlier training saw."""
+    folder = Path(data_root).resolve()
+    return generated_params(folder) or str(folder)
