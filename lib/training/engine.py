@@ -254,8 +254,9 @@ def read_log_records(path: Path) -> list[dict]:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train one stage; returns the results (also written to ``out_dir/results.json``; a finished
-    training's name the data it started on, :func:`~lib.training.provenance.dataset_identity`)."""
+    """Train one stage; returns the results (also written to ``out_dir/results.json``): a finished
+    training's hold ``data``, the identity of the data it started on
+    (:func:`~lib.training.provenance.dataset_identity`)."""
     dist = setup_distributed()
     try:
         return _train(cfg, dist, progress)
