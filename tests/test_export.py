@@ -389,19 +389,23 @@ def test_final_package_reproduces_a_flipped_submission_with_its_face_limit_and_d
 
 
 def test_package_settings_round_trip_exactly_and_bad_files_are_named(tmp_path):
-    settings = run_model.PackageSettings((0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2), 3, True, (0.01, -1 / 30, 1.09), 2, ((0, 1), (2,)), True)
+    settings = run_model.PackageSettings(
+        (0.1 + 0.2, -1 / 3), 1.4142135623730951, 0.45, 2, (1, 0, 2), 3, True, (0.01, -1 / 30, 1.09), 2, ((0, 1), (2,)), True, 0.075
+    )
     path = tmp_path / "settings.json"
     path.write_text(settings.to_json())
     assert run_model.PackageSettings.read(path) == settings
     path.write_text('{"offset": [0, 0], "side_factor": 1.4, "min_score": 0.5}')  # a file of an older package
     older = run_model.PackageSettings.read(path)
     assert (older.max_faces, older.flip_permutation, older.detector_tiles, older.close_up_detector, older.close_up_box) == (3, None, 1, False, (0, 0, 1))
-    assert (older.refine_passes, older.level_eyes, older.detector_roll) == (0, None, False)
+    assert (older.refine_passes, older.level_eyes, older.detector_roll, older.refine_beyond) == (0, None, False, None)
     for bad, field in (
         ('"detector_tiles": 0', "detector_tiles must be an integer >= 1"),
         ('"close_up_box": [0, 0, 0]', "close_up_box must be 3 finite numbers, the last > 0"),
         ('"close_up_box": [0, 1]', "close_up_box must be"),
         ('"refine_passes": -1', "refine_passes must be an integer >= 0"),
+        ('"refine_beyond": -0.1', "refine_beyond must be null or a number >= 0, not -0.1"),
+        ('"refine_beyond": "0.1"', "refine_beyond must be null or a number >= 0"),
         ('"level_eyes": [[0, 1]]', "level_eyes must be null or 2 non-empty lists"),
         ('"level_eyes": [[0], []]', "level_eyes must be"),
         ('"close_up_detector": "false"', 'close_up_detector must be true or false, not "false"'),  # a string would read as true

@@ -22,7 +22,7 @@ from lib.pipeline.parameters import step_parameters
 from lib.pipeline.runner import StepFailed, declared_path_pattern, missing_outputs, parameter_defaults, run_pipeline
 from lib.schemes import load_scheme
 from lib.settings import Step, load_pipeline
-from lib.submission.refinement import MAX_PASSES, candidates
+from lib.submission.refinement import MAX_PASSES, REFINE_BOUNDS, candidates
 from lib.video.benchmark import VideoSettings
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
@@ -295,12 +295,16 @@ def test_smoke_submission_notebook(smoke_run):
     refinement = json.loads((run_dir / "submission" / "submission_summary.json").read_text())["refinement"]
     assert refinement["chosen_by"].startswith("NME on the labelled faces")
     measured = pd.read_csv(submitted / "refinement.csv")
-    within_cap = candidates((False, True), (False, True), range(MAX_PASSES + 1), refinement["latency_cap"]["max_runs"])
-    assert list(zip(measured["flip"], measured["detector_roll"], measured["passes"], strict=True)) == within_cap
-    assert (refinement["flip"], refinement["detector_roll"], refinement["passes"]) in within_cap
+    within_cap = candidates((False, True), (False, True), range(MAX_PASSES + 1), (None, *REFINE_BOUNDS), refinement["latency_cap"]["max_runs"])
+    bounds = [None if np.isnan(bound) else bound for bound in measured["refine_beyond"]]  # the CSV's floats read back as written
+    rows = list(zip(measured["flip"], measured["detector_roll"], measured["passes"], bounds, strict=True))
+    assert sorted(rows, key=str) == sorted(within_cap, key=str)
+    assert (refinement["flip"], refinement["detector_roll"], refinement["passes"], refinement["refine_beyond"]) in within_cap
+    assert refinement["runs_per_face"] <= max(refinement["latency_cap"]["max_runs"], measured["runs"].min())
     settings = json.loads(zipfile.ZipFile(submitted / "final_package.zip").read("settings.json"))
-    assert (settings["refine_passes"], settings["level_eyes"], settings["detector_roll"]) == (
+    assert (settings["refine_passes"], settings["refine_beyond"], settings["level_eyes"], settings["detector_roll"]) == (
         refinement["passes"],
+        refinement["refine_beyond"],
         refinement["level_eyes"],
         refinement["detector_roll"],
     )

@@ -17,6 +17,7 @@ from lib.deploy.run_model import (
     Pipeline,
     crop_matrix,
     crop_moved_too_far,
+    crop_stray,
     detection_roll,
     eye_line_roll,
     landmark_crop,
@@ -225,6 +226,67 @@ def test_crop_bounds():
     assert crop_moved_too_far(last, (last[0], 1 / (1.01 * MAX_CROP_ZOOM)))
 
 
+def test_crop_stray_is_the_larger_shift_along_the_crop_axes_or_half_the_zoom():
+    last = (np.array([100.0, 100.0]), 1.0)  # a 200 px crop
+    assert crop_stray(last, (np.array([130.0, 90.0]), 1.0)) == pytest.approx(0.15)  # 30 px of 200 across
+    assert crop_stray(last, (np.array([100.0, 100.0]), 1.3)) == pytest.approx(0.15)  # 30 % larger: half of it
+    assert crop_stray(last, (np.array([110.0, 100.0]), 1.3)) == pytest.approx(0.15)
+    # turned by 45 degrees, a shift of (20, 20) px lies along one crop axis: 28.3 px of 200
+    assert crop_stray(last, (np.array([120.0, 120.0]), 1.0), 45.0) == pytest.approx(np.hypot(20.0, 20.0) / 200.0)
+    assert crop_stray(last, (np.array([120.0, 120.0]), 1.0)) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("bound_px", "crops"), [(25.0, 1), (15.0, 2), (5.0, 3), (None, 3)])
+def test_a_bound_refines_only_a_face_whose_landmarks_ask_for_a_crop_beyond_it(bound_px, crops):
+    """The box sits (40, -20) px off the face and the model is pulled half way to its crop: the
+    first landmarks ask for a crop 20 px across from the first one, the next 10 px, the next 5
+    px. A bound between two of them stops the passes there: the face costs that many crops
+    (counted in ``crops_tally``) and keeps the landmarks of its last pass."""
+    truth = face()
+    model = PulledModel({64: truth})
+    side = 1.4 * np.max(truth.max(axis=0) - truth.min(axis=0))  # the first crop's side (the box is the landmarks' own)
+    bound = None if bound_px is None else bound_px / side
+    pipeline = Pipeline(model, BoxDetector({64: truth}), LandmarkCalibration((0.0, 0.0), 1.4), refine_passes=2, refine_beyond=bound)
+    faces, _, _ = pipeline.predict(np.zeros((64, 64, 3), np.uint8))
+    assert len(model.rotations) == crops
+    np.testing.assert_allclose(np.abs(faces[0] - truth).max(axis=0), 0.5**crops * np.array([40.0, 20.0]))
+    assert [pipeline.crops_tally[step] for step in range(3)] == [1, min(crops, 2), crops]
+    pipeline.predict(np.zeros((64, 64, 3), np.uint8))
+    assert pipeline.crops_tally[2] == 2 * crops  # a running count over faces
+
+
+def test_the_refinement_table_counts_the_runs_a_bound_saves(tmp_path):
+    """Three faces, the boxes 4, 12 and 24 px off (the first landmarks ask for crops 2, 6 and
+    12 px across): a bound of 5 px refines two of them, 1.67 runs a face with one pass, and the
+    faces refined are those a pass improves; under a cap of 1.7 runs a face, the bound ships."""
+    offsets = {300: 4.0, 320: 12.0, 340: 24.0}
+    truth = {height: face(centre=(150.0 + height, 160.0)) for height in offsets}
+    (tmp_path / "images").mkdir()
+    (tmp_path / "gt").mkdir()
+    for height, points in truth.items():
+        cv2.imwrite(str(tmp_path / "images" / f"face_{height}.png"), np.zeros((height, 400, 3), np.uint8))
+        (tmp_path / "gt" / f"face_{height}.txt").write_text(pts_text(points[None]))
+
+    class ShiftedBoxes(BoxDetector):
+        def __call__(self, image):
+            self.shift = np.array([offsets[image.shape[0]], 0.0])
+            return super().__call__(image)
+
+    pipelines = {(False, False): Pipeline(PulledModel(truth, 0.5), ShiftedBoxes(truth), LandmarkCalibration((0.0, 0.0), 1.4))}
+    side = 1.4 * np.max(truth[300].max(axis=0) - truth[300].min(axis=0))
+    table = refinement_table(pipelines, tmp_path, SCHEME, candidates((False,), (False,), (0, 1), (None, 5.0 / side)), progress=False)
+    assert list(zip(table["passes"], table["most_runs"], strict=True)) == [(0, 1), (1, 2), (1, 2)]
+    assert table["runs"].tolist() == pytest.approx([1.0, 2.0, 5 / 3])
+    distance = np.linalg.norm(np.subtract(*[truth[300][list(group)].mean(axis=0) for group in EYES]))
+    errors = {"none": [2.0, 6.0, 12.0], "every": [1.0, 3.0, 6.0], "bounded": [2.0, 3.0, 6.0]}  # px, each face
+    for row, name in zip(range(3), ("none", "every", "bounded"), strict=True):
+        assert table["nme"].iloc[row] == pytest.approx(np.mean(errors[name]) / distance)
+    assert choose_setting(table) == (False, False, 1, None)  # no cap: every face refined is best
+    assert choose_setting(table, max_runs=1.7) == (False, False, 1, pytest.approx(5.0 / side))
+    assert choose_setting(table, max_runs=1.0) == (False, False, 0, None)
+    assert choose_setting(table, max_runs=0.5) == (False, False, 0, None)  # none fits: the fewest runs
+
+
 def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_path):
     truth = {height: face(centre=(150.0 + height, 160.0)) for height in (300, 320, 340)}
     (tmp_path / "images").mkdir()
@@ -242,6 +304,8 @@ def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_pat
     distance = np.linalg.norm(np.subtract(*[truth[300][list(group)].mean(axis=0) for group in EYES]))
     every = candidates((False, True), (False,), range(3))
     table = refinement_table(pipelines, tmp_path, SCHEME, every, progress=False)
+    assert table["refine_beyond"].isna().all()
+    assert table["most_runs"].tolist() == [1, 2, 3, 2, 4, 6]
     assert list(zip(table["flip"], table["detector_roll"], table["passes"], table["runs"], strict=True)) == [
         (False, False, 0, 1),
         (False, False, 1, 2),
@@ -253,17 +317,17 @@ def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_pat
     assert table["faces"].tolist() == [3] * 6  # the face-free image is left out
     pulled = [8.0 * pull ** (step + 1) for pull in (0.5, 0.2) for step in range(3)]  # px: each pass multiplies the shift by the pull
     np.testing.assert_allclose(table["nme"], np.array(pulled) / distance)
-    assert choose_setting(table) == (True, False, 2)  # 0.06 px: nothing else within 0.1 points
-    assert choose_setting(table, tolerance=0.01) == (True, False, 1)  # 4 runs, 0.3 px
-    assert choose_setting(table, tolerance=0.02) == (False, False, 2)  # 3 runs, 1 px
-    assert choose_setting(table, tolerance=0.05) == (True, False, 0)  # 2 runs: the flip's 1.6 px beat one pass's 2 px
-    assert choose_setting(table, tolerance=0.1) == (False, False, 0)
+    assert choose_setting(table) == (True, False, 2, None)  # 0.06 px: nothing else within 0.1 points
+    assert choose_setting(table, tolerance=0.01) == (True, False, 1, None)  # 4 runs, 0.3 px
+    assert choose_setting(table, tolerance=0.02) == (False, False, 2, None)  # 3 runs, 1 px
+    assert choose_setting(table, tolerance=0.05) == (True, False, 0, None)  # 2 runs: the flip's 1.6 px beat one pass's 2 px
+    assert choose_setting(table, tolerance=0.1) == (False, False, 0, None)
     within_two = candidates((False, True), (False,), range(3), max_runs=2)
-    assert within_two == [(False, False, 0), (False, False, 1), (True, False, 0)]
+    assert within_two == [(False, False, 0, None), (False, False, 1, None), (True, False, 0, None)]
     capped = refinement_table(pipelines, tmp_path, SCHEME, within_two, progress=False)
     pd.testing.assert_frame_equal(capped, table.iloc[[0, 1, 3]].reset_index(drop=True))
-    assert choose_setting(capped) == (True, False, 0)
-    with pytest.raises(ValueError, match="no \\(flip, detector_roll, passes\\) candidate"):
+    assert choose_setting(capped) == (True, False, 0, None)
+    with pytest.raises(ValueError, match="no \\(flip, detector_roll, passes, refine_beyond\\) candidate"):
         refinement_table(pipelines, tmp_path, SCHEME, [], progress=False)
 
 
@@ -271,24 +335,35 @@ def test_the_fewest_runs_within_the_tolerance_of_the_best_are_chosen():
     def table(nme, flips=(False,) * 3, passes=(0, 1, 2), median=None, p90=None, rolls=None):
         runs = [model_runs(f, p) for f, p in zip(flips, passes, strict=True)]
         rolls = rolls or (False,) * len(flips)
-        return pd.DataFrame({"flip": flips, "detector_roll": rolls, "passes": passes, "runs": runs, "nme": nme, "median": median or nme, "p90": p90 or nme})
+        return pd.DataFrame(
+            {
+                "flip": flips,
+                "detector_roll": rolls,
+                "passes": passes,
+                "refine_beyond": np.nan,
+                "runs": runs,
+                "nme": nme,
+                "median": median or nme,
+                "p90": p90 or nme,
+            }
+        )
 
-    assert choose_setting(table([0.070, 0.0605, 0.0600])) == (False, False, 1)
-    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.0) == (False, False, 2)
-    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.011) == (False, False, 0)
-    assert choose_setting(table([0.05, 0.06], passes=(0, 1), flips=(False, False))) == (False, False, 0)
-    assert choose_setting(table([np.nan, 0.08, 0.07])) == (False, False, 2)  # no face matched with no pass
-    assert choose_setting(table([np.nan, np.nan], passes=(0, 1), flips=(False, False))) == (False, False, 0)
+    assert choose_setting(table([0.070, 0.0605, 0.0600])) == (False, False, 1, None)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.0) == (False, False, 2, None)
+    assert choose_setting(table([0.070, 0.0605, 0.0600]), tolerance=0.011) == (False, False, 0, None)
+    assert choose_setting(table([0.05, 0.06], passes=(0, 1), flips=(False, False))) == (False, False, 0, None)
+    assert choose_setting(table([np.nan, 0.08, 0.07])) == (False, False, 2, None)  # no face matched with no pass
+    assert choose_setting(table([np.nan, np.nan], passes=(0, 1), flips=(False, False))) == (False, False, 0, None)
     # equal runs (2): the lower NME, then no flip
-    assert choose_setting(table([0.070, 0.0605, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (True, False, 0)
-    assert choose_setting(table([0.070, 0.0600, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (False, False, 1)
+    assert choose_setting(table([0.070, 0.0605, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (True, False, 0, None)
+    assert choose_setting(table([0.070, 0.0600, 0.0600], flips=(False, False, True), passes=(0, 1, 0))) == (False, False, 1, None)
     # the flip on every pass costs double: one pass with it (4 runs) loses to two without (3 runs) within tolerance
-    assert choose_setting(table([0.0604, 0.0600], flips=(False, True), passes=(2, 1))) == (False, False, 2)
+    assert choose_setting(table([0.0604, 0.0600], flips=(False, True), passes=(2, 1))) == (False, False, 2, None)
     # the roll costs no run: it ships when it lowers the NME, however little, and not on a tie
     rolled = {"flips": (False, False), "passes": (0, 0), "rolls": (False, True)}
-    assert choose_setting(table([0.0700, 0.0699], **rolled)) == (False, True, 0)
-    assert choose_setting(table([0.0700, 0.0700], **rolled)) == (False, False, 0)
-    assert choose_setting(table([0.0699, 0.0700], **rolled)) == (False, False, 0)
+    assert choose_setting(table([0.0700, 0.0699], **rolled)) == (False, True, 0, None)
+    assert choose_setting(table([0.0700, 0.0700], **rolled)) == (False, False, 0, None)
+    assert choose_setting(table([0.0699, 0.0700], **rolled)) == (False, False, 0, None)
 
 
 def test_a_pass_that_helps_the_typical_face_but_sends_the_worst_astray_is_not_chosen():
@@ -297,24 +372,37 @@ def test_a_pass_that_helps_the_typical_face_but_sends_the_worst_astray_is_not_ch
     on all three ships; with a tolerance that covers its gain, the fewer runs win again."""
     flips, passes = (False, False), (0, 1)
     table = pd.DataFrame(
-        {"flip": flips, "detector_roll": flips, "passes": passes, "runs": [1, 2], "nme": [0.07, 0.06], "median": [0.06, 0.05], "p90": [0.09, 0.12]}
+        {
+            "flip": flips,
+            "detector_roll": flips,
+            "passes": passes,
+            "refine_beyond": np.nan,
+            "runs": [1, 2],
+            "nme": [0.07, 0.06],
+            "median": [0.06, 0.05],
+            "p90": [0.09, 0.12],
+        }
     )
-    assert choose_setting(table) == (False, False, 0)
+    assert choose_setting(table) == (False, False, 0, None)
     better_everywhere = table.assign(p90=[0.09, 0.085])
-    assert choose_setting(better_everywhere) == (False, False, 1)
-    assert choose_setting(better_everywhere, tolerance=0.02) == (False, False, 0)  # a point of mean within tolerance: the cheaper one
+    assert choose_setting(better_everywhere) == (False, False, 1, None)
+    assert choose_setting(better_everywhere, tolerance=0.02) == (False, False, 0, None)  # a point of mean within tolerance: the cheaper one
 
 
 def test_network_runs_stop_where_a_face_would_outlast_the_reference_model():
     assert [model_runs(flip, passes) for flip in (False, True) for passes in (0, 1, 2)] == [1, 2, 3, 2, 4, 6]
-    assert runs_within_latency(0.39, 1.05) == 2  # 2 runs 0.78 ms, 3 runs 1.17 ms
-    assert runs_within_latency(0.35, 1.05) == 3  # 3 runs of 0.35 ms take exactly 1.05 ms
-    assert runs_within_latency(1.2, 1.05) == 0
-    assert candidates((False, True), (False,), range(3), max_runs=3) == [(False, False, 0), (False, False, 1), (False, False, 2), (True, False, 0)]
-    assert candidates((False, True), (False, True), range(2), max_runs=1) == [(False, False, 0), (False, True, 0)]  # the roll costs no run
-    assert candidates((True,), (False,), range(3), max_runs=1) == [(True, False, 0)]  # none fits: the cheapest alone
-    assert candidates((False, True), (False,), (2, 1), max_runs=0) == [(False, False, 1)]
-    assert candidates((True,), (True,), (1,)) == [(True, True, 1)]
+    assert runs_within_latency(0.39, 1.05) == pytest.approx(2.6923, abs=1e-4)  # 2 runs 0.78 ms, 3 runs 1.17 ms
+    assert runs_within_latency(0.35, 1.05) == pytest.approx(3.0)  # 3 runs of 0.35 ms take exactly 1.05 ms
+    assert runs_within_latency(1.2, 1.05) < 1
+    every = (False, False, 0, None), (False, False, 1, None), (False, False, 2, None), (True, False, 0, None)
+    assert candidates((False, True), (False,), range(3), max_runs=3) == list(every)
+    assert candidates((False, True), (False, True), range(2), max_runs=1) == [(False, False, 0, None), (False, True, 0, None)]  # the roll costs no run
+    assert candidates((True,), (False,), range(3), max_runs=1) == [(True, False, 0, None)]  # none fits: the cheapest alone
+    assert candidates((False, True), (False,), (2, 1), max_runs=0) == [(False, False, 1, None)]
+    assert candidates((True,), (True,), (1,)) == [(True, True, 1, None)]
+    # a bound leaves a well-placed face at one crop: its passes may fit where every face's do not
+    bounded = candidates((False, True), (False,), range(3), (None, 0.05), max_runs=1.2)
+    assert bounded == [(False, False, 0, None), (False, False, 1, 0.05), (False, False, 2, 0.05)]
     with pytest.raises(ValueError, match="latencies must be positive"):
         runs_within_latency(0.0, 1.0)
 
@@ -323,8 +411,8 @@ def test_the_latencies_come_from_the_column_the_timing_step_chose_by(tmp_path):
     (tmp_path / "best.json").write_text('{"file": "a.tflite", "nme": 0.06, "litert_ms_t1": 0.4}')
     pd.DataFrame({"name": ["mediapipe", "blazeface"], "litert_ms_t1": [1.1, 2.8], "litert_ms_t2": [0.8, 1.8]}).to_csv(tmp_path / "references.csv", index=False)
     assert shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv") == (0.4, 1.1, "litert_ms_t1")
-    cap = {"model_ms": 0.4, "mediapipe_ms": 1.1, "column": "litert_ms_t1", "max_runs": 2}  # 2 x 0.4 <= 1.1 < 3 x 0.4
-    assert latency_cap(tmp_path / "best.json", tmp_path / "references.csv") == cap
+    cap = latency_cap(tmp_path / "best.json", tmp_path / "references.csv")
+    assert cap == {"model_ms": 0.4, "mediapipe_ms": 1.1, "column": "litert_ms_t1", "max_runs": pytest.approx(2.75)}  # 2.75 x 0.4 ms = 1.1 ms
     assert latency_cap(tmp_path / "none.json", tmp_path / "references.csv") is None  # nothing timed: no cap
     with pytest.raises(ValueError, match="references.csv: no litert_ms_t1 of 'dlib'"):
         shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv", "dlib")

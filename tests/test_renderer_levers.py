@@ -140,7 +140,16 @@ def test_end_to_end_scores_run_each_network_as_the_package_runs_its_own_file(tmp
     shipped = load_landmarker(package)
     for (label, _, folder), row in zip(trainings, scores.itertuples(), strict=True):
         model = TorchLandmarkModel(load_model(folder / "best.pt"), flip=shipped.flip)
-        swapped = Pipeline(model, shipped.detector, shipped.calibration, shipped.max_faces, shipped.refine_passes, shipped.level_eyes, shipped.detector_roll)
+        swapped = Pipeline(
+            model,
+            shipped.detector,
+            shipped.calibration,
+            shipped.max_faces,
+            shipped.refine_passes,
+            shipped.level_eyes,
+            shipped.detector_roll,
+            shipped.refine_beyond,
+        )
         expected = benchmark({label: swapped}, real, scheme)[0].iloc[0]
         assert row.nme == pytest.approx(expected["nme_outer_eye_corners"])
         assert row.missed == expected["missed"] < len(real)

@@ -54,7 +54,7 @@ def fake_run(run_dir: Path) -> Path:
         "problems": [],
         "faces_low_confidence": 3,
         "score": score,
-        "refinement": {"flip": False, "detector_roll": True, "passes": 1, "table": []},
+        "refinement": {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234, "table": []},
     }
     write_headline(run_dir / "submission", "submission", *submission_headline(summary))
     real = pd.DataFrame(
@@ -104,7 +104,7 @@ def test_the_report_reads_every_number_from_the_step_files(tmp_path):
     assert record["shipped"]["mediapipe_ms"] == 1.0
     assert record["runner_up"]["file"] == "b"
     assert record["submission"] == {"faces": 348, "missed": 10, "extra": 4, "nme": 0.08, "median": 0.06, "fr": 0.2, "auc": 0.4}
-    assert record["refinement"] == {"flip": False, "detector_roll": True, "passes": 1}
+    assert record["refinement"] == {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234}
     assert "ms_per_image" not in record["real_faces"][0]
     assert record["summaries"]["student"] == "KD student 6.90 % over 3 seeds (sd 0.10 points); KD minus alone -0.30 points (-0.50 to -0.10)"
     assert record["summaries"]["timing"] == "ships student_128_int8.tflite: validation NME 7.00 %, 0.80 ms = 0.80x mediapipe"
@@ -117,7 +117,10 @@ def test_the_report_reads_every_number_from_the_step_files(tmp_path):
     report = write_report(run_dir).read_text()
     assert report.startswith("# Run run-1 (profile `default`)")
     assert "| **all** | 1530.0 | |" in report
-    assert "Refinement chosen on the detector set: 1 passes, flip off, the detector's roll on." in report
+    assert (
+        "Refinement chosen on the detector set: 1 passes for the faces beyond 0.075 crop sides, flip off, the detector's roll on, 1.23 network runs a face there."
+        in report
+    )
     assert "| submission | 100.0 | 200 images, 342 faces written, 0 problems; NME 8.00 % over 348 faces (median 6.00 %, FR@0.10 20.0 %, 10 missed) |" in report
     assert json.loads((run_dir / "report.json").read_text()) == record
 

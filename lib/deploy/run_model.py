@@ -24,7 +24,9 @@ layout (tiles, the close-up model), the most faces kept per image, and the flip 
 augmentation's landmark permutation (or null), whether the first crop of a face is turned to
 level the eyes the detector found (a rolled face seen upright), and the refinement passes: how
 many times each face is predicted again from the training crop around its own landmarks, which
-places the crop as training did wherever the detector's box sits off the face.
+places the crop as training did wherever the detector's box sits off the face, and for which
+faces (every face, or only a face whose landmarks ask for a crop beyond a bound from the one
+they were predicted from: a second look only where the first was off).
 
 Conventions shared with the project (tested against it): pixels are 0-based in memory with the
 centre of the top-left pixel at (0, 0); a crop of side ``S`` maps the square of side ``200 *
@@ -39,6 +41,7 @@ import json
 import math
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -569,6 +572,7 @@ SETTINGS_RULES = {  # PackageSettings field -> (parse and check, raising _Invali
     "refine_passes": (lambda v: _integer(v, 0), "an integer >= 0"),
     "level_eyes": (_eye_groups, "null or 2 non-empty lists of landmark indices"),
     "detector_roll": (_boolean, "true or false"),
+    "refine_beyond": (lambda v: None if v is None else _number(v, 0.0), "null or a number >= 0"),
 }
 
 
@@ -580,8 +584,8 @@ class PackageSettings:
     augmentation is on; None otherwise), the detector's layout (:class:`FaceDetector`:
     ``detector_tiles``, ``close_up_detector``, ``close_up_box``; files without them mean the
     full-range model on the whole image) and the crops (:class:`Pipeline`: ``refine_passes``,
-    ``level_eyes``, ``detector_roll``; files without them: none, no turn). Stored as JSON;
-    floats round-trip exactly."""
+    ``level_eyes``, ``detector_roll``, ``refine_beyond``; files without them: none, no turn,
+    every face refined). Stored as JSON; floats round-trip exactly."""
 
     offset: tuple[float, float]
     side_factor: float
@@ -594,6 +598,7 @@ class PackageSettings:
     refine_passes: int = 0
     level_eyes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     detector_roll: bool = False
+    refine_beyond: float | None = None
 
     @classmethod
     def unmeasured(cls) -> PackageSettings:
@@ -648,16 +653,35 @@ def face_rows(boxes: np.ndarray) -> np.ndarray:
     return rows.reshape(1, -1) if rows.size else np.zeros((0, 4))
 
 
+def crop_change(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float], rotation: float = 0.0) -> tuple[np.ndarray, float]:
+    """How the crop ``new`` (centre (2,), scale) differs from the crop ``last``: the (2,) shift
+    of its centre along the axes of a crop turned by ``rotation`` degrees (:func:`crop_matrix`),
+    in sides of the last crop, and its zoom (its side over the last one's)."""
+    angle = np.deg2rad(rotation)
+    axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # image -> crop directions
+    shift = axes @ (np.asarray(new[0], dtype=np.float64) - np.asarray(last[0], dtype=np.float64)) / (CROP_UNIT * last[1])
+    return shift, new[1] / last[1]
+
+
 def crop_moved_too_far(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float]) -> bool:
     """Whether the crop ``new`` (centre (2,), scale) strays from the crop ``last`` beyond the
     bounds: its centre more than :data:`MAX_CROP_SHIFT` of the last crop's side away, or its side
     more than :data:`MAX_CROP_ZOOM` times larger or smaller. A refinement pass whose landmarks'
     own crop strays so from the crop it ran on has thrown the face off (the face it found is not
     the one it was shown)."""
-    side = CROP_UNIT * last[1]
-    shift = float(np.linalg.norm(np.asarray(new[0]) - np.asarray(last[0])))
-    zoom = new[1] / last[1]
-    return shift > MAX_CROP_SHIFT * side or not 1 / MAX_CROP_ZOOM <= zoom <= MAX_CROP_ZOOM
+    shift, zoom = crop_change(last, new)
+    return float(np.linalg.norm(shift)) > MAX_CROP_SHIFT or not 1 / MAX_CROP_ZOOM <= zoom <= MAX_CROP_ZOOM
+
+
+def crop_stray(last: tuple[np.ndarray, float], new: tuple[np.ndarray, float], rotation: float = 0.0) -> float:
+    """How far the crop ``new`` strays from the crop ``last`` (each centre (2,), scale), as one
+    number in crop sides: the larger shift of its centre along the axes of the last crop (turned by
+    ``rotation`` degrees) and half its side's relative change (training crops vary their side
+    twice as much as their centre, :mod:`lib.data.augment`). Where the landmarks predicted from
+    ``last`` ask for a crop that strays from it beyond the training crops' jitter, the network was
+    shown a face placed as it never saw one."""
+    shift, zoom = crop_change(last, new, rotation)
+    return max(float(np.abs(shift).max()), abs(zoom - 1.0) / 2.0)
 
 
 class Pipeline:
@@ -674,11 +698,16 @@ class Pipeline:
     ``detector_roll``, :func:`detection_roll`), then ``refine_passes`` more times from
     :func:`landmark_crop` of its last landmarks (the crop the model was trained on); with
     ``level_eyes`` (:func:`eye_line_roll`'s two eyes) those crops are turned to level the eyes,
-    and the landmarks turned back. A pass is undone for a face, and the face's passes end, when
-    its landmarks are not finite, when its crop strays beyond the bounds
-    (:func:`crop_moved_too_far`), or when it lowers the face's heatmap confidence: a pass can
-    only keep or improve a face, never send it astray. :meth:`follow` predicts a face from its
-    earlier landmarks (a video's next frame)."""
+    and the landmarks turned back. With ``refine_beyond`` (crop sides) a face's passes run only
+    while the crop its last landmarks ask for strays beyond that from the crop they were predicted
+    from (:func:`crop_stray`): a face the first crop placed well costs one network run. A pass is
+    undone for a face, and the face's passes end, when its landmarks are not finite, when its crop
+    strays beyond the bounds (:func:`crop_moved_too_far`), or when it lowers the face's heatmap
+    confidence: a pass can only keep or improve a face, never send it astray. ``crops_tally``
+    counts the crops predicted: ``crops_tally[k]`` those of the faces so far up to their ``k``-th
+    pass (``crops_tally[0]``: the faces; :meth:`crops_per_face`); assign ``Counter()`` to start
+    again. :meth:`follow` predicts a face from its earlier landmarks (a video's next
+    frame)."""
 
     def __init__(
         self,
@@ -689,9 +718,12 @@ class Pipeline:
         refine_passes: int = 0,
         level_eyes: tuple[Sequence[int], Sequence[int]] | None = None,
         detector_roll: bool = False,
+        refine_beyond: float | None = None,
     ):
         self.model, self.detector, self.calibration, self.max_faces = model, detector, calibration, max_faces
         self.refine_passes, self.level_eyes, self.detector_roll = refine_passes, level_eyes, detector_roll
+        self.refine_beyond = refine_beyond
+        self.crops_tally: Counter[int] = Counter()
 
     @property
     def flip(self) -> bool:
@@ -741,16 +773,30 @@ class Pipeline:
     def face_passes(self, image: np.ndarray, box: np.ndarray, passes: int) -> list[tuple[np.ndarray, float]]:
         """(N, 2) landmarks in image pixels and their confidence for the face of the (8,)
         detection (or (4,) box) after 0, 1, ... ``passes`` refinement passes (``passes + 1``
-        pairs; from an undone pass on, the last kept pair repeated)."""
-        results = [self.model.face_landmarks(image, *self.first_crop(box))]
+        pairs; from an undone or unneeded pass on, the last kept pair repeated)."""
+        *last_crop, last_rotation = self.first_crop(box)
+        results = [self.model.face_landmarks(image, *last_crop, last_rotation)]
+        crops = 1
         while len(results) <= passes and np.isfinite(results[-1][0]).all():
             points, confidence = results[-1]
             centre, scale, rotation = self.training_crop(points)
+            if self.refine_beyond is not None and crop_stray(tuple(last_crop), (centre, scale), last_rotation) <= self.refine_beyond:
+                break
             refined, refined_confidence = self.model.face_landmarks(image, centre, scale, rotation)
+            crops += 1
             if not np.isfinite(refined).all() or refined_confidence < confidence or crop_moved_too_far((centre, scale), landmark_crop(refined, rotation)):
                 break
             results.append((refined, refined_confidence))
+            last_crop, last_rotation = [centre, scale], rotation
+        for step in range(passes + 1):
+            self.crops_tally[step] += min(crops, step + 1)
         return results + [results[-1]] * (passes + 1 - len(results))
+
+    def crops_per_face(self, passes: int) -> float:
+        """Crops a face of :attr:`crops_tally` was predicted from on average with ``passes``
+        passes (each a network run, two with the flip; 0 before any face)."""
+        faces = self.crops_tally[0]
+        return self.crops_tally[passes] / faces if faces else 0.0
 
     def predict_passes(self, image: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels,
@@ -782,7 +828,7 @@ class Pipeline:
         model = copy.copy(self.model)
         model.flip_permutation = None if flip_permutation is None else np.asarray(flip_permutation)
         roll = self.detector_roll if detector_roll is None else detector_roll
-        return Pipeline(model, self.detector, self.calibration, self.max_faces, self.refine_passes, level_eyes, roll)
+        return Pipeline(model, self.detector, self.calibration, self.max_faces, self.refine_passes, level_eyes, roll, self.refine_beyond)
 
 
 class UnreadableImage(ValueError):
@@ -850,7 +896,9 @@ def pipeline_with(
     face_detector = build_detector(
         detector, close_up_detector, chosen.min_score, chosen.detector_tiles, chosen.close_up_detector, num_threads, chosen.close_up_box
     )
-    return Pipeline(landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes, chosen.detector_roll)
+    return Pipeline(
+        landmarks, face_detector, chosen.calibration, chosen.max_faces, chosen.refine_passes, chosen.level_eyes, chosen.detector_roll, chosen.refine_beyond
+    )
 
 
 def build_pipeline(model: Path, detector: Path, settings: Path, num_threads: int = 2, close_up_detector: Path | None = None) -> Pipeline:

@@ -179,8 +179,10 @@ def report_markdown(record: dict, figures: list[str]) -> str:
     if record.get("refinement"):
         chosen = record["refinement"]
         roll = "on" if chosen.get("detector_roll") else "off"
+        faces = "every face" if chosen.get("refine_beyond") is None else f"the faces beyond {chosen['refine_beyond']:.3f} crop sides"
+        runs = f", {chosen['runs_per_face']:.2f} network runs a face there" if chosen.get("runs_per_face") is not None else ""
         lines += [
-            f"Refinement chosen on the detector set: {chosen['passes']} passes, flip {'on' if chosen['flip'] else 'off'}, the detector's roll {roll}.",
+            f"Refinement chosen on the detector set: {chosen['passes']} passes for {faces}, flip {'on' if chosen['flip'] else 'off'}, the detector's roll {roll}{runs}.",
             "",
         ]
     lines += [

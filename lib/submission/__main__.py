@@ -1,6 +1,6 @@
 """``python -m lib.submission {write,validate,score}``
 
-write     --model M.pt|M.tflite --images DIR --data-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--detector-roll|--no-detector-roll] [--refine-passes N]
+write     --model M.pt|M.tflite --images DIR --data-root DIR --out submissions/<run-id> [--gt DIR] [--flip|--no-flip] [--detector-roll|--no-detector-roll] [--refine-passes N [--refine-beyond B]]
 validate  SUBMISSION(.zip|folder) --images DIR       every problem, with file and line
 score     SUBMISSION(.zip|folder) --gt DIR            NME, FR, AUC, missed and extra faces
 """
@@ -60,10 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         help="predict each face again from the crop around its own landmarks (default: measured on --detector-set, else 0)",
     )
     write.add_argument(
-        "--max-model-runs",
-        type=int,
+        "--refine-beyond",
+        type=float,
         default=None,
-        help="measure only (flip, detector roll, passes) of at most this many network runs a face (default: no cap)",
+        help="with --refine-passes: refine only the faces whose landmarks ask for a crop beyond this many crop sides from theirs (default: every face)",
+    )
+    write.add_argument(
+        "--max-model-runs",
+        type=float,
+        default=None,
+        help="choose only among (flip, detector roll, passes, bound) of at most this many network runs a face on average (default: no cap)",
     )
     write.add_argument("--level-eyes", action=argparse.BooleanOptionalAction, default=True, help="those crops turned to level the eyes")
     write.add_argument("--gt", default=None, help="ground-truth folder: also score the submission")
@@ -96,6 +102,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             flip=args.flip,
             detector_roll=args.detector_roll,
             refine_passes=args.refine_passes,
+            refine_beyond=args.refine_beyond,
             max_faces=args.max_faces,
             level_eyes=args.level_eyes,
             max_model_runs=args.max_model_runs,

@@ -7,7 +7,7 @@
                           holds the close-up model's box map, when the layout may use it)
     detection_threshold.csv  missed and invented faces per candidate detector threshold, when
                           the threshold was measured (a detector set given)
-    refinement.csv        NME per candidate (flip, detector roll, refinement passes), when measured
+    refinement.csv        NME and network runs per candidate (flip, detector roll, refinement passes and their bound), when measured
     final_package.zip     for a ``.tflite`` model: the final-round package
     score.json, faces.csv when ground truth is given
 
@@ -50,7 +50,7 @@ from lib.schemes import load_scheme
 from lib.submission.detection_threshold import LAYOUTS, Layout, measure_detector
 from lib.submission.files import write_leaderboard_csv, write_submission_zip
 from lib.submission.package import build_package
-from lib.submission.refinement import MAX_PASSES, candidates, choose_setting, refinement_table
+from lib.submission.refinement import MAX_PASSES, REFINE_BOUNDS, candidates, choose_setting, refinement_table
 from lib.submission.score import read_ground_truth, score_submission
 from lib.submission.validate import read_submission, validate_submission
 
@@ -83,10 +83,12 @@ class SubmissionSettings:
     averaged), ``detector_roll`` (the first crop turned to level the detector's eyes) and
     ``refine_passes`` (:class:`~lib.deploy.run_model.Pipeline`) left None is measured on the
     detector set (:mod:`lib.submission.detection_threshold`, :mod:`lib.submission.refinement`:
-    0 to ``max_refine_passes`` passes with and without the flip and the roll, those of at most
-    ``max_model_runs`` network runs a face, None: no cap), or takes its default without one
-    (:data:`~lib.deploy.run_model.MIN_SCORE`, :data:`DEFAULT_LAYOUT`, no flip, no roll, no
-    pass). ``detector``/``close_up_detector``: the full- and short-range BlazeFace
+    0 to ``max_refine_passes`` passes for every face or for those beyond each of
+    ``refine_bounds``, with and without the flip and the roll, those of at most
+    ``max_model_runs`` network runs a face on average, None: no cap), or takes its default
+    without one (:data:`~lib.deploy.run_model.MIN_SCORE`, :data:`DEFAULT_LAYOUT`, no flip, no
+    roll, no pass). Given ``refine_passes`` run for the faces beyond ``refine_beyond`` (None:
+    every face). ``detector``/``close_up_detector``: the full- and short-range BlazeFace
     files; ``max_faces``: the likeliest detections kept per image; ``level_eyes``: refinement
     crops level the scheme's eye centroids (where it defines them); ``calibration_faces``:
     training faces the box-to-crop rule is fitted on; ``scheme``: the model's and the labels'
@@ -99,10 +101,12 @@ class SubmissionSettings:
     flip: bool | None = None
     detector_roll: bool | None = None
     refine_passes: int | None = None
+    refine_beyond: float | None = None
     max_faces: int = MAX_FACES
     level_eyes: bool = True
     max_refine_passes: int = MAX_PASSES
-    max_model_runs: int | None = None
+    refine_bounds: tuple[float, ...] = REFINE_BOUNDS
+    max_model_runs: float | None = None
     calibration_faces: int = 200
     threads: int = 2
     scheme: str = "ivslab51"
@@ -112,6 +116,8 @@ class SubmissionSettings:
             raise ValueError(f"refine_passes must be 0 or more, not {self.refine_passes}")
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be 1 or more, not {self.max_faces}")
+        if any(bound < 0 for bound in (*self.refine_bounds, *([] if self.refine_beyond is None else [self.refine_beyond]))):
+            raise ValueError(f"refine bounds must be 0 or more, not {self.refine_beyond} and {self.refine_bounds}")
 
 
 def choose_detector(
@@ -187,15 +193,17 @@ def choose_refinement(
     out_dir: Path,
     progress: bool,
 ) -> tuple[Pipeline, PackageSettings, dict]:
-    """The flip, the detector's roll and the refinement passes: given, measured on the
-    ``detector_set``'s labelled faces (``out_dir/refinement.csv``), or none. Returns the
-    submission's pipeline, ``chosen`` with them, and how they were set."""
+    """The flip, the detector's roll and the refinement passes (how many, for which faces): given,
+    measured on the ``detector_set``'s labelled faces (``out_dir/refinement.csv``), or none.
+    Returns the submission's pipeline, ``chosen`` with them, and how they were set."""
     scheme = load_scheme(settings.scheme)
     levelled = settings.level_eyes and "eye_centroids" in scheme.normalisers
     eyes = tuple(tuple(int(k) for k in group) for group in scheme.normaliser("eye_centroids").groups) if levelled else None
     flip, roll, passes = settings.flip, settings.detector_roll, settings.refine_passes
     flips, rolls = ((False, True) if flip is None else (flip,)), ((False, True) if roll is None else (roll,))
     pass_counts = range(settings.max_refine_passes + 1) if passes is None else (passes,)
+    bounds = (None, *settings.refine_bounds) if passes is None else (settings.refine_beyond,)
+    beyond = settings.refine_beyond
     pipelines = {
         (f, r): Pipeline(
             landmark_model(model, f, settings.threads, settings.scheme), face_detector, chosen.calibration, settings.max_faces, level_eyes=eyes, detector_roll=r
@@ -203,24 +211,37 @@ def choose_refinement(
         for f in flips
         for r in rolls
     }
-    summary = {"flip": flip, "detector_roll": roll, "passes": passes, "level_eyes": eyes, "max_model_runs": settings.max_model_runs, "chosen_by": "given"}
+    summary = {
+        "flip": flip,
+        "detector_roll": roll,
+        "passes": passes,
+        "refine_beyond": beyond,
+        "level_eyes": eyes,
+        "max_model_runs": settings.max_model_runs,
+        "chosen_by": "given",
+    }
     if None in (flip, roll, passes):
         flip, roll, passes = bool(flip), bool(roll), passes or 0
         summary["chosen_by"] = "none: no detector set to measure the flip, the roll and the passes on"
         if detector_set is not None:
-            candidate_settings = candidates(flips, rolls, pass_counts, settings.max_model_runs)
+            candidate_settings = candidates(flips, rolls, pass_counts, bounds, settings.max_model_runs)
             table = refinement_table(pipelines, resolve(detector_set), scheme, candidate_settings, progress)
             atomic_save_csv(table, out_dir / "refinement.csv", index=False)
-            flip, roll, passes = choose_setting(table)
+            flip, roll, passes, beyond = choose_setting(table, max_runs=settings.max_model_runs)
+            row = table[(table["flip"] == flip) & (table["detector_roll"] == roll) & (table["passes"] == passes)]
+            row = row[row["refine_beyond"].isna() if beyond is None else row["refine_beyond"] == beyond].iloc[0]
             summary |= {
-                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, detector_roll, passes) candidates {candidate_settings}",
+                "chosen_by": f"NME on the labelled faces of {detector_set}, (flip, detector_roll, passes, refine_beyond) candidates {candidate_settings}",
+                "runs_per_face": float(row["runs"]),
+                "most_runs": int(row["most_runs"]),
                 "table": table.to_dict(orient="records"),
             }
-        summary |= {"flip": flip, "detector_roll": roll, "passes": passes}
+        summary |= {"flip": flip, "detector_roll": roll, "passes": passes, "refine_beyond": beyond}
     pipeline = pipelines[flip, roll]
-    pipeline.refine_passes = passes
+    pipeline.refine_passes, pipeline.refine_beyond = passes, beyond
     flip_permutation = tuple(int(k) for k in scheme.flip_permutation) if flip else None
-    return pipeline, replace(chosen, flip_permutation=flip_permutation, refine_passes=passes, level_eyes=eyes, detector_roll=roll), summary
+    chosen = replace(chosen, flip_permutation=flip_permutation, refine_passes=passes, refine_beyond=beyond, level_eyes=eyes, detector_roll=roll)
+    return pipeline, chosen, summary
 
 
 def write_txt(pipeline: Pipeline, paths: list[Path], txt_dir: Path, source: str, progress: bool) -> tuple[list[str], int]:
@@ -297,11 +318,12 @@ def make_submission(
 def submission_headline(summary: dict) -> tuple[str, dict]:
     """The submission step's headline (:mod:`lib.headline`) from :func:`make_submission`'s
     summary: the score on the test's faces where it was scored (``submission``) and the chosen
-    flip, detector roll and passes (``refinement``)."""
+    flip, detector roll, passes, their bound and the network runs a face took on the detector set
+    (``refinement``)."""
     score = summary.get("score", {})
     numbers = {
         "submission": {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score},
-        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "detector_roll", "passes")},
+        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "detector_roll", "passes", "refine_beyond", "runs_per_face")},
         "faces_low_confidence": summary["faces_low_confidence"],
     }
     line = f"{summary['images']} images, {summary['faces_predicted']} faces written, {len(summary['problems'])} problems"
