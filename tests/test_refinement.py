@@ -74,9 +74,10 @@ class BoxDetector:
     ``eyes``, a detection: the box, then the truth's eye centroids (the image's left eye first)."""
 
     def __init__(self, truth: dict[int, np.ndarray], shift=(40.0, -20.0), eyes: bool = False):
-        self.truth, self.shift, self.eyes = truth, np.asarray(shift), eyes
+        self.truth, self.shift, self.eyes, self.calls = truth, np.asarray(shift), eyes, 0
 
     def __call__(self, image):
+        self.calls += 1
         points = self.truth.get(image.shape[0])
         if points is None:
             return np.zeros((0, 8 if self.eyes else 4)), np.zeros(0)
@@ -315,6 +316,7 @@ def test_the_refinement_table_scores_each_candidate_on_a_labelled_folder(tmp_pat
         (True, False, 2, 6),
     ]
     assert table["faces"].tolist() == [3] * 6  # the face-free image is left out
+    assert detector.calls == 3  # once per image, shared by the two pipelines
     pulled = [8.0 * pull ** (step + 1) for pull in (0.5, 0.2) for step in range(3)]  # px: each pass multiplies the shift by the pull
     np.testing.assert_allclose(table["nme"], np.array(pulled) / distance)
     assert choose_setting(table) == (True, False, 2, None)  # 0.06 px: nothing else within 0.1 points

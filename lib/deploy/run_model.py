@@ -798,11 +798,13 @@ class Pipeline:
         faces = self.crops_tally[0]
         return self.crops_tally[passes] / faces if faces else 0.0
 
-    def predict_passes(self, image: np.ndarray, passes: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def predict_passes(
+        self, image: np.ndarray, passes: int, detections: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """RGB image -> for 0, 1, ... ``passes`` refinement passes, (F, N, 2) faces in pixels,
         their (F,) detection scores and (F,) heatmap confidences, right to left (the detector
-        runs once)."""
-        boxes, scores = self.detect(image)
+        runs once; not at all when ``detections``, :meth:`detect`'s on this image, are given)."""
+        boxes, scores = self.detect(image) if detections is None else detections
         results = []
         for faces, confidences in self.landmarks_per_pass(image, boxes, passes):
             order = right_to_left(faces) if len(faces) else np.zeros(0, int)

@@ -33,7 +33,7 @@ import copy
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +55,23 @@ REFINE_BOUNDS = tuple(k * AugmentConfig().shift_sigma for k in (1.0, 1.5, 2.0))
 Candidate = tuple[bool, bool, int, float | None]  # (flip, detector_roll, passes, refine_beyond: None for every face)
 
 
-def predictions_per_pass(pipeline: Pipeline, images: list[str | Path], max_passes: int = MAX_PASSES, progress: bool = True) -> list[dict[str, np.ndarray]]:
-    """For 0, 1, ... ``max_passes`` refinement passes, ``{image path: (F, N, 2)}`` of
-    ``pipeline`` on each image (its detector runs once per image)."""
-    predictions = [{} for _ in range(max_passes + 1)]
+def predictions_per_pass(
+    pipelines: Mapping[Hashable, Pipeline], images: list[str | Path], max_passes: int | Mapping[Hashable, int] = MAX_PASSES, progress: bool = True
+) -> dict[Hashable, list[dict[str, np.ndarray]]]:
+    """For each of ``pipelines``, for 0, 1, ... ``max_passes`` refinement passes (one count for
+    all, or one per pipeline), ``{image path: (F, N, 2)}`` on each image. Each image is read once
+    and each detector runs once on it: pipelines sharing a detector (and the most faces kept) share
+    its faces."""
+    most = {key: max_passes if isinstance(max_passes, int) else max_passes[key] for key in pipelines}
+    predictions = {key: [{} for _ in range(most[key] + 1)] for key in pipelines}
     for image in track(images, desc="refinement passes", disable=not progress):
-        for step, (faces, _, _) in enumerate(pipeline.predict_passes(load_image(image), max_passes)):
-            predictions[step][str(image)] = faces
+        rgb, found = load_image(image), {}
+        for key, pipeline in pipelines.items():
+            detector = (id(pipeline.detector), pipeline.max_faces)
+            if detector not in found:
+                found[detector] = pipeline.detect(rgb)
+            for step, (faces, _, _) in enumerate(pipeline.predict_passes(rgb, most[key], found[detector])):
+                predictions[key][step][str(image)] = faces
     return predictions
 
 
@@ -114,13 +124,18 @@ def refinement_table(
         raise ValueError(f"{folder}: no image with a labelled face to measure the refinement on")
     if not settings:
         raise ValueError("no (flip, detector_roll, passes, refine_beyond) candidate to measure")
+    wanted: dict[tuple[bool, bool, float | None], list[int]] = {}  # (flip, roll, bound) -> pass counts
+    for flip, roll, count, bound in settings:
+        wanted.setdefault((flip, roll, bound), []).append(count)
+    measured = {}
+    for flip, roll, bound in wanted:
+        measured[flip, roll, bound] = copy.copy(pipelines[flip, roll])
+        measured[flip, roll, bound].refine_beyond, measured[flip, roll, bound].crops_tally = bound, Counter()
+    per_group = predictions_per_pass(measured, images, {group: max(counts) for group, counts in wanted.items()}, progress)
     rows = []
-    for flip, roll, bound in dict.fromkeys((flip, roll, bound) for flip, roll, _, bound in settings):
-        wanted = sorted(count for f, r, count, b in settings if (f, r, b) == (flip, roll, bound))
-        pipeline = copy.copy(pipelines[flip, roll])
-        pipeline.refine_beyond, pipeline.crops_tally = bound, Counter()
-        per_pass = predictions_per_pass(pipeline, images, wanted[-1], progress)
-        for count in wanted:
+    for (flip, roll, bound), counts in wanted.items():
+        pipeline, per_pass = measured[flip, roll, bound], per_group[flip, roll, bound]
+        for count in sorted(counts):
             predicted = {Path(path).stem: faces for path, faces in per_pass[count].items()}
             score, _ = score_submission(predicted, {image.stem: truth[image.stem] for image in images}, scheme)
             rows.append(
