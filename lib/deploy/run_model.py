@@ -774,20 +774,20 @@ class Pipeline:
         """(N, 2) landmarks in image pixels and their confidence for the face of the (8,)
         detection (or (4,) box) after 0, 1, ... ``passes`` refinement passes (``passes + 1``
         pairs; from an undone or unneeded pass on, the last kept pair repeated)."""
-        *last_crop, last_rotation = self.first_crop(box)
-        results = [self.model.face_landmarks(image, *last_crop, last_rotation)]
+        last_centre, last_scale, last_rotation = self.first_crop(box)
+        results = [self.model.face_landmarks(image, last_centre, last_scale, last_rotation)]
         crops = 1
         while len(results) <= passes and np.isfinite(results[-1][0]).all():
             points, confidence = results[-1]
             centre, scale, rotation = self.training_crop(points)
-            if self.refine_beyond is not None and crop_stray(tuple(last_crop), (centre, scale), last_rotation) <= self.refine_beyond:
+            if self.refine_beyond is not None and crop_stray((last_centre, last_scale), (centre, scale), last_rotation) <= self.refine_beyond:
                 break
             refined, refined_confidence = self.model.face_landmarks(image, centre, scale, rotation)
             crops += 1
             if not np.isfinite(refined).all() or refined_confidence < confidence or crop_moved_too_far((centre, scale), landmark_crop(refined, rotation)):
                 break
             results.append((refined, refined_confidence))
-            last_crop, last_rotation = [centre, scale], rotation
+            last_centre, last_scale, last_rotation = centre, scale, rotation
         for step in range(passes + 1):
             self.crops_tally[step] += min(crops, step + 1)
         return results + [results[-1]] * (passes + 1 - len(results))

@@ -8,16 +8,18 @@ detector box gets wrong (a crop shifted, too large, a rolled face) at the price 
 run per face. A pass may be kept for the faces that need it: with a bound (``refine_beyond``,
 :data:`REFINE_BOUNDS`), it runs only where the crop a face's landmarks ask for strays beyond the
 bound from the crop they came from (:func:`~lib.deploy.run_model.crop_stray`), so a face the
-detector placed well costs one run and a face placed off gets its second look. The flip also predicts each crop's mirror and averages the two (landmark k of the
-mirror being the scheme's ``flip_permutation[k]``): what the network gets wrong differently on a
-face and on its mirror partly cancels, at the price of doubling every run. The detector's roll
+detector placed well costs one run and a face placed off gets its second look. The flip also
+predicts each crop's mirror and averages the two (landmark k of the mirror being the scheme's
+``flip_permutation[k]``): what the network gets wrong differently on a face and on its mirror
+partly cancels, at the price of doubling every run. The detector's roll
 turns the first crop by the angle of the eye line BlazeFace found (a rolled face seen upright, as
 in training), at no price in network runs. A face takes at most :func:`model_runs` = (1 + passes)
 x (2 with the flip, else 1) network runs; the table gives the runs a face took on average,
 counted as the pipeline ran. The measurement set is the detector set
-(:mod:`lib.submission.detection_threshold`: scenes drawn like the test's, disjoint from it): for
-each flip and roll setting the pipeline runs each image once up to the most passes allowed,
-keeping the landmarks after every pass, and each candidate is scored as a submission is
+(:mod:`lib.submission.detection_threshold`: scenes drawn like the test's, disjoint from it): each
+image is read and its faces detected once, each flip, roll and bound setting predicts them up to
+the most passes allowed, keeping the landmarks after every pass, and each candidate is scored as
+a submission is
 (faces matched to the labels by position, NME by the scheme's default normaliser, every labelled
 face counted). The chosen candidate is the one with the fewest runs whose mean, median and worst
 decile are all within ``tolerance`` of the best (:func:`choose_setting`): extra work must pay,
@@ -177,8 +179,9 @@ def shipped_and_reference_ms(shipped_report: str | Path, references: str | Path,
 
 def latency_cap(shipped_report: str | Path, references: str | Path) -> dict | None:
     """The most network runs a face of the shipped file may take on average to fit in MediaPipe's
-    landmark model's latency, from the timing step's ``best.json`` and ``references.csv`` (None when either file
-    is missing: nothing was timed): ``{"model_ms", "mediapipe_ms", "column", "max_runs"}``."""
+    landmark model's latency, from the timing step's ``best.json`` and ``references.csv`` (None
+    when either file is missing: nothing was timed): ``{"model_ms", "mediapipe_ms", "column",
+    "max_runs"}``."""
     if not (Path(shipped_report).is_file() and Path(references).is_file()):
         return None
     model_ms, reference_ms, column = shipped_and_reference_ms(shipped_report, references)
