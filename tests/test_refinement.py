@@ -24,6 +24,7 @@ from lib.deploy.run_model import (
     pts_text,
 )
 from lib.schemes import load_scheme
+from lib.submission.make import SubmissionSettings
 from lib.submission.refinement import (
     candidates,
     choose_setting,
@@ -421,3 +422,18 @@ def test_the_latencies_come_from_the_column_the_timing_step_chose_by(tmp_path):
     (tmp_path / "best.json").write_text('{"file": "a.tflite"}')
     with pytest.raises(ValueError, match="best.json: expected one litert_ms_t"):
         shipped_and_reference_ms(tmp_path / "best.json", tmp_path / "references.csv")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"refine_passes": -1}, "refine_passes must be 0 or more, not -1"),
+        ({"refine_passes": 1, "refine_beyond": -0.05}, "refine bounds must be 0 or more, not -0.05"),
+        ({"refine_bounds": (0.05, -0.1)}, "refine bounds must be 0 or more, not -0.1"),
+        ({"max_faces": 0}, "max_faces must be 1 or more, not 0"),
+    ],
+)
+def test_submission_settings_refuse_a_negative_pass_count_or_bound(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SubmissionSettings(**settings)
+    assert SubmissionSettings(refine_passes=1, refine_beyond=0.0).refine_beyond == 0.0  # a bound of 0: every face that moves at all

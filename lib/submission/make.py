@@ -116,8 +116,9 @@ class SubmissionSettings:
             raise ValueError(f"refine_passes must be 0 or more, not {self.refine_passes}")
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be 1 or more, not {self.max_faces}")
-        if any(bound < 0 for bound in (*self.refine_bounds, *([] if self.refine_beyond is None else [self.refine_beyond]))):
-            raise ValueError(f"refine bounds must be 0 or more, not {self.refine_beyond} and {self.refine_bounds}")
+        for bound in (*self.refine_bounds, self.refine_beyond):
+            if bound is not None and bound < 0:
+                raise ValueError(f"refine bounds must be 0 or more, not {bound}")
 
 
 def choose_detector(
