@@ -2,11 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lib.data.targets import gaussian_maps
-from lib.losses.awing import adaptive_wing, awing_weight_map
+from lib.losses.awing import AWingLoss, adaptive_wing, awing_weight_map
 from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.losses.distill import FeatureKD, heatmap_kd
 from lib.losses.star import STARLoss, heatmap_moments, symmetric_eig2
@@ -58,6 +60,18 @@ def test_heatmap_moments_of_a_gaussian():
     torch.testing.assert_close(cov[0, 0], torch.tensor([variance, 0.0, variance], dtype=torch.float64), atol=2e-5, rtol=0)
 
 
+def test_heatmap_moments_match_numpys_weighted_covariance():
+    maps = torch.rand(2, 3, 7, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64) ** 4 - 0.05  # skewed, a few cells below 0
+    mean, cov = heatmap_moments(maps)
+    ys, xs = np.meshgrid((2 * np.arange(7) + 1) / 7 - 1, (2 * np.arange(9) + 1) / 9 - 1, indexing="ij")
+    for b in range(2):
+        for n in range(3):
+            weights = maps[b, n].clamp_min(0).numpy().ravel()
+            expected = np.cov(np.stack([xs.ravel(), ys.ravel()]), aweights=weights)  # unbiased: V1 - V2 / V1
+            np.testing.assert_allclose(mean[b, n].numpy(), np.average(np.stack([xs.ravel(), ys.ravel()]), axis=1, weights=weights), rtol=0, atol=1e-6)
+            np.testing.assert_allclose(cov[b, n].numpy(), [expected[0, 0], expected[0, 1], expected[1, 1]], rtol=1e-5, atol=1e-9)
+
+
 def test_star_is_smaller_for_a_correct_prediction():
     maps = torch.from_numpy(gaussian_maps(torch.tensor([[10.0, 12.0]]).numpy(), 32, 1.0))[None]
     truth = torch.tensor([[[(2 * 10 + 1) / 32 - 1, (2 * 12 + 1) / 32 - 1]]])
@@ -93,6 +107,38 @@ def test_awing_weight_map():
     weights = awing_weight_map(target, weight=10.0, threshold=0.2)
     assert weights[0, 0, 1:4, 1:4].eq(10).all()
     assert weights.sum() == 9 * 10 + 16
+
+
+def test_awing_weight_map_is_the_dilated_target_above_threshold():
+    target = torch.rand(3, 4, 11, 13, generator=torch.Generator().manual_seed(2)) ** 6
+    dilated = F.max_pool2d(target, kernel_size=3, stride=1, padding=1)  # grey dilation, the border padded with -inf
+    torch.testing.assert_close(awing_weight_map(target, weight=10.0, threshold=0.2), 1.0 + 9.0 * (dilated > 0.2).float(), rtol=0, atol=0)
+
+
+def test_awing_loss_gradient_is_autograds_of_the_piecewise_definition():
+    """The loss's closed-form slope against autograd through the definition written out by hand
+    (both sides of theta, targets 0 to 1, a prediction equal to its target)."""
+    generator = torch.Generator().manual_seed(3)
+    target = torch.rand(2, 5, 6, 6, generator=generator, dtype=torch.float64) ** 3
+    pred = torch.rand(2, 5, 6, 6, generator=generator, dtype=torch.float64)
+    pred[0, 0, 0, 0] = target[0, 0, 0, 0]
+    omega, theta, epsilon, alpha = 14.0, 0.5, 1.0, 2.1
+    reference = pred.clone().requires_grad_(True)
+    delta, power = (target - reference).abs(), alpha - target
+    a = omega * (1 / (1 + (theta / epsilon) ** power)) * power * (theta / epsilon) ** (power - 1) / epsilon
+    c = theta * a - omega * torch.log(1 + (theta / epsilon) ** power)
+    by_hand = torch.where(delta < theta, omega * torch.log(1 + (delta / epsilon) ** power), a * delta - c)
+    weights = 1.0 + 9.0 * (F.max_pool2d(target, 3, 1, 1) > 0.2).double()
+    expected = (by_hand * weights).mean()
+    expected.backward()
+    assert (delta < theta).any()
+    assert (delta >= theta).any()
+    closed_form = pred.clone().requires_grad_(True)
+    loss = AWingLoss()(closed_form, target)
+    loss.backward()
+    torch.testing.assert_close(loss, expected.detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(closed_form.grad, reference.grad, rtol=1e-9, atol=1e-12)
+    assert float(closed_form.grad[0, 0, 0, 0]) == 0.0  # |y - p| has slope 0 where the prediction is exact
 
 
 def test_heatmap_kd_is_zero_for_identical_maps_and_positive_otherwise():

@@ -36,19 +36,25 @@ def symmetric_eig2(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, eps: float
 
 def heatmap_moments(maps: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (B, N, 2) and unbiased weighted covariance entries (B, N, 3) = (sxx, sxy, syy) of
-    each (B, N, G, G) map taken as a distribution on [-1, 1]."""
+    each (B, N, G, G) map taken as a distribution on [-1, 1].
+
+    The variances come from the map's marginals (sxx = sum_x m(x) (x - mu_x)^2 with m(x) the
+    column sums) and the covariance from one matrix-vector product per map
+    (sum_y (y - mu_y) sum_x H(y, x) (x - mu_x)): the same centred sums as over the whole map, in
+    a few passes over it instead of one per product."""
     weights = maps.clamp_min(0)
     weights = weights / (weights.sum(dim=(-2, -1), keepdim=True) + eps)
     xs = cell_centres(maps.shape[-1], maps.device, maps.dtype)
     ys = cell_centres(maps.shape[-2], maps.device, maps.dtype)
-    mean_x = (weights.sum(dim=-2) * xs).sum(dim=-1)
-    mean_y = (weights.sum(dim=-1) * ys).sum(dim=-1)
-    dx = xs[None, None, None, :] - mean_x[..., None, None]
-    dy = ys[None, None, :, None] - mean_y[..., None, None]
+    along_x, along_y = weights.sum(dim=-2), weights.sum(dim=-1)  # (B, N, G) marginals
+    mean_x = (along_x * xs).sum(dim=-1)
+    mean_y = (along_y * ys).sum(dim=-1)
+    dx = xs - mean_x[..., None]  # (B, N, G)
+    dy = ys - mean_y[..., None]
     correction = 1.0 - (weights**2).sum(dim=(-2, -1))  # V1 - V2 / V1 with V1 = 1
-    sxx = (weights * dx * dx).sum(dim=(-2, -1)) / correction
-    sxy = (weights * dx * dy).sum(dim=(-2, -1)) / correction
-    syy = (weights * dy * dy).sum(dim=(-2, -1)) / correction
+    sxx = (along_x * dx * dx).sum(dim=-1) / correction
+    syy = (along_y * dy * dy).sum(dim=-1) / correction
+    sxy = ((weights @ dx[..., None])[..., 0] * dy).sum(dim=-1) / correction
     return torch.stack([mean_x, mean_y], dim=-1), torch.stack([sxx, sxy, syy], dim=-1)
 
 
