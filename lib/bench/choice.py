@@ -6,9 +6,12 @@ whose LiteRT latency is at most the reference model's (MediaPipe's face-landmark
 ``max_ratio`` beyond the timer's noise. The file and the reference are timed in the same
 alternating rounds of one bench run at the same thread count
 (:mod:`lib.bench.embedded_benchmark`): a file's ratio is the median of its per-round ratios, and
-it is within the cap when that ratio plus :data:`TIMER_SIGMAS` standard deviations of the
-per-round ratios is (a file that runs at the reference's speed would otherwise be shipped by one
-run and not by the next). Files whose NME is within ``tie_nme`` of that most accurate one are
+it is within the cap when that ratio plus :data:`TIMER_SIGMAS` standard errors of that median is
+(a file that runs at the reference's speed would otherwise be shipped by one run and not by the
+next). The standard error, not the spread of single rounds, is the median's noise: it is how far
+the median moves between bench runs (a file at 0.98x with rounds 0.03 apart moved to 0.99x in the
+next run), where three per-round deviations would count a file at 0.83x as no faster than one at
+0.99x on a noisy machine. Files whose NME is within ``tie_nme`` of that most accurate one are
 near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
 them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
 the smallest file of those ships. When no file is within the cap, the fastest ships (the
@@ -27,10 +30,10 @@ import pandas as pd
 from lib.headline import percent
 from lib.io import atomic_copy, atomic_write_text
 
-TIMER_SIGMAS = 3.0  # standard deviations of the per-round ratios: a latency difference below this many is the timer's
+TIMER_SIGMAS = 3.0  # standard errors of the median per-round ratio: a latency difference below this many is the timer's
 SHIP_RULE = (
     "the most accurate file by validation NME whose latency is at most the reference's beyond the timer's noise "
-    "(median per-round ratio + 3 sd, same bench run, same threads); near-ties within tie_nme go to the faster, "
+    "(median per-round ratio + 3 standard errors of that median, same bench run, same threads); near-ties within tie_nme go to the faster, "
     "and among files as fast within the timer's noise to the smallest"
 )
 REFERENCE = "mediapipe"  # lib.bench.embedded_benchmark.DEFAULT_REFERENCES: MediaPipe's face-landmark model
@@ -65,11 +68,11 @@ def most_accurate_within_latency(
 ) -> tuple[pd.Series, pd.Series | None, dict]:
     """(the row of ``bench`` to ship, the runner-up row or None, the decision's figures) by the
     module's rule. ``bench`` is a :func:`lib.bench.embedded_benchmark.benchmark` table (``nme``,
-    ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>`` and its ``_sd``); ``gate`` the
+    ``litert_ms_t<threads>``, ``vs_<reference>_t<threads>`` and its ``_se``); ``gate`` the
     export step's :func:`read_gate`. The runner-up is the best other file by the same rule.
     Raises ``ValueError`` naming what is missing."""
     latency, ratio = f"litert_ms_t{threads}", f"vs_{reference}_t{threads}"
-    missing = [column for column in (latency, ratio, f"{ratio}_sd", "nme") if column not in bench]
+    missing = [column for column in (latency, ratio, f"{ratio}_se", "nme") if column not in bench]
     if missing:
         raise ValueError(f"the bench table lacks {missing}: time the files and {reference!r} at {threads} threads in one run")
     if tie_nme < 0 or max_ratio <= 0:
@@ -97,8 +100,8 @@ def most_accurate_within_latency(
 
 def _within_cap(files: pd.DataFrame, ratio: str, max_ratio: float) -> pd.Series:
     """Whether each file's ratio to the reference is at most ``max_ratio`` beyond the timer's
-    noise: the median per-round ratio plus :data:`TIMER_SIGMAS` standard deviations."""
-    return files[ratio] + TIMER_SIGMAS * files[f"{ratio}_sd"] <= max_ratio
+    noise: the median per-round ratio plus :data:`TIMER_SIGMAS` standard errors of it."""
+    return files[ratio] + TIMER_SIGMAS * files[f"{ratio}_se"] <= max_ratio
 
 
 def _ranked(files: pd.DataFrame, ratio: str, tie_nme: float, max_ratio: float) -> pd.DataFrame:
@@ -114,9 +117,9 @@ def _ranked(files: pd.DataFrame, ratio: str, tie_nme: float, max_ratio: float) -
 
 def _fastest_first(files: pd.DataFrame, ratio: str) -> pd.DataFrame:
     """``files`` fastest first, those as fast as the fastest (within :data:`TIMER_SIGMAS` of
-    their largest standard deviation: the timer cannot order them) the smallest first (then the
+    their largest standard error: the timer cannot order them) the smallest first (then the
     lower NME, then the name)."""
-    as_fast = files[ratio] <= files[ratio].min() + TIMER_SIGMAS * files[f"{ratio}_sd"].max()
+    as_fast = files[ratio] <= files[ratio].min() + TIMER_SIGMAS * files[f"{ratio}_se"].max()
     return pd.concat([files[as_fast].sort_values(["size_mb", "nme", "file"]), files[~as_fast].sort_values([ratio, "nme", "file"])])
 
 

@@ -5,11 +5,13 @@ and MediaPipe's face-landmark model and face detector timed in the same run, as 
 student should match. The files and the references are timed in the same alternating rounds
 (:func:`lib.bench.latency.litert_rounds`), and a file's latency over a reference's is the
 median of its per-round ratios (a paired measurement: the machine's speed drifts between rounds,
-not within one), with their standard deviation over the rounds."""
+not within one), with their standard deviation over the rounds and the standard error of the
+median."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,14 +64,18 @@ def latency_columns(timed: Rounds, name: str) -> dict[str, float]:
 
 def ratio_columns(timed: Rounds, name: str, references: list[str]) -> dict[str, float]:
     """``vs_<reference>_t<k>``: ``name``'s latency over each reference's, the median over rounds
-    of the ratio within each round (1 = as fast), and ``vs_<reference>_t<k>_sd``, the standard
-    deviation of those per-round ratios (how far the timer's rounds disagree)."""
+    of the ratio within each round (1 = as fast); ``vs_<reference>_t<k>_sd``, the standard
+    deviation of those per-round ratios (how far the timer's rounds disagree); and
+    ``vs_<reference>_t<k>_se``, the standard error of their median, sqrt(pi / 2) sd / sqrt(rounds)
+    (how far the median itself moves from one bench run to the next)."""
     columns = {}
     for t, by_name in timed.items():
         for reference in references:
             paired = [ours["median"] / theirs["median"] for ours, theirs in zip(by_name[name], by_name[reference], strict=True)]
+            spread = float(np.std(paired, ddof=1)) if len(paired) > 1 else 0.0
             columns[f"vs_{reference}_t{t}"] = float(np.median(paired))
-            columns[f"vs_{reference}_t{t}_sd"] = float(np.std(paired, ddof=1)) if len(paired) > 1 else 0.0
+            columns[f"vs_{reference}_t{t}_sd"] = spread
+            columns[f"vs_{reference}_t{t}_se"] = math.sqrt(math.pi / 2) * spread / math.sqrt(len(paired))
     return columns
 
 
