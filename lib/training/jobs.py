@@ -1,8 +1,9 @@
 """Several trainings side by side: the seeds of an ablation in ``parallel`` lanes.
 
-On a CPU with few cores a small network uses its threads poorly (the `default` student's step is
-only ~10 % slower on one thread than on two), so two single-thread trainings side by side finish
-sooner than the same two one after the other on two threads (measured in the README, Training).
+On a CPU with few cores a small network does not use a second thread fully (the `default`
+student's step takes ~1.5x as long on one thread as on two: ``python -m
+lib.training.step_benchmark``), so two single-thread trainings side by side finish ~1.3x sooner
+than the same two one after the other on two threads.
 With ``parallel > 1`` each job runs as its own ``python -m lib.training`` process with
 ``threads = total // parallel`` and no data-loading workers (the lanes fill the cores), its output
 appended to ``out_dir/train.log``; with ``parallel = 1`` the jobs run in this process, one after the other,
