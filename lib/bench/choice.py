@@ -9,9 +9,8 @@ alternating rounds of one bench run at the same thread count
 it is within the cap when that ratio plus :data:`TIMER_SIGMAS` standard errors of that median is
 (a file that runs at the reference's speed would otherwise be shipped by one run and not by the
 next). The standard error, not the spread of single rounds, is the median's noise: it is how far
-the median moves between bench runs (a file at 0.98x with rounds 0.03 apart moved to 0.99x in the
-next run), where three per-round deviations would count a file at 0.83x as no faster than one at
-0.99x on a noisy machine. Files whose NME is within ``tie_nme`` of that most accurate one are
+the median moves between bench runs (nine rounds 0.03 apart give 0.013), where three per-round
+deviations would count a file at 0.83x as no faster than one at 0.99x on a noisy machine. Files whose NME is within ``tie_nme`` of that most accurate one are
 near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
 them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
 the smallest file of those ships. When no file is within the cap, the fastest ships (the
