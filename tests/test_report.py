@@ -127,6 +127,24 @@ def test_the_report_reads_every_number_from_the_step_files(tmp_path):
     )
     assert "| submission | 100.0 | 200 images, 342 faces written, 0 problems; NME 8.00 % over 348 faces (median 6.00 %, FR@0.10 20.0 %, 10 missed) |" in report
     assert json.loads((run_dir / "report.json").read_text()) == record
+    assert "commit |" not in report  # steps without a commit of their own, or all from one: no column
+
+
+def test_a_run_resumed_from_a_later_commit_names_each_steps_commit(tmp_path):
+    run_dir = fake_run(tmp_path / "run-2")
+    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+    for step in steps:
+        step["commit"] = "aaa111" if step["step"] in ("teacher", "student") else "bbb222"
+    (run_dir / "steps.jsonl").write_text("".join(json.dumps(step) + "\n" for step in steps))
+    report = write_report(run_dir).read_text()
+    assert "| step | seconds | headline | commit |" in report
+    assert re.search(r"\| teacher \| 300\.0 \| [^|]* \| `aaa111` \|", report)
+    assert re.search(r"\| timing \| 30\.0 \| [^|]* \| `bbb222` \|", report)
+    assert "(the last; each step's commit is in its row)" in report
+    for step in steps:
+        step["commit"] = "bbb222"
+    (run_dir / "steps.jsonl").write_text("".join(json.dumps(step) + "\n" for step in steps))
+    assert "commit |" not in write_report(run_dir).read_text()
 
 
 def test_a_run_of_your_own_faces_reports_its_split_pretraining_and_aggregates_only(tmp_path):

@@ -82,6 +82,7 @@ def collect(run_dir: str | Path) -> dict:
     record: dict = {"run": run_dir.name, **(json.loads(run_record.read_text()) if run_record.is_file() else {})}
     steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()] if (run_dir / "steps.jsonl").is_file() else []
     record["steps"] = {step["step"]: step["seconds"] for step in steps if step["status"] == "ok"}
+    record["step_commits"] = {step["step"]: step.get("commit") for step in steps if step["status"] == "ok"}
     record["summaries"] = {}
     for step in [PREPARED_FOLDER, *record["steps"]]:
         headline = read_headline(run_dir / step)
@@ -194,18 +195,23 @@ def report_markdown(record: dict, figures: list[str]) -> str:
             f"Refinement chosen on the detector set: {chosen['passes']} passes for {faces}, flip {'on' if chosen['flip'] else 'off'}, the detector's roll {roll}{runs}.",
             "",
         ]
+    steps, commits = record.get("steps", {}), record.get("step_commits", {})
+    mixed = len({commit for commit in commits.values() if commit}) > 1  # steps run again from a later commit (--from)
     lines += [
         "## How it was made",
         "",
-        f"- command: `{record.get('command', '?')}`",
+        f"- command: `{record.get('command', '?')}`" + (" (the last; each step's commit is in its row)" if mixed else ""),
         f"- commit: `{record.get('commit', '?')}`",
         f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, Python {machine.get('python', '?')}, torch {machine.get('torch', '?')}",
         f"- started: {record.get('started', '?')}",
         "",
-        "| step | seconds | headline |",
-        "| --- | --- | --- |",
-        *[f"| {step} | {seconds} | {record.get('summaries', {}).get(step, '')} |" for step, seconds in record.get("steps", {}).items()],
-        f"| **all** | {round(sum(record.get('steps', {}).values()), 1)} | |",
+        "| step | seconds | headline |" + (" commit |" if mixed else ""),
+        "| --- | --- | --- |" + (" --- |" if mixed else ""),
+        *[
+            f"| {step} | {seconds} | {record.get('summaries', {}).get(step, '')} |" + (f" `{commits.get(step) or '?'}` |" if mixed else "")
+            for step, seconds in steps.items()
+        ],
+        f"| **all** | {round(sum(steps.values()), 1)} | |" + (" |" if mixed else ""),
         "",
     ]
     lines += [f"![{figure}]({figure})" for figure in figures]

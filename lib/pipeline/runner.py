@@ -267,7 +267,8 @@ def run_pipeline(
     refuse_other_settings(run_dir, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_dataset(profile, source, run_dir, pipeline.source)
-    atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **run_context()}, indent=2))
+    context = run_context()
+    atomic_write_text(run_dir / "run.json", json.dumps({**settings, "steps": [s.name for s in steps], **context}, indent=2))
     atomic_write_text(run_dir / RESOLVED_SETTINGS, json.dumps(resolved_settings(profile, parameters_of), indent=2, default=str))
     for index, step in enumerate(steps):
         step_dir = run_dir / step.name
@@ -281,7 +282,16 @@ def run_pipeline(
             if missing:
                 raise StepFailed(f"step {step.name!r} ({step.notebook}) finished without writing what pipeline.yaml declares: {', '.join(missing)}")
         except StepFailed:
-            _log(run_dir, {"step": step.name, "status": "failed", "seconds": round(time.perf_counter() - started, 1), "notebook": Path(step.notebook).name})
+            _log(
+                run_dir,
+                {
+                    "step": step.name,
+                    "status": "failed",
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "notebook": Path(step.notebook).name,
+                    "commit": context["commit"],
+                },
+            )
             write_summary(run_dir, profile_name)
             write_report(run_dir)
             raise
@@ -292,6 +302,7 @@ def run_pipeline(
                 "status": "ok",
                 "seconds": round(time.perf_counter() - started, 1),
                 "notebook": Path(step.notebook).name,
+                "commit": context["commit"],  # a run resumed --from a step may join steps made from other commits
                 "parameters": parameters,
             },
         )
