@@ -275,6 +275,7 @@ def run_pipeline(
         step_dir.mkdir(exist_ok=True)
         parameters = parameters_of[step.name]
         started = time.perf_counter()
+        logged = {"step": step.name, "notebook": Path(step.notebook).name, "commit": context["commit"]}  # a run resumed --from a step may join commits
         print(f"[{index + 1}/{len(steps)}] {step.name}: {step.notebook}", flush=True)
         try:
             run_step(step, parameters, run_dir)
@@ -282,30 +283,11 @@ def run_pipeline(
             if missing:
                 raise StepFailed(f"step {step.name!r} ({step.notebook}) finished without writing what pipeline.yaml declares: {', '.join(missing)}")
         except StepFailed:
-            _log(
-                run_dir,
-                {
-                    "step": step.name,
-                    "status": "failed",
-                    "seconds": round(time.perf_counter() - started, 1),
-                    "notebook": Path(step.notebook).name,
-                    "commit": context["commit"],
-                },
-            )
+            _log(run_dir, {**logged, "status": "failed", "seconds": round(time.perf_counter() - started, 1)})
             write_summary(run_dir, profile_name)
             write_report(run_dir)
             raise
-        _log(
-            run_dir,
-            {
-                "step": step.name,
-                "status": "ok",
-                "seconds": round(time.perf_counter() - started, 1),
-                "notebook": Path(step.notebook).name,
-                "commit": context["commit"],  # a run resumed --from a step may join steps made from other commits
-                "parameters": parameters,
-            },
-        )
+        _log(run_dir, {**logged, "status": "ok", "seconds": round(time.perf_counter() - started, 1), "parameters": parameters})
     write_summary(run_dir, profile_name)
     write_report(run_dir)
     return run_dir
