@@ -86,6 +86,6 @@ class AWingLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            values, slopes = awing_terms(pred.detach(), target, *self.params)
+            values, slopes = awing_terms(pred, target, *self.params)
             weights = awing_weight_map(target, self.weight, self.threshold)
         return _WeightedMean.apply(pred, values, slopes, weights)
