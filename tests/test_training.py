@@ -406,15 +406,21 @@ def test_step_benchmark_times_every_part_of_a_step_and_the_teacher_only_when_dis
     assert list(alone.index) == [*parts, "step (sum)"]
 
 
-def test_student_ablation_jobs_name_every_seed_kd_first():
+def test_student_ablation_jobs_name_every_seed_kd_first_and_pair_the_seeds_on_one_stream():
     kd_loss = {"kd": 5.0, "kd_mode": "kl", "star": 1.0}
-    jobs = student_ablation_jobs(PROJECT_ROOT / "runs/x/student", {"epochs": 3}, kd_loss, [0, 4])
+    stream = {"split_seed": 0, "data_seed": 0}
+    jobs = student_ablation_jobs(PROJECT_ROOT / "runs/x/student", {"epochs": 3}, kd_loss, [0, 4], stream)
     folders = [os.path.relpath(job.overrides["out_dir"], PROJECT_ROOT / "runs/x/student") for job in jobs]
     assert folders == [".", "seeds/seed_4/kd", "student_alone", "seeds/seed_4/alone"]
     assert [(job.label, job.overrides["seed"]) for job in jobs] == [(DISTILLED, 0), (DISTILLED, 4), (ALONE, 0), (ALONE, 4)]
     assert jobs[0].overrides["loss"] == kd_loss
     assert jobs[2].overrides["loss"] == {"kd": 0.0, "kd_mode": "kl", "star": 1.0, "feature_kd": 0.0}
     assert all(job.overrides["epochs"] == 3 and job.stage == "student" for job in jobs)
+    assert [job.together for job in jobs] == ["kd", "kd", "alone", "alone"]
+    # seed 4 trains on the first seed's faces and batches; the first seed's settings stay its own
+    assert [{k: job.overrides.get(k) for k in stream} for job in jobs] == [{"split_seed": None, "data_seed": None}, stream] * 2
+    configs = [train_config("student", overrides={k: v for k, v in job.overrides.items() if k != "out_dir"}) for job in jobs]
+    assert all(cfg.stream == stream for cfg in configs)
 
 
 @pytest.mark.parametrize(
@@ -440,7 +446,7 @@ def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):
     kd_loss = {"kd": 5.0, "kd_mode": "kl"}
     step = {"seed": 0, "loss": kd_loss, "input_size": 128}
     jobs = [
-        *student_ablation_jobs(student, {"input_size": 128}, kd_loss, [0, 2]),
+        *student_ablation_jobs(student, {"input_size": 128}, kd_loss, [0, 2], {"split_seed": 0, "data_seed": 0}),
         *pruning_jobs(student, step, {"head": "pyramid"}, [0.0, 0.4], {}),
         *size_jobs(student, step, [96, 128], 128),  # the step's own size trains no second student
     ]
@@ -470,22 +476,60 @@ def test_step_trainings_reads_back_what_the_student_step_trained(tmp_path):
 
 @pytest.mark.slow
 def test_jobs_side_by_side_train_what_they_train_one_after_the_other(tmp_path, synthetic_root):
-    """Two trainings as subprocesses, two at a time, give bit for bit the weights the same two
+    """Three trainings as subprocesses, two lanes at a time (seeds 0 and 1 stepping together on
+    seed 0's stream in one, seed 2 in the other), give bit for bit the weights the same three
     give trained in this process one after the other (one thread, no workers, as each lane)."""
     path = tiny_config(tmp_path, synthetic_root)
+    paired = {"split_seed": 0, "data_seed": 0}
 
-    def jobs(folder):
-        return [TrainJob(f"seed {s}", "student", {"loss": {}, "epochs": 1, "seed": s, "out_dir": str(tmp_path / folder / str(s))}) for s in (0, 1)]
+    def jobs(folder, together):
+        return [
+            TrainJob(
+                f"seed {s}",
+                "student",
+                {"loss": {}, "epochs": 1, "seed": s, **(paired if s else {}), "out_dir": str(tmp_path / folder / str(s))},
+                together=group,
+            )
+            for s, group in ((0, together), (1, together), (2, None))
+        ]
 
-    side_by_side = run_jobs(jobs("lanes"), path, "tiny", parallel=2, progress=False)
-    in_turn = run_jobs(jobs("in_turn"), path, "tiny", parallel=1, progress=False)
-    assert [r["finished"] for r in side_by_side] == [True, True]
+    side_by_side = run_jobs(jobs("lanes", "pair"), path, "tiny", parallel=2, progress=False)
+    in_turn = run_jobs(jobs("in_turn", None), path, "tiny", parallel=1, progress=False)
+    assert [r["finished"] for r in side_by_side] == [True, True, True]
     assert [r["val"]["nme"] for r in side_by_side] == [r["val"]["nme"] for r in in_turn]
-    assert side_by_side[0]["val"]["nme"] != side_by_side[1]["val"]["nme"]  # the seeds differ
-    for seed in ("0", "1"):
+    assert len({r["val"]["nme"] for r in side_by_side}) == 3  # the seeds differ
+    for seed in ("0", "1", "2"):
         a, b = load_checkpoint(tmp_path / "lanes" / seed / "last.pt"), load_checkpoint(tmp_path / "in_turn" / seed / "last.pt")
         assert all(torch.equal(value, b["model"][name]) for name, value in a["model"].items())
-        assert '"finished": true' in (tmp_path / "lanes" / seed / "train.log").read_text()  # the run's own output
+    assert [read_log_records(tmp_path / "lanes" / seed / "metrics.jsonl")[0]["networks_per_batch"] for seed in "012"] == [2, 2, 1]
+    for seed in ("0", "2"):  # each lane's own output, in its first training's folder
+        assert '"finished": true' in (tmp_path / "lanes" / seed / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_networks_trained_together_equal_each_trained_alone(tmp_path, synthetic_root):
+    """Two teachers (whose head draws feature noise while training: each network's random draws
+    must stay its own) stepping together on one stream of batches end bit for bit where each
+    ends trained alone on that stream; trainings that would not see the same batches are refused."""
+    path = tiny_config(tmp_path, synthetic_root)
+    members = [{"seed": 0}, {"seed": 1, "split_seed": 0, "data_seed": 0}]
+
+    def config(member, folder):
+        return train_config("teacher", path, "tiny", {"epochs": 1, **member, "out_dir": str(tmp_path / folder / str(member["seed"]))})
+
+    together = engine.train_together([config(member, "together") for member in members], progress=False)
+    alone = [train(config(member, "alone"), progress=False) for member in members]
+    assert [r["val"] for r in together] == [r["val"] for r in alone]
+    for seed in ("0", "1"):
+        a, b = load_checkpoint(tmp_path / "together" / seed / "last.pt"), load_checkpoint(tmp_path / "alone" / seed / "last.pt")
+        assert all(torch.equal(value, b["model"][name]) for name, value in a["model"].items())
+    first, second = (load_checkpoint(tmp_path / "together" / seed / "last.pt")["model"] for seed in ("0", "1"))
+    assert any(not torch.equal(value, second[name]) for name, value in first.items())  # two networks, not one twice
+    with pytest.raises(ValueError, match=r"differs from .* in data_seed \(0 vs 1\)"):
+        engine.train_together([config(members[0], "refused"), config({"seed": 1, "split_seed": 0}, "refused")], progress=False)
+    with pytest.raises(ValueError, match="input_size"):
+        engine.train_together([config(members[0], "refused"), train_config("teacher", path, "tiny", {**members[1], "input_size": 96})], progress=False)
+    assert not (tmp_path / "refused").exists()
 
 
 @pytest.mark.slow
@@ -542,7 +586,7 @@ def test_channels_last_changes_the_layout_of_a_training_step_not_its_arithmetic(
         train_set = engine.stage_datasets(cfg)[0]
         batch = torch.utils.data.default_collate([train_set[i] for i in range(4)])
         batch["image"] = batch["image"].contiguous(memory_format=engine.memory_format(cfg))
-        terms = engine.training_step(model, None, None, engine.optimisation(cfg, model, None, cpu), batch, cfg, cpu)
+        terms = engine.training_step(model, None, engine.optimisation(cfg, model, None, cpu), batch, cfg, cpu)
         updated[channels_last] = (float(terms["total"]), {k: p.grad.contiguous() for k, p in model.named_parameters() if p.grad is not None})
     assert updated[True][0] == pytest.approx(updated[False][0], rel=1e-5)
     assert updated[True][1].keys() == updated[False][1].keys()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib.data.sources import Source, profile_sources
+from lib.data.splits import split_seed_of
 from lib.settings import Dataset, load_pipeline
 
 STAGES = ("teacher", "student")
@@ -71,6 +73,7 @@ class TrainConfig:
     teacher_precision: str = "fp32"  # the frozen teacher's forward on the CPU: fp32, bf16 or auto (bf16 where the CPU has bf16 instructions)
     seed: int = 0
     split_seed: int | None = None  # the train/validation split's seed (None: seed); fixed, every seed validates on the same faces
+    data_seed: int | None = None  # the seed of the batches' order and augmentation (None: seed); fixed, every seed sees the same batches
     workers: int = 0
     val_fraction: float = 0.1
     max_train_faces: int | None = None
@@ -116,6 +119,14 @@ class TrainConfig:
         return self.stage == "student" and distils(self.loss)
 
     @property
+    def stream(self) -> dict:
+        """Which faces this training steps on, in what order, augmented how: its split's seed and
+        its data seed, each resolved (None: ``seed``). Trainings with the same stream and data
+        settings see the same batches and can be stepped together
+        (:func:`lib.training.engine.train_together`)."""
+        return {"split_seed": split_seed_of(vars(self)), "data_seed": data_seed_of(vars(self))}
+
+    @property
     def data_sources(self) -> list[Source]:
         return profile_sources(self.sources, self.data_root)
 
@@ -125,6 +136,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def data_seed_of(settings: Mapping) -> int:
+    """The seed of a training's batch order and augmentation: its ``data_seed``, else its ``seed``."""
+    value = settings.get("data_seed")
+    return int(settings["seed"] if value is None else value)
 
 
 def profile_dataset(pipeline: str | Path, profile: str) -> Dataset:

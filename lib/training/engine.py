@@ -1,4 +1,6 @@
-"""The training engine shared by both stages: ``train(TrainConfig) -> results``.
+"""The training engine shared by both stages: ``train(TrainConfig) -> results``, and
+``train_together([TrainConfig, ...])``: several networks stepping on one stream of batches (the
+seeds of an ablation: each batch loaded, and the teacher run on it, once for all of them).
 
 Teacher: the model's own losses. Student: the same losses plus distillation from a frozen
 teacher (eval mode, no gradients) that sees the same augmented batch, at the student's input
@@ -7,7 +9,7 @@ convs start from the teacher's. AdamW with a higher learning rate for the head, 
 then cosine decay per step, EMA weights (validated and kept), gradient clipping, autocast on a
 GPU. Every epoch: validation NME/FR/AUC/per part on the EMA weights, one JSON line in
 ``metrics.jsonl``, ``last.pt`` (atomic) and ``best.pt`` (weights only) when validation NME improves. An
-interrupted run resumes from ``last.pt`` where it stopped. Under torchrun, DDP with a
+interrupted run resumes from ``last.pt`` where it stopped. AdamW runs fused. Under torchrun, DDP with a
 DistributedSampler; rank 0 validates, logs and writes.
 """
 
@@ -18,6 +20,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,35 +130,33 @@ class Optimisation:
 
 
 def optimisation(cfg: TrainConfig, model: nn.Module, teacher: nn.Module | None, device: torch.device) -> Optimisation:
-    """The :class:`Optimisation` of ``model`` (distilled from ``teacher`` when one is given)."""
+    """The :class:`Optimisation` of ``model`` (distilled from ``teacher`` when one is given).
+    AdamW runs fused (one kernel over all parameters: the same update, a quarter of the
+    per-tensor loop's time for the default student on a CPU)."""
     criterion = LandmarkCriterion(LossWeights(**cfg.loss), model.backbone.channels, teacher.backbone.channels if teacher is not None else None).to(device)
-    optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay))
+    optimiser = torch.optim.AdamW(param_groups(model, criterion, cfg.lr, cfg.head_lr, cfg.weight_decay), fused=True)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp != "off" and not torch.cuda.is_bf16_supported())
     return Optimisation(criterion, optimiser, scaler)
 
 
+def teacher_forward(teacher: nn.Module, precision: str, batch: dict, cfg: TrainConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    """The frozen teacher's outputs on a batch already on ``device`` (no gradients, in its
+    ``precision``), as float32: what every network distilled on this batch regresses."""
+    with torch.no_grad(), autocast(cfg, device), teacher_autocast(precision, device):
+        return {k: v.float() for k, v in teacher(batch["image"]).items()}
+
+
 def training_step(
-    network: nn.Module,
-    teacher: nn.Module | None,
-    teacher_precision: str | None,
-    step: Optimisation,
-    batch: dict,
-    cfg: TrainConfig,
-    device: torch.device,
+    network: nn.Module, teacher_outputs: dict | None, step: Optimisation, batch: dict, cfg: TrainConfig, device: torch.device
 ) -> dict[str, torch.Tensor]:
-    """One optimiser step on a batch already on ``device``: the forward pass (and the frozen
-    teacher's when distilling) under autocast, the loss, backward through the AMP scaler, gradient
-    clipping and the update. Returns the loss terms (tensors: reading them syncs a GPU)."""
+    """One optimiser step on a batch already on ``device``: the forward pass under autocast, the
+    loss (with distillation towards ``teacher_outputs``, :func:`teacher_forward`'s on this
+    batch, when given), backward through the AMP scaler, gradient clipping and the update.
+    Returns the loss terms (tensors: reading them syncs a GPU)."""
     criterion, optimiser, scaler = step.criterion, step.optimiser, step.scaler
     with autocast(cfg, device):
         outputs = network(batch["image"])
-        teacher_outputs = None
-        if teacher is not None:
-            with torch.no_grad(), teacher_autocast(teacher_precision, device):
-                teacher_outputs = teacher(batch["image"])
-        loss, terms = criterion(
-            {k: v.float() for k, v in outputs.items()}, batch, None if teacher_outputs is None else {k: v.float() for k, v in teacher_outputs.items()}
-        )
+        loss, terms = criterion({k: v.float() for k, v in outputs.items()}, batch, teacher_outputs)
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimiser)
@@ -180,7 +181,7 @@ def stage_datasets(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset, 
     train_table, val_table = training_split(cfg.data_sources, cfg.scheme, cfg.val_fraction, split_seed_of(vars(cfg)), cfg.skip_bad_faces)
     if cfg.max_train_faces:
         train_table = train_table.iloc[: cfg.max_train_faces]
-    train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.seed)
+    train_set = LandmarkDataset(train_table, scheme, cfg.input_size, AugmentConfig(**cfg.augment), seed=cfg.stream["data_seed"])
     val_set = LandmarkDataset(val_table, scheme, cfg.input_size)
     tests = {
         name: LandmarkDataset(table, scheme, cfg.input_size) for source in cfg.data_sources for name, table in source_test_tables(source, cfg.scheme).items()
@@ -257,53 +258,103 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     """Train one stage; returns the results (also written to ``out_dir/results.json``): a finished
     training's hold ``data``, the identity of the data it started on
     (:func:`~lib.training.provenance.dataset_identity`)."""
+    return train_together([cfg], progress)[0]
+
+
+# What networks trained together may differ in: each one's initialisation seed, folder, loss and
+# starting weights. Everything else (the data and its stream, the schedule, the teacher) is shared.
+MEMBER_SETTINGS = frozenset({"seed", "out_dir", "loss", "init_from"})
+
+
+def train_together(cfgs: Sequence[TrainConfig], progress: bool = True) -> list[dict]:
+    """Train several networks of one stage on one stream of batches: each batch is loaded once,
+    the frozen teacher runs on it once (when any of them distils), and each network takes its
+    own optimiser step on it in turn. ``cfgs`` may differ only in :data:`MEMBER_SETTINGS`. Each
+    network gets what :func:`train` gives it alone, bit for bit (its random draws come from its
+    own generator state, kept between its steps): its folder, files and results, returned in
+    ``cfgs`` order. Each epoch's record in its ``metrics.jsonl`` gives the stream's time and
+    ``networks_per_batch``, how many networks stepped on those batches."""
+    check_together(cfgs)
     dist = setup_distributed()
     try:
-        return _train(cfg, dist, progress)
+        return _train_together(list(cfgs), dist, progress)
     finally:
         cleanup_distributed(dist)
 
 
+def check_together(cfgs: Sequence[TrainConfig]) -> None:
+    """At least one training; each in its own folder; all sharing every setting but
+    :data:`MEMBER_SETTINGS` (the split and data seeds compared as resolved), naming any that differ."""
+    if not cfgs:
+        raise ValueError("no training given")
+    folders = [str(resolve(cfg.out_dir)) for cfg in cfgs]
+    if len(set(folders)) < len(folders):
+        raise ValueError(f"trainings stepped together need an out_dir each, got {folders}")
+    shared = [{**{k: v for k, v in cfg.to_dict().items() if k not in MEMBER_SETTINGS}, **cfg.stream} for cfg in cfgs]
+    for cfg, settings in zip(cfgs[1:], shared[1:], strict=True):
+        differ = [f"{k} ({shared[0][k]!r} vs {settings[k]!r})" for k in sorted(settings) if settings[k] != shared[0][k]]
+        if differ:
+            raise ValueError(
+                f"trainings stepped together share their batches and schedule: {cfg.out_dir} differs from {cfgs[0].out_dir} in {', '.join(differ)}"
+            )
+
+
 @dataclass
 class _Training:
-    """One training's moving parts: the network (``model``, wrapped as ``network`` under DDP),
-    its EMA, the frozen teacher (None for a teacher) and its precision, the criterion, the
-    optimiser, its gradient scaler and learning-rate schedule, the device."""
+    """One network's moving parts: its settings, the network (``model``, wrapped as ``network``
+    under DDP), its EMA, the criterion and optimiser with its gradient scaler, the learning-rate
+    schedule, what it was trained from (``provenance``), the epochs it has completed, its best
+    validation NME, and the global random generators' state between its steps (``rng``)."""
 
+    cfg: TrainConfig
     model: nn.Module
     ema: ModelEMA
-    teacher: nn.Module | None
-    precision: str | None
     step: Optimisation
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    device: torch.device
+    provenance: dict
+    rng: dict
+    epoch: int = 0
+    best_nme: float = math.inf
     network: nn.Module | None = None  # the model, under DDP wrapped: set once the weights are final (resumed)
 
-    def state(self, epoch: int, best_nme: float, cfg: TrainConfig, provenance: dict) -> dict:
-        """Everything ``last.pt`` holds to resume after ``epoch``."""
+    @property
+    def out_dir(self) -> Path:
+        return resolve(self.cfg.out_dir)
+
+    def state(self) -> dict:
+        """Everything ``last.pt`` holds to resume after the completed epochs."""
         return {
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimiser": self.step.optimiser.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "criterion": self.step.criterion.state_dict(),
-            "epoch": epoch,
-            "best_nme": best_nme,
-            "rng": rng_state(),
-            "config": cfg.to_dict(),
-            "model_config": cfg.model_config,
-            "provenance": provenance,
+            "epoch": self.epoch,
+            "best_nme": self.best_nme,
+            "rng": self.rng,
+            "config": self.cfg.to_dict(),
+            "model_config": self.cfg.model_config,
+            "provenance": self.provenance,
         }
 
-    def resume(self, state: dict) -> tuple[int, float]:
-        """Load ``last.pt``'s ``state``; returns (the epoch to start at, the best validation NME)."""
+    def resume(self, state: dict) -> None:
+        """Continue from ``last.pt``'s ``state``."""
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.step.optimiser.load_state_dict(state["optimiser"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step.criterion.load_state_dict(state["criterion"])
-        set_rng_state(state["rng"])
-        return state["epoch"], state["best_nme"]
+        self.epoch, self.best_nme, self.rng = state["epoch"], state["best_nme"], state["rng"]
+
+    def train_step(self, batch: dict, teacher_outputs: dict | None, device: torch.device) -> dict[str, torch.Tensor]:
+        """:func:`training_step` (distilling when this network does), the schedule and the EMA,
+        with the global random generators in this network's state."""
+        set_rng_state(self.rng)
+        terms = training_step(self.network, teacher_outputs if self.cfg.distils else None, self.step, batch, self.cfg, device)
+        self.scheduler.step()
+        self.ema.update(self.model)
+        self.rng = rng_state()
+        return terms
 
 
 def _network(cfg: TrainConfig, device: torch.device, state: dict | None) -> nn.Module:
@@ -324,8 +375,9 @@ def _network(cfg: TrainConfig, device: torch.device, state: dict | None) -> nn.M
 
 
 def _loader(cfg: TrainConfig, dist: Distributed, train_set: LandmarkDataset) -> tuple[DistributedSampler, DataLoader]:
-    """This rank's shuffled share of the training faces in batches (the last partial batch dropped)."""
-    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    """This rank's shuffled share of the training faces in batches (the last partial batch dropped),
+    in the order of the training's data seed."""
+    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.stream["data_seed"], drop_last=True)
     per_rank_batch = max(1, cfg.batch_size // dist.world_size)
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.workers, drop_last=True, persistent_workers=False)
     if len(loader) == 0:
@@ -333,99 +385,119 @@ def _loader(cfg: TrainConfig, dist: Distributed, train_set: LandmarkDataset) -> 
     return sampler, loader
 
 
-def _training(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int, device: torch.device) -> _Training:
-    """The teacher (its output convs copied into the student's when asked), the criterion and
-    optimiser, warm-up then cosine per step, the EMA."""
-    teacher = _teacher(cfg, device)
-    precision = teacher_precision(cfg, device) if teacher is not None else None
-    if teacher is not None and cfg.init_outputs_from_teacher:
-        init_outputs_from(model, teacher)
-    step = optimisation(cfg, model, teacher, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(step.optimiser, warmup_cosine(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch))
-    return _Training(model, ModelEMA(model, cfg.ema_decay), teacher, precision, step, scheduler, device)
-
-
-def _train_epoch(run: _Training, loader: DataLoader, cfg: TrainConfig, dist: Distributed, desc: str, progress: bool) -> tuple[dict, int, float]:
-    """One pass over ``loader``: (the mean of each loss term over all ranks, the faces this rank
-    saw, the seconds it took)."""
-    run.network.train()
-    started, sums, seen = time.perf_counter(), {}, 0
-    bar = track(loader, desc=desc, disable=not (progress and dist.is_main), leave=False)
-    for step, batch in enumerate(bar):
-        batch = {k: v.to(run.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        batch["image"] = batch["image"].contiguous(memory_format=memory_format(cfg))
-        terms = training_step(run.network, run.teacher, run.precision, run.step, batch, cfg, run.device)
-        run.scheduler.step()
-        run.ema.update(run.model)
-        seen += batch["image"].shape[0]
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + value
-        if not bar.disable and step % POSTFIX_EVERY == 0:  # reading the loss syncs a GPU: only now and then
-            bar.set_postfix(loss=f"{float(terms['total']):.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
-    return {k: float(all_reduce_mean(v / len(loader), dist)) for k, v in sums.items()}, seen, time.perf_counter() - started
-
-
-def _train(cfg: TrainConfig, dist: Distributed, progress: bool) -> dict:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
+def _member(cfg: TrainConfig, teacher: nn.Module | None, datasets: tuple[LandmarkDataset, LandmarkDataset], steps_per_epoch: int, device, dist) -> _Training:
+    """One network of a training, built from its seed (its output convs copied from the teacher's
+    when it distils and asks for it; its criterion, optimiser, warm-up then cosine per step, EMA),
+    or resumed from its ``last.pt`` (refused under other settings or inputs); its ``config.json``
+    written, a fresh start's old ``metrics.jsonl`` removed."""
+    seed_everything(cfg.seed + dist.rank)
     out_dir = resolve(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed + dist.rank)
-    scheme = load_scheme(cfg.scheme)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    last_path = out_dir / "last.pt"
     state = load_checkpoint(last_path) if cfg.resume and last_path.is_file() else None  # what a resumed run continues
     model = _network(cfg, device, state)
-    train_set, val_set, test_sets = stage_datasets(cfg)
-    sampler, loader = _loader(cfg, dist, train_set)
-    run = _training(cfg, model, len(loader), device)
-    start_epoch, best_nme = 0, math.inf
-    data = dataset_identity(resolve(cfg.data_root))  # recorded in results.json: what a later run reuses this training by
+    if cfg.distils and cfg.init_outputs_from_teacher:
+        init_outputs_from(model, teacher)
+    step = optimisation(cfg, model, teacher if cfg.distils else None, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(step.optimiser, warmup_cosine(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch))
+    train_set, val_set = datasets
     provenance = run_provenance(
-        train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if run.teacher is not None else None, resolve(cfg.init_from) if cfg.init_from else None
+        train_set.table, val_set.table, resolve(cfg.teacher_checkpoint) if cfg.distils else None, resolve(cfg.init_from) if cfg.init_from else None
     )
+    run = _Training(cfg, model, ModelEMA(model, cfg.ema_decay), step, scheduler, provenance, rng_state())
     if state is not None:
         _check_resumable(last_path, state, cfg, provenance)
-        start_epoch, best_nme = run.resume(state)
+        run.resume(state)
         if dist.is_main:
-            _truncate_log(out_dir, start_epoch)
+            _truncate_log(out_dir, run.epoch)
     elif dist.is_main:
         (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     if dist.is_main:
         atomic_write_text(out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
     run.network = DistributedDataParallel(model) if dist.enabled else model
-    stop = cfg.epochs if cfg.stop_after_epochs is None else min(cfg.epochs, start_epoch + cfg.stop_after_epochs)
-    for epoch in range(start_epoch, stop):
+    return run
+
+
+def _train_epoch(
+    runs: list[_Training], teacher: nn.Module | None, precision: str | None, loader: DataLoader, dist: Distributed, desc: str, progress: bool
+) -> tuple[list[dict], int, float]:
+    """One pass over ``loader``, every network of ``runs`` stepping on each batch: (for each
+    network the mean of each loss term over all ranks, the faces this rank saw, the seconds it
+    took)."""
+    cfg, device = runs[0].cfg, next(runs[0].model.parameters()).device
+    distilling = teacher is not None and any(run.cfg.distils for run in runs)
+    for run in runs:
+        run.network.train()
+    started, sums, seen = time.perf_counter(), [{} for _ in runs], 0
+    bar = track(loader, desc=desc, disable=not (progress and dist.is_main), leave=False)
+    for step, batch in enumerate(bar):
+        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        batch["image"] = batch["image"].contiguous(memory_format=memory_format(cfg))
+        teacher_outputs = teacher_forward(teacher, precision, batch, cfg, device) if distilling else None
+        for run, run_sums in zip(runs, sums, strict=True):
+            for name, value in run.train_step(batch, teacher_outputs, device).items():
+                run_sums[name] = run_sums.get(name, 0.0) + value
+        seen += batch["image"].shape[0]
+        if not bar.disable and step % POSTFIX_EVERY == 0:  # reading the loss syncs a GPU: only now and then
+            bar.set_postfix(loss=f"{float(sums[0]['total']) / (step + 1):.3f}", img_s=f"{seen * dist.world_size / (time.perf_counter() - started):.1f}")
+    means = [{k: float(all_reduce_mean(v / len(loader), dist)) for k, v in run_sums.items()} for run_sums in sums]
+    return means, seen, time.perf_counter() - started
+
+
+def _end_epoch(run: _Training, train_terms: dict, throughput: dict, val_set: LandmarkDataset, scheme, progress: bool) -> None:
+    """Validate a network's EMA weights after its epoch, log the epoch's record (its loss terms,
+    validation report, and ``throughput``: the stream's seconds, images per second and networks
+    per batch) and write ``best.pt`` when validation NME improved, then ``last.pt``."""
+    device = next(run.model.parameters()).device
+    report, _, _ = evaluate(run.ema.module, val_set, scheme, batch_size=run.cfg.batch_size, device=device)
+    improved = report["nme"] < run.best_nme
+    run.best_nme = min(run.best_nme, report["nme"])
+    _log(run.out_dir, {"epoch": run.epoch, "lr": run.step.optimiser.param_groups[0]["lr"], "train": train_terms, "val": report, **throughput, "best": improved})
+    state = run.state()
+    if improved:  # best.pt first: last.pt never records a best whose weights are not on disk
+        save_checkpoint(run.out_dir / "best.pt", inference_state(state))
+    save_checkpoint(run.out_dir / "last.pt", state)
+    if progress:
+        note(f"{run.cfg.stage} epoch {run.epoch}/{run.cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {throughput['seconds']:.1f} s")
+
+
+def _train_together(cfgs: list[TrainConfig], dist: Distributed, progress: bool) -> list[dict]:
+    lead = cfgs[0]
+    if lead.threads:
+        torch.set_num_threads(lead.threads)
+    device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
+    scheme = load_scheme(lead.scheme)
+    train_set, val_set, test_sets = stage_datasets(lead)
+    sampler, loader = _loader(lead, dist, train_set)
+    distilling = [cfg for cfg in cfgs if cfg.distils]
+    teacher = _teacher(distilling[0], device) if distilling else None
+    precision = teacher_precision(lead, device) if teacher is not None else None
+    data = dataset_identity(resolve(lead.data_root))  # recorded in results.json: what a later run reuses this training by
+    runs = [_member(cfg, teacher, (train_set, val_set), len(loader), device, dist) for cfg in cfgs]
+    start = min(run.epoch for run in runs)
+    stop = lead.epochs if lead.stop_after_epochs is None else min(lead.epochs, start + lead.stop_after_epochs)
+    for epoch in range(start, stop):
+        active = [run for run in runs if run.epoch == epoch]  # a network ahead (a crash between two networks' checkpoints) waits
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
-        train_terms, seen, seconds = _train_epoch(run, loader, cfg, dist, f"{cfg.stage} {epoch + 1}/{cfg.epochs}", progress)
-        if dist.is_main:
-            report, _, _ = evaluate(run.ema.module, val_set, scheme, batch_size=cfg.batch_size, device=device)
-            improved = report["nme"] < best_nme
-            best_nme = min(best_nme, report["nme"])
-            record = {
-                "epoch": epoch + 1,
-                "lr": run.step.optimiser.param_groups[0]["lr"],
-                "train": train_terms,
-                "val": report,
-                "seconds": round(seconds, 2),
-                "images_per_second": round(seen * dist.world_size / seconds, 2),
-                "best": improved,
-            }
-            _log(out_dir, record)
-            state = run.state(epoch + 1, best_nme, cfg, provenance)
-            if improved:  # best.pt first: last.pt never records a best whose weights are not on disk
-                save_checkpoint(best_path, inference_state(state))
-            save_checkpoint(last_path, state)
-            if progress:
-                note(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: loss {train_terms['total']:.4f}, val NME {report['nme']:.4f}, {seconds:.1f} s")
+        desc = f"{lead.stage} {epoch + 1}/{lead.epochs}" + (f", {len(active)} networks" if len(active) > 1 else "")
+        terms, seen, seconds = _train_epoch(active, teacher, precision, loader, dist, desc, progress)
+        throughput = {"seconds": round(seconds, 2), "images_per_second": round(seen * dist.world_size / seconds, 2), "networks_per_batch": len(active)}
+        for run, run_terms in zip(active, terms, strict=True):
+            run.epoch = epoch + 1
+            if dist.is_main:
+                _end_epoch(run, run_terms, throughput, val_set, scheme, progress)
         dist.barrier()
-    if stop < cfg.epochs:
-        return {"stage": cfg.stage, "completed_epochs": stop, "finished": False}
-    results = {"stage": cfg.stage, "completed_epochs": cfg.epochs, "finished": True, "best_val_nme": best_nme, "teacher_precision": run.precision, "data": data}
-    if dist.is_main:
-        results.update(_final_evaluation(cfg, best_path, val_set, test_sets, scheme, device, out_dir))
-        atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2))
+    if stop < lead.epochs:
+        return [{"stage": lead.stage, "completed_epochs": run.epoch, "finished": False} for run in runs]
+    results = []
+    for run in runs:
+        done = {"stage": lead.stage, "completed_epochs": lead.epochs, "finished": True, "best_val_nme": run.best_nme}
+        done |= {"teacher_precision": precision if run.cfg.distils else None, "data": data}
+        if dist.is_main:
+            done.update(_final_evaluation(run.cfg, run.out_dir / "best.pt", val_set, test_sets, scheme, device, run.out_dir))
+            atomic_write_text(run.out_dir / "results.json", json.dumps(done, indent=2))
+        results.append(done)
     return results
 
 

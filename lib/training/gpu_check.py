@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from lib.models import build_model
 from lib.training.config import train_config
-from lib.training.engine import optimisation, stage_datasets, teacher_precision, training_step
+from lib.training.engine import optimisation, stage_datasets, teacher_forward, teacher_precision, training_step
 
 WARMUP = 20
 
@@ -56,7 +56,7 @@ def stage_throughput(stage: str, profile: str, steps: int, device: torch.device,
         started = time.perf_counter()
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in next(batches).items()}
         loaded = time.perf_counter()
-        training_step(model, teacher, precision, update, batch, cfg, device)
+        training_step(model, teacher_forward(teacher, precision, batch, cfg, device) if teacher is not None else None, update, batch, cfg, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if step >= warmup:

@@ -14,6 +14,7 @@ training's) is never reused: what it trained on is unknown.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,7 +32,8 @@ def training_identity(config: dict, data: object) -> dict:
     """A training's settings (``TrainConfig.to_dict()`` or a ``config.json``) and the identity of
     the data it trains on (:func:`~lib.training.provenance.dataset_identity`) as what it trains:
     module docstring."""
-    identity = {key: value for key, value in config.items() if key not in RUN_LOCAL}
+    settings = {**TrainConfig(stage=config["stage"]).to_dict(), **config}  # a record made before a setting existed ran at its default
+    identity = {key: value for key, value in settings.items() if key not in RUN_LOCAL}
     identity["data"] = data
     teacher = config.get("teacher_checkpoint")
     if teacher and config["stage"] == "student":
@@ -105,5 +107,5 @@ def pretrained_starts(jobs: Iterable[TrainJob], step_size: int, config: str | Pa
         kd = distils(job.overrides["loss"])
         overrides = {"teacher_checkpoint": str(teacher), "input_size": size, "loss": pretrained_loss if kd else alone_loss(pretrained_loss)}
         checkpoint = pretrained_checkpoint("student", overrides, config, profile, out_root / f"student_{'kd' if kd else 'alone'}_{size}", search)
-        started.append(TrainJob(job.label, job.stage, {**job.overrides, "init_from": str(checkpoint)}, job.after))
+        started.append(dataclasses.replace(job, overrides={**job.overrides, "init_from": str(checkpoint)}))
     return started

@@ -19,11 +19,10 @@ import pandas as pd
 import torch
 from torch.utils.data import default_collate
 
-from lib.losses.criterion import LandmarkCriterion, LossWeights
 from lib.models import build_model
 from lib.timing import time_calls
 from lib.training.config import train_config
-from lib.training.engine import memory_format, stage_datasets, teacher_autocast, teacher_precision
+from lib.training.engine import memory_format, optimisation, stage_datasets, teacher_forward, teacher_precision
 
 WARMUP = 2
 
@@ -42,34 +41,26 @@ def step_times(profile: str = "default", runs: int = 10, threads: int = 2, confi
     student = build_model(cfg.model_config).train().to(memory_format=layout)
     teacher_cfg = train_config("teacher", config, profile)
     teacher = build_model(teacher_cfg.model_config).eval().to(memory_format=layout) if cfg.distils else None
-    weights = LossWeights(**cfg.loss)
-    criterion = LandmarkCriterion(weights, student.backbone.channels, teacher.backbone.channels if teacher is not None else None)
-    optimiser = torch.optim.AdamW([*student.parameters(), *criterion.parameters()], lr=cfg.lr)
+    cpu = torch.device("cpu")
+    update = optimisation(cfg, student, teacher, cpu)  # the engine's loss and optimiser
+    precision = teacher_precision(cfg, cpu) if teacher is not None else None
     batch = default_collate([train_set[i] for i in range(cfg.batch_size)])
     batch["image"] = batch["image"].contiguous(memory_format=layout)
-    with torch.no_grad():
-        teacher_outputs = teacher(batch["image"]) if teacher is not None else None
+    teacher_outputs = teacher_forward(teacher, precision, batch, cfg, cpu) if teacher is not None else None
 
     def backward_and_step():
-        loss, _ = criterion(student(batch["image"]), batch, teacher_outputs)
-        optimiser.zero_grad(set_to_none=True)
+        loss, _ = update.criterion(student(batch["image"]), batch, teacher_outputs)
+        update.optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        optimiser.step()
+        update.optimiser.step()
 
     parts = {"data (one batch, main process)": lambda: default_collate([train_set[next(indices)] for _ in range(cfg.batch_size)])}
     parts["student forward"] = lambda: student(batch["image"])
     outputs = student(batch["image"])
-    parts["loss (forward)"] = lambda: criterion({k: v.detach() for k, v in outputs.items()}, batch, teacher_outputs)
+    parts["loss (forward)"] = lambda: update.criterion({k: v.detach() for k, v in outputs.items()}, batch, teacher_outputs)
     whole = time_calls(backward_and_step, WARMUP, runs)["median"]
     if teacher is not None:
-        precision = teacher_precision(cfg, torch.device("cpu"))
-
-        @torch.no_grad()
-        def teacher_forward():
-            with teacher_autocast(precision, torch.device("cpu")):
-                return teacher(batch["image"])
-
-        parts[f"teacher forward (no grad, {precision})"] = teacher_forward
+        parts[f"teacher forward (no grad, {precision})"] = lambda: teacher_forward(teacher, precision, batch, cfg, cpu)
     rows = []
     for name, call in parts.items():
         times = time_calls(call, WARMUP, runs)
