@@ -533,6 +533,33 @@ def test_networks_trained_together_equal_each_trained_alone(tmp_path, synthetic_
 
 
 @pytest.mark.slow
+def test_a_group_resumes_with_one_network_an_epoch_ahead(tmp_path, synthetic_root):
+    """A crash between two networks' checkpoints leaves one an epoch ahead of the other: resumed,
+    the group trains the other through that epoch, then both to the end, where an uninterrupted
+    group ends."""
+    path = tiny_config(tmp_path, synthetic_root)
+    members = [{"seed": 0}, {"seed": 1, "split_seed": 0, "data_seed": 0}]
+
+    def configs(folder, **settings):
+        return [
+            train_config("student", path, "tiny", {"loss": {}, "epochs": 3, **member, **settings, "out_dir": str(tmp_path / folder / str(member["seed"]))})
+            for member in members
+        ]
+
+    straight = engine.train_together(configs("straight"), progress=False)
+    engine.train_together(configs("crashed", stop_after_epochs=1), progress=False)
+    train(configs("crashed", stop_after_epochs=1)[0], progress=False)  # the first network's epoch 2 written, the second's not
+    resumed = engine.train_together(configs("crashed"), progress=False)
+    assert [r["val"] for r in resumed] == [r["val"] for r in straight]
+    for seed in ("0", "1"):
+        a, b = load_checkpoint(tmp_path / "crashed" / seed / "last.pt"), load_checkpoint(tmp_path / "straight" / seed / "last.pt")
+        assert all(torch.equal(value, b["model"][name]) for name, value in a["model"].items())
+        log = read_log_records(tmp_path / "crashed" / seed / "metrics.jsonl")
+        assert [record["epoch"] for record in log] == [1, 2, 3]
+    assert [record["networks_per_batch"] for record in read_log_records(tmp_path / "crashed" / "1" / "metrics.jsonl")] == [2, 1, 2]
+
+
+@pytest.mark.slow
 def test_a_failed_job_stops_the_others_and_is_named_with_its_log(tmp_path, synthetic_root):
     path = tiny_config(tmp_path, synthetic_root, loss={"kd": 1.0})
     missing_teacher = str(tmp_path / "no_teacher.pt")

@@ -2,10 +2,10 @@
 
 Jobs that name the same ``together`` group train in one process on one stream of batches
 (:func:`lib.training.engine.train_together`): each batch is loaded, and the teacher run on it,
-once for the group. The student step's KD students form one group and its students alone
-another (:func:`student_ablation_jobs`): on the `default` profile's lanes that finishes the
-step ~1.15x sooner than six separate trainings (data ~10 % and the teacher's forward ~15 % of a
-KD student's step).
+once for the group instead of once a network (loading ~10 % and the teacher's forward ~18 % of a
+`default` KD student's one-thread step: ``python -m lib.training.step_benchmark --threads 1``).
+The student step's KD students form one group and its students alone another
+(:func:`student_ablation_jobs`).
 
 On a CPU with few cores a small network does not use a second thread fully (the `default`
 student's step takes ~1.5x as long on one thread as on two: ``python -m
