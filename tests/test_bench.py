@@ -151,9 +151,17 @@ def test_a_noisy_bench_run_still_tells_a_fast_file_from_one_at_the_references_sp
     assert (choice["file"], runner_up["file"], figures["within_latency_files"]) == ("student_96_int8.tflite", "student_96_int8w.tflite", 1)
 
 
-def test_the_tie_margin_is_the_kd_students_spread_over_seeds(tmp_path):
+def test_the_tie_margin_is_the_students_spread_over_seeds_pooled(tmp_path):
     assert seed_spread(tmp_path / "absent.csv") == 0.0
-    pd.DataFrame({"model": ["student alone", "student + KD"], "nme_std": [0.002, 0.0015]}).to_csv(tmp_path / "seeds.csv", index=False)
-    assert seed_spread(tmp_path / "seeds.csv") == 0.0015
-    pd.DataFrame({"model": ["student + KD"], "nme_std": [float("nan")]}).to_csv(tmp_path / "one.csv", index=False)
+    nme = {"student alone": [0.050, 0.052, 0.051], "student + KD": [0.0480, 0.0481, 0.0479, 0.0483]}
+    summary = pd.DataFrame(
+        [{"model": "teacher", "seeds": 1, "nme_std": float("nan")}]
+        + [{"model": model, "seeds": len(values), "nme_std": statistics.stdev(values)} for model, values in nme.items()]
+    )
+    summary.to_csv(tmp_path / "seeds.csv", index=False)
+    # the pooled variance: squared deviations from each model's own mean over the degrees of freedom
+    squares = sum((v - statistics.fmean(values)) ** 2 for values in nme.values() for v in values)
+    assert seed_spread(tmp_path / "seeds.csv") == pytest.approx(math.sqrt(squares / (3 - 1 + 4 - 1)))
+    assert seed_spread(tmp_path / "seeds.csv", ("student + KD",)) == pytest.approx(statistics.stdev(nme["student + KD"]))
+    pd.DataFrame({"model": ["student + KD"], "seeds": [1], "nme_std": [float("nan")]}).to_csv(tmp_path / "one.csv", index=False)
     assert seed_spread(tmp_path / "one.csv") == 0.0

@@ -11,8 +11,8 @@ it is within the cap when that ratio plus :data:`TIMER_SIGMAS` standard errors o
 next). The standard error, not the spread of single rounds, is the median's noise: it is how far
 the median moves between bench runs (nine rounds 0.03 apart give 0.013), where three per-round
 deviations would count a file at 0.83x as no faster than one at 0.99x on a noisy machine. Files whose NME is within ``tie_nme`` of that most accurate one are
-near-ties (the spread between seeds: a smaller difference is no difference) and the fastest of
-them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
+near-ties (the students' spread between seeds, :func:`seed_spread`: a smaller difference is no
+difference) and the fastest of them ships; near-ties whose ratios lie within the timer's noise of the fastest's are as fast, and
 the smallest file of those ships. When no file is within the cap, the fastest ships (the
 smallest of those as fast) and ``best.json`` says so (``within_latency: false``): a run always
 ships. ``best.json`` records the rule, the figures of the chosen file, and the runner-up.
@@ -50,16 +50,26 @@ def read_gate(export_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def seed_spread(ablation_seeds: str | Path, model: str = "student + KD") -> float:
-    """The standard deviation of ``model``'s NME over seeds (a fraction) in the student step's
-    ``ablation_seeds.csv`` (:func:`lib.training.ablation.seed_summary`); 0 when the file is absent
-    or holds a single seed (no spread measured: no near-ties)."""
+STUDENTS = ("student + KD", "student alone")  # the student step's ablation models (lib.training.jobs.DISTILLED, ALONE)
+
+
+def seed_spread(ablation_seeds: str | Path, models: tuple[str, ...] = STUDENTS) -> float:
+    """The students' standard deviation of NME over seeds (a fraction), pooled over ``models`` in
+    the student step's ``ablation_seeds.csv`` (:func:`lib.training.ablation.seed_summary`):
+    sqrt(sum (n - 1) sd^2 / sum (n - 1)) over the models with two seeds or more. Each seed trains
+    a model's network again, so both arms measure training's own noise; the KD student's alone
+    would understate it (the seeds share one stream of batches and vary initialisation, to which
+    distillation makes its student nearly blind). 0 when the file is absent or no model has two
+    seeds (no spread measured: no near-ties)."""
     path = Path(ablation_seeds)
     if not path.is_file():
         return 0.0
-    table = pd.read_csv(path).set_index("model")
-    spread = float(table.loc[model, "nme_std"]) if model in table.index else math.nan
-    return 0.0 if math.isnan(spread) else spread  # NaN: one seed, no spread measured
+    table = pd.read_csv(path)
+    rows = table[table["model"].isin(models) & (table["seeds"] >= 2) & table["nme_std"].notna()]
+    if rows.empty:
+        return 0.0
+    freedom = rows["seeds"] - 1
+    return math.sqrt(float((freedom * rows["nme_std"] ** 2).sum() / freedom.sum()))
 
 
 def most_accurate_within_latency(
