@@ -168,8 +168,11 @@ def test_pretraining_is_reused_only_where_its_recorded_settings_match(tmp_path, 
     assert find_training(teacher, [runs]) is None
     _record(runs / "a" / "teacher", {**teacher.to_dict(), "lr": 1.0})  # other settings
     _record(runs / "b" / "teacher", teacher.to_dict(), finished=False)  # interrupted
+    _record(runs / "b2" / "teacher", {**teacher.to_dict(), "data_seed": 5})  # other batches
     assert find_training(teacher, [runs]) is None
-    found = _record(runs / "c" / "teacher", {**teacher.to_dict(), "threads": 7, "workers": 3})  # only placed and paced elsewhere
+    placed_elsewhere = {**teacher.to_dict(), "threads": 7, "workers": 3}
+    del placed_elsewhere["data_seed"]  # recorded before the setting existed: it ran at the default
+    found = _record(runs / "c" / "teacher", placed_elsewhere)
     assert find_training(teacher, [runs]) == found
     # A student's identity holds its teacher's: the same teacher settings in another run match.
     student = train_config(

@@ -421,6 +421,11 @@ def test_student_ablation_jobs_name_every_seed_kd_first_and_pair_the_seeds_on_on
     assert [{k: job.overrides.get(k) for k in stream} for job in jobs] == [{"split_seed": None, "data_seed": None}, stream] * 2
     configs = [train_config("student", overrides={k: v for k, v in job.overrides.items() if k != "out_dir"}) for job in jobs]
     assert all(cfg.stream == stream for cfg in configs)
+    # without a stream (a fine-tune: every seed starts from one network) each seed draws its own, alone
+    own = student_ablation_jobs(PROJECT_ROOT / "runs/x/student", {"epochs": 3}, kd_loss, [0, 4], None)
+    assert [job.together for job in own] == [None] * 4
+    assert [train_config("student", overrides={"seed": job.overrides["seed"]}).stream["data_seed"] for job in own] == [0, 4, 0, 4]
+    assert not any({"split_seed", "data_seed"} & set(job.overrides) for job in own)
 
 
 @pytest.mark.parametrize(

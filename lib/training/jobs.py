@@ -106,15 +106,17 @@ def scratch_job(run_dir: Path, settings: dict) -> TrainJob:
     return TrainJob(SCRATCH, "student", {**settings, "init_from": None, "out_dir": str(run_dir / "scratch")})
 
 
-def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: Sequence[int], stream: dict) -> list[TrainJob]:
+def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: Sequence[int], stream: dict | None) -> list[TrainJob]:
     """The student step's trainings: on every seed the student with KD (``kd_loss``) and alone
     (the same loss, distillation weights at 0), labelled :data:`DISTILLED` and :data:`ALONE`; all
     KD students first (a KD step also runs the teacher, so they take longest and go first to the
-    free lanes). Every seed trains on the first seed's ``stream`` (its resolved split and data
-    seeds, :attr:`~lib.training.config.TrainConfig.stream`): the seeds vary the networks'
-    initialisation, and each seed's two students are paired on the same batches. The KD students
-    train together, as do the students alone (one stream, one teacher forward a batch for the
-    group). The first seed's KD student is the step's own (``run_dir``), its student alone
+    free lanes). With a ``stream`` (the first seed's resolved split and data seeds,
+    :attr:`~lib.training.config.TrainConfig.stream`) every seed trains on it: the seeds vary the
+    networks' initialisation, each seed's two students are paired on the same batches, and the
+    KD students train together, as do the students alone (one stream, one teacher forward a
+    batch for the group). With None each seed draws its own stream and trains on its own: for
+    networks that all start from one checkpoint (a fine-tune), whose seeds have nothing else to
+    vary. The first seed's KD student is the step's own (``run_dir``), its student alone
     ``run_dir/student_alone``; other seeds' ``run_dir/seeds/seed_<s>/{kd,alone}``."""
 
     def folder(seed: int, name: str) -> Path:
@@ -123,10 +125,12 @@ def student_ablation_jobs(run_dir: Path, settings: dict, kd_loss: dict, seeds: S
         return run_dir / "seeds" / f"seed_{seed}" / name
 
     def seed_settings(seed: int) -> dict:  # the first seed's stream is its own
-        return {"seed": seed} if seed == seeds[0] else {"seed": seed, **stream}
+        return {"seed": seed} if seed == seeds[0] or stream is None else {"seed": seed, **stream}
 
     return [
-        TrainJob(label, "student", {**settings, **seed_settings(seed), "loss": loss, "out_dir": str(folder(seed, name))}, together=name)
+        TrainJob(
+            label, "student", {**settings, **seed_settings(seed), "loss": loss, "out_dir": str(folder(seed, name))}, together=None if stream is None else name
+        )
         for label, loss, name in ((DISTILLED, kd_loss, "kd"), (ALONE, alone_loss(kd_loss), "alone"))
         for seed in seeds
     ]
