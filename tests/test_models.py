@@ -19,6 +19,7 @@ from lib.models.export_safe import ExportSafeLinearSelfAttention
 from lib.models.packaged_weights import PACKAGED_WEIGHTS
 from lib.models.registry import init_outputs_from, model_config
 from lib.schemes import load_scheme
+from lib.training.ema import ModelEMA
 
 torch.manual_seed(0)
 
@@ -301,3 +302,52 @@ def test_a_backbone_ending_at_stride_16_drops_the_later_stages_and_keeps_the_ear
             torch.testing.assert_close(ours, theirs)
     with pytest.raises(ValueError, match="resnet18: only a body of `blocks` stages"):
         Backbone("resnet18", 64, strides=(8, 16))
+
+
+def test_frozen_stages_keep_the_stem_and_early_stages_as_they_were_while_the_rest_trains():
+    """``frozen_stages: 2``: after optimiser steps in training mode the stem and the first two
+    stages hold their weights and batch-norm statistics bit for bit and took no gradient, in the
+    network and in its moving average, while the third stage's weights and statistics moved;
+    without it the stem moves too. A stage count the body does not have, or a body without
+    ``blocks`` stages, is refused."""
+    image = torch.rand(4, 3, 64, 64) * 2 - 1
+
+    def trained(frozen_stages):
+        torch.manual_seed(0)
+        model = build_model(
+            {
+                "kind": "student",
+                "backbone": "tf_efficientnet_lite0",
+                "head": "pyramid",
+                "pyramid_strides": [8, 16],
+                "input_size": 64,
+                "frozen_stages": frozen_stages,
+            }
+        )
+        before = {k: v.clone() for k, v in model.backbone.body.state_dict().items()}
+        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+        average = ModelEMA(model, decay=0.5, warmup=1)
+        model.train()
+        for _ in range(2):
+            optimiser.zero_grad()
+            model(image)["fused"].square().mean().backward()
+            optimiser.step()
+            average.update(model)
+        after, averaged = model.backbone.body.state_dict(), average.module.backbone.body.state_dict()
+        moved = {k for k in before if not torch.equal(before[k], after[k])}
+        assert moved == {k for k in before if not torch.equal(before[k], averaged[k])}
+        return model, moved
+
+    model, moved = trained(2)
+    frozen_prefixes = ("conv_stem.", "bn1.", "blocks.0.", "blocks.1.")
+    assert not {k for k in moved if k.startswith(frozen_prefixes)}
+    assert {"blocks.2.0.conv_pw.weight", "blocks.2.0.bn1.running_mean"} <= moved
+    assert all(p.grad is None for name, p in model.backbone.body.named_parameters() if name.startswith(frozen_prefixes))
+    assert not model.backbone.body.bn1.training
+    assert model.backbone.body.blocks[2].training
+    _, moved_unfrozen = trained(None)
+    assert {"conv_stem.weight", "bn1.running_mean", "blocks.1.0.conv_dw.weight"} <= moved_unfrozen
+    with pytest.raises(ValueError, match="frozen_stages must be from 0 to 4"):
+        Backbone("tf_efficientnet_lite0", 64, strides=(8, 16), frozen_stages=5)
+    with pytest.raises(ValueError, match="resnet18: frozen_stages needs"):
+        Backbone("resnet18", 64, frozen_stages=1)

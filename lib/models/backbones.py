@@ -32,9 +32,23 @@ class Backbone(nn.Module):
     tag's for a package or a file; no mapping when that is the kit's own, as EfficientNet-Lite's).
     ``load_weights`` False builds the same network without fetching or reading them (a
     checkpoint's weights replace them anyway).
+
+    ``frozen_stages``: None, or k >= 0 to keep the stem and the first k stages as the weights
+    left them (a body of ``blocks`` stages): their parameters take no gradient and their batch
+    norms keep the weights' statistics (evaluation mode even while the network trains). A
+    pretrained body's early filters then read photographs as they learned to, whatever the
+    training images look like, and the backward pass stops at the first trained stage.
     """
 
-    def __init__(self, name: str, input_size: int, pretrained: str | None = None, strides: tuple[int, ...] = (32,), load_weights: bool = True):
+    def __init__(
+        self,
+        name: str,
+        input_size: int,
+        pretrained: str | None = None,
+        strides: tuple[int, ...] = (32,),
+        load_weights: bool = True,
+        frozen_stages: int | None = None,
+    ):
         super().__init__()
         kwargs = {"img_size": input_size} if name.startswith("swin") else {}
         source = pretrained_source(name, pretrained, must_exist=load_weights)
@@ -64,6 +78,7 @@ class Backbone(nn.Module):
         self.channels = self.pyramid_channels[-1]
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
         make_export_safe(self.body)
+        self.frozen = self._freeze(frozen_stages, name)
         self._check_grid(name, input_size)
 
     def _drop_stages_after(self, module: str, name: str) -> None:
@@ -74,6 +89,28 @@ class Backbone(nn.Module):
         if not (stage.isdigit() and isinstance(getattr(self.body, "blocks", None), nn.Sequential)):
             raise ValueError(f"backbone {name}: only a body of `blocks` stages (timm's EfficientNet and MobileNet families) can end before stride 32")
         self.body.blocks = self.body.blocks[: int(stage) + 1]
+
+    def _freeze(self, frozen_stages: int | None, name: str) -> list[nn.Module]:
+        """The stem and the first ``frozen_stages`` stages, their parameters set to take no
+        gradient; none when ``frozen_stages`` is None."""
+        if frozen_stages is None:
+            return []
+        stages = getattr(self.body, "blocks", None)
+        if not (isinstance(stages, nn.Sequential) and hasattr(self.body, "conv_stem")):
+            raise ValueError(f"backbone {name}: frozen_stages needs a body of a stem and `blocks` stages (timm's EfficientNet and MobileNet families)")
+        if not 0 <= frozen_stages < len(stages):
+            raise ValueError(f"backbone {name}: frozen_stages must be from 0 to {len(stages) - 1} (it has {len(stages)} stages), got {frozen_stages}")
+        frozen = [self.body.conv_stem, self.body.bn1, *stages[:frozen_stages]]
+        for module in frozen:
+            module.requires_grad_(False)
+        return frozen
+
+    def train(self, mode: bool = True) -> Backbone:
+        """As :meth:`nn.Module.train`, the frozen stages staying in evaluation mode."""
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
 
     def _check_grid(self, name: str, input_size: int) -> None:
         """Refuse an input size the backbone does not map to an exact (S/s, S/s) grid at each

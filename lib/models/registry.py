@@ -11,7 +11,9 @@ timm's hub only when a profile names one, a package of weights, or a local file;
 :mod:`lib.models.backbones`),
 ``prune_ratio`` (None, or the share of channels a structured pruning removed from the trained
 network, or from the one with pretrained weights before it trained: :mod:`lib.models.pruning`;
-the config builds the unpruned network, a checkpoint's weights give it their shapes).
+the config builds the unpruned network, a checkpoint's weights give it their shapes),
+``frozen_stages`` (None, or the backbone's stem and first k stages kept as the pretrained
+weights left them while the network trains: :class:`lib.models.backbones.Backbone`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _COMMON = {
     "pyramid_strides": [8, 16, 32],
     "pretrained": None,
     "prune_ratio": None,
+    "frozen_stages": None,
 }
 DEFAULTS = {
     "teacher": {"backbone": "swinv2_tiny_window8_256", **_COMMON, "noise_std": 0.1},
@@ -78,7 +81,7 @@ def build_model(cfg: dict, load_weights: bool = True) -> LandmarkNet:
     cfg = model_config(cfg)
     scheme = load_scheme(cfg["scheme"])
     strides = tuple(cfg["pyramid_strides"]) if cfg["head"] == "pyramid" else (32,)
-    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["pretrained"], strides, load_weights)
+    backbone = Backbone(cfg["backbone"], cfg["input_size"], cfg["pretrained"], strides, load_weights, cfg["frozen_stages"])
     head = HEADS[cfg["head"]](cfg, backbone, scheme.num_points, scheme.num_parts)
     return LandmarkNet(backbone, head, scheme, cfg["input_size"], cfg["kind"])
 

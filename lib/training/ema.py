@@ -12,13 +12,22 @@ from torch import nn
 class ModelEMA:
     """``ema = decay_t * ema + (1 - decay_t) * weights`` after every optimiser step, with the
     decay ramped up as ``decay * (1 - exp(-updates / warmup))`` so early averages are not
-    dominated by the random initialisation. Buffers (BN statistics) are copied."""
+    dominated by the random initialisation. Floating-point buffers (BN statistics) are averaged
+    too; integer ones, and the whole state of a module whose parameters take no gradient (a frozen
+    stage: :class:`lib.models.backbones.Backbone`), are copied, so what does not train stays bit
+    for bit what it was."""
 
     def __init__(self, model: nn.Module, decay: float = 0.999, warmup: int = 200):
         self.module = copy.deepcopy(model).eval()
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
         self.decay, self.warmup, self.updates = decay, warmup, 0
+        self.fixed = {
+            f"{prefix}.{name}" if prefix else name
+            for prefix, module in model.named_modules()
+            if any(True for _ in module.parameters(recurse=False)) and not any(p.requires_grad for p in module.parameters(recurse=False))
+            for name, _ in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -26,7 +35,7 @@ class ModelEMA:
         decay = self.decay * (1 - math.exp(-self.updates / self.warmup))
         source = model.state_dict()
         for name, value in self.module.state_dict().items():
-            if value.dtype.is_floating_point:
+            if value.dtype.is_floating_point and name not in self.fixed:
                 value.mul_(decay).add_(source[name].detach(), alpha=1 - decay)
             else:
                 value.copy_(source[name])
