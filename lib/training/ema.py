@@ -22,12 +22,7 @@ class ModelEMA:
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
         self.decay, self.warmup, self.updates = decay, warmup, 0
-        self.fixed = {
-            f"{prefix}.{name}" if prefix else name
-            for prefix, module in model.named_modules()
-            if any(True for _ in module.parameters(recurse=False)) and not any(p.requires_grad for p in module.parameters(recurse=False))
-            for name, _ in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
-        }
+        self.fixed = untrained_state(model)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -46,3 +41,15 @@ class ModelEMA:
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state["module"])
         self.updates = state["updates"]
+
+
+def untrained_state(model: nn.Module) -> set[str]:
+    """The ``state_dict`` names of every module whose own parameters all take no gradient (its
+    parameters and buffers: a frozen batch norm's statistics with its weights)."""
+    names = set()
+    for prefix, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if own and not any(p.requires_grad for p in own):
+            entries = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+            names |= {f"{prefix}.{name}" if prefix else name for name, _ in entries}
+    return names
